@@ -1,0 +1,65 @@
+"""`keyreport`: the same pipeline as the Lambda, from a workstation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import boto3
+
+from keyreport import __version__, pipeline
+from keyreport.deadline import Deadline
+from keyreport.handler import sink_for
+from keyreport.records import summary_row
+from keyreport.secrets import SecretUnavailable
+from keyreport.settings import SINKS, ConfigError, Settings
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyreport", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"keyreport {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="inventory this account's access keys and ship them")
+    run.add_argument("--sink", choices=SINKS, help="override KEYREPORT_SINK (stdout = dry run)")
+    run.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
+    settings = Settings.from_env(**overrides)
+    session = boto3.Session()
+    deadline = Deadline.after(args.timeout) if args.timeout else Deadline()
+    result = pipeline.run(settings, session, sink_for(settings, session), deadline)
+    row = summary_row(result.summary)
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        width = max(map(len, row))
+        for name, value in row.items():
+            print(f"{name:<{width}}  {value}", file=sys.stderr)
+    if not result.summary.succeeded:
+        for batch in result.failed_batches:
+            print(f"not delivered: {len(batch.rows)} {batch.table.value} rows: {batch.reason}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except SecretUnavailable as error:
+        print(f"keyreport: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""AWS side: every IAM user's access keys as KeyRecords, with as few IAM calls as the credential report allows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from keyreport.log import logger
+from keyreport.records import ROOT_USER, KeyRecord, mask_key_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
+_ABSENT = {"N/A", "no_information", "not_supported", ""}
+
+
+@dataclass(frozen=True)
+class KeySlot:
+    """One of the two access-key columns of the credential report."""
+
+    active: bool
+    last_rotated: datetime | None
+    last_used_date: datetime | None
+    last_used_service: str | None
+    last_used_region: str | None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    user: str
+    arn: str
+    password_enabled: bool | None
+    mfa_active: bool | None
+    slots: tuple[KeySlot, KeySlot]
+
+    def slot_for(self, create_date: datetime) -> KeySlot | None:
+        """The slot whose rotation time is the key's creation time; None when that is not unambiguous."""
+        matches = [
+            s
+            for s in self.slots
+            if s.last_rotated is not None and abs((s.last_rotated - create_date).total_seconds()) < 1
+        ]
+        return matches[0] if len(matches) == 1 else None
+
+
+@dataclass(frozen=True)
+class CredentialReport:
+    generated: datetime
+    rows: dict[str, ReportRow]
+
+
+@dataclass
+class _UserResult:
+    """What a worker thread found for one user; only the main thread updates InventoryStats."""
+
+    records: list[KeyRecord] = field(default_factory=list)
+    skipped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InventoryStats:
+    users: int = 0
+    keys: int = 0
+    users_skipped: int = 0
+    report_used: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def _bool(value: str) -> bool | None:
+    return {"true": True, "false": False}.get(value.strip().lower())
+
+
+def _date(value: str) -> datetime | None:
+    value = value.strip()
+    if value in _ABSENT:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _text(value: str) -> str | None:
+    value = value.strip()
+    return None if value in _ABSENT else value
+
+
+def parse_credential_report(content: bytes, generated: datetime) -> CredentialReport:
+    rows: dict[str, ReportRow] = {}
+    for line in csv.DictReader(io.StringIO(content.decode("utf-8"))):
+        slots = tuple(
+            KeySlot(
+                active=_bool(line.get(f"access_key_{n}_active", "")) is True,
+                last_rotated=_date(line.get(f"access_key_{n}_last_rotated", "")),
+                last_used_date=_date(line.get(f"access_key_{n}_last_used_date", "")),
+                last_used_service=_text(line.get(f"access_key_{n}_last_used_service", "")),
+                last_used_region=_text(line.get(f"access_key_{n}_last_used_region", "")),
+            )
+            for n in (1, 2)
+        )
+        user = line.get("user", "")
+        # The root user has no console password flag of its own in the report ("not_supported").
+        rows[user] = ReportRow(
+            user=user,
+            arn=line.get("arn", ""),
+            password_enabled=_bool(line.get("password_enabled", "")),
+            mfa_active=_bool(line.get("mfa_active", "")),
+            slots=(slots[0], slots[1]),
+        )
+    return CredentialReport(generated=generated, rows=rows)
+
+
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """Like Executor.map, but keeps at most 2 x workers calls pending: memory stays flat on any estate."""
+    window = workers * 2
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iam") as pool:
+        pending: list[Future[R]] = []
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class Inventory:
+    """Streams KeyRecords for one account. `stats` is complete once the iterator is exhausted."""
+
+    def __init__(
+        self,
+        iam: IAMClient,
+        *,
+        concurrency: int = 8,
+        report_wait_seconds: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.iam = iam
+        self.concurrency = concurrency
+        self.report_wait_seconds = report_wait_seconds
+        self.sleep = sleep
+        self.stats = InventoryStats()
+        self.report: CredentialReport | None = None
+
+    def records(self) -> Iterator[KeyRecord]:
+        self.report = self.fetch_credential_report()
+        self.stats.report_used = self.report is not None
+        if self.report is not None:
+            yield from self._root_keys(self.report)
+        for result in bounded_map(self._user_keys, self._users(), self.concurrency):
+            self.stats.users_skipped += result.skipped
+            self.stats.errors.extend(result.errors)
+            self.stats.keys += len(result.records)
+            yield from result.records
+
+    def fetch_credential_report(self) -> CredentialReport | None:
+        """Generate (or reuse, within AWS's 4-hour window) the credential report; None if it cannot be had."""
+        deadline = time.monotonic() + self.report_wait_seconds
+        delay = 0.5
+        while True:
+            try:
+                state = self.iam.generate_credential_report()["State"]
+                if state == "COMPLETE":
+                    response = self.iam.get_credential_report()
+                    return parse_credential_report(response["Content"], response["GeneratedTime"])
+            except ClientError as error:
+                if _error_code(error) not in _REPORT_NOT_READY:
+                    logger.warning(
+                        "credential report unavailable, falling back to per-key calls",
+                        extra={"error_code": _error_code(error)},
+                    )
+                    return None
+            if time.monotonic() + delay > deadline:
+                logger.warning("credential report not ready in time, falling back to per-key calls")
+                return None
+            self.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _users(self) -> Iterator[dict[str, Any]]:
+        for page in self.iam.get_paginator("list_users").paginate():
+            for user in page["Users"]:
+                self.stats.users += 1
+                yield dict(user)
+
+    def _root_keys(self, report: CredentialReport) -> Iterator[KeyRecord]:
+        """The root user's keys exist only in the report: they have no listable id, so the slot names them."""
+        root = report.rows.get(ROOT_USER)
+        if root is None:
+            return
+        for number, slot in enumerate(root.slots, start=1):
+            if slot.last_rotated is None and not slot.active:
+                continue
+            self.stats.keys += 1
+            yield KeyRecord(
+                user_name=ROOT_USER,
+                user_arn=root.arn,
+                access_key_id=f"root:{number}",
+                status="Active" if slot.active else "Inactive",
+                create_date=slot.last_rotated,
+                last_used_date=slot.last_used_date,
+                last_used_service=slot.last_used_service,
+                last_used_region=slot.last_used_region,
+                password_enabled=root.password_enabled,
+                mfa_active=root.mfa_active,
+            )
+
+    def _user_keys(self, user: dict[str, Any]) -> _UserResult:
+        """All keys of one user; a user deleted mid-run or unreadable is skipped and counted, not fatal."""
+        name = user["UserName"]
+        result = _UserResult()
+        try:
+            keys = [
+                key
+                for page in self.iam.get_paginator("list_access_keys").paginate(UserName=name)
+                for key in page["AccessKeyMetadata"]
+            ]
+        except ClientError as error:
+            code = _error_code(error)
+            result.skipped = True
+            if code != "NoSuchEntity":
+                result.errors.append(f"user {name}: {code}")
+            logger.warning("user skipped", extra={"user": name, "error_code": code})
+            return result
+        row = self.report.rows.get(name) if self.report else None
+        result.records = [self._key_record(user, dict(key), row, result.errors) for key in keys]
+        return result
+
+    def _key_record(
+        self, user: dict[str, Any], key: dict[str, Any], row: ReportRow | None, errors: list[str]
+    ) -> KeyRecord:
+        create_date: datetime = key["CreateDate"]
+        slot = row.slot_for(create_date) if row else None
+        if slot is not None:
+            used, service, region = slot.last_used_date, slot.last_used_service, slot.last_used_region
+        else:
+            used, service, region = self._last_used(key["AccessKeyId"], errors)
+        return KeyRecord(
+            user_name=user["UserName"],
+            user_arn=user["Arn"],
+            access_key_id=key["AccessKeyId"],
+            status=key["Status"],
+            create_date=create_date,
+            last_used_date=used,
+            last_used_service=service,
+            last_used_region=region,
+            password_enabled=row.password_enabled if row else None,
+            mfa_active=row.mfa_active if row else None,
+        )
+
+    def _last_used(self, key_id: str, errors: list[str]) -> tuple[datetime | None, str | None, str | None]:
+        try:
+            last = self.iam.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
+        except ClientError as error:
+            errors.append(f"key {mask_key_id(key_id)}: {_error_code(error)}")
+            return None, None, None
+        service = last.get("ServiceName")
+        region = last.get("Region")
+        return (
+            last.get("LastUsedDate"),
+            None if service in _ABSENT else service,
+            None if region in _ABSENT else region,
+        )

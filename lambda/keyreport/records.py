@@ -1,0 +1,160 @@
+"""KeyRecord -> row of the contract. Pure functions: no I/O, no clock of their own."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Row = dict[str, Any]
+
+ROOT_USER = "<root_account>"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_FINGERPRINT_DOMAIN = b"keyreport/access-key/v1\x00"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One access key as the inventory found it. `access_key_id` is the full id: it stays in memory."""
+
+    user_name: str
+    user_arn: str
+    access_key_id: str
+    status: str
+    create_date: datetime | None
+    last_used_date: datetime | None = None
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+    password_enabled: bool | None = None
+    mfa_active: bool | None = None
+
+    @property
+    def account_id(self) -> str:
+        return account_from_arn(self.user_arn)
+
+
+@dataclass
+class RunSummary:
+    """What one run did for one account; becomes the AWS_Access_Key_Report_Run row."""
+
+    run_id: str
+    account_id: str
+    started: datetime
+    collector_version: str
+    sink: str
+    users: int = 0
+    keys: int = 0
+    users_skipped: int = 0
+    shipped: int = 0
+    failed: int = 0
+    spilled: int = 0
+    duration_seconds: float = 0.0
+    inventory_complete: bool = True
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.failed or not self.inventory_complete:
+            return "failed"
+        if self.spilled or self.users_skipped or self.errors:
+            return "partial"
+        return "ok"
+
+    @property
+    def succeeded(self) -> bool:
+        """Every key was read and delivered: anything less must fail the run so retries and alarms see it."""
+        return self.inventory_complete and self.failed == 0 and self.spilled == 0
+
+
+def account_from_arn(arn: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 6 or not parts[4].isdigit() or len(parts[4]) != 12:
+        raise ValueError(f"not an IAM ARN with a 12-digit account id: {arn!r}")
+    return parts[4]
+
+
+def format_timestamp(moment: datetime) -> str:
+    """UTC ISO 8601 to the second; naive datetimes are taken as UTC (botocore and moto both use UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def mask_key_id(key_id: str) -> str:
+    """First 4 + '...' + last 4: enough to find the key in the console, never the whole id."""
+    if key_id.startswith("root:"):
+        return key_id
+    if len(key_id) <= 12:  # too short to show 8 characters of it without showing most of it
+        return "*" * len(key_id)
+    return f"{key_id[:4]}...{key_id[-4:]}"
+
+
+def fingerprint(key_id: str) -> str:
+    """A stable, non-reversible id for joining runs; the `kf1-` prefix keeps Azure from typing it as a GUID."""
+    digest = hashlib.sha256(_FINGERPRINT_DOMAIN + key_id.encode()).hexdigest()
+    return f"kf1-{digest[:40]}"
+
+
+def whole_days(later: datetime, earlier: datetime) -> int:
+    return max(0, (_aware(later) - _aware(earlier)).days)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def key_row(record: KeyRecord, *, run_time: datetime, run_id: str) -> Row:
+    """The contract's record; fields that do not apply are left out (Azure drops nulls anyway)."""
+    key_identity = record.access_key_id
+    if key_identity.startswith("root:"):
+        key_identity = f"{record.account_id}:{key_identity}"
+    row: Row = {
+        "loggedDate": format_timestamp(run_time),
+        "account_number": record.account_id,
+        "user": record.user_name,
+        "UserArn": record.user_arn,
+        "AccessKeyId": mask_key_id(record.access_key_id),
+        "KeyFingerprint": fingerprint(key_identity),
+        "Status": record.status,
+    }
+    if record.create_date is not None:
+        row["CreateDate"] = format_timestamp(record.create_date)
+        row["KeyAgeDays"] = whole_days(run_time, record.create_date)
+    if record.last_used_date is not None:
+        row["LastUsedDate"] = format_timestamp(record.last_used_date)
+        row["DaysSinceLastUse"] = whole_days(run_time, record.last_used_date)
+        if record.last_used_service:
+            row["ServiceName"] = record.last_used_service
+        if record.last_used_region:
+            row["Region"] = record.last_used_region
+    row["NeverUsed"] = record.last_used_date is None
+    if record.password_enabled is not None:
+        row["PasswordEnabled"] = record.password_enabled
+    if record.mfa_active is not None:
+        row["MfaActive"] = record.mfa_active
+    row["RunId"] = run_id
+    return row
+
+
+def summary_row(summary: RunSummary) -> Row:
+    return {
+        "loggedDate": format_timestamp(summary.started),
+        "account_number": summary.account_id,
+        "RunId": summary.run_id,
+        "Status": summary.status,
+        "Sink": summary.sink,
+        "Users": summary.users,
+        "Keys": summary.keys,
+        "UsersSkipped": summary.users_skipped,
+        "RecordsShipped": summary.shipped,
+        "RecordsSpilled": summary.spilled,
+        "RecordsFailed": summary.failed,
+        "Errors": len(summary.errors),
+        "DurationSeconds": round(summary.duration_seconds, 3),
+        "CollectorVersion": summary.collector_version,
+    } | ({"ErrorDetail": "; ".join(summary.errors)[:4000]} if summary.errors else {})
