@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keyreport.records import (
+    KeyRecord,
+    RunSummary,
+    account_from_arn,
+    fingerprint,
+    format_timestamp,
+    key_row,
+    mask_key_id,
+    parse_timestamp,
+    summary_row,
+)
+
+RUN_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+RUN_ID = "0d7f6c1a-2b3c-4d5e-8f90-123456789abc"
+ARN = "arn:aws:iam::123456789012:user/engineering/alice"
+GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+key_ids = st.from_regex(r"\A(AKIA|ASIA)[A-Z2-7]{16}\Z")
+moments = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.sampled_from([UTC, None])
+)
+
+
+def record(**changes: object) -> KeyRecord:
+    fields: dict[str, object] = dict(
+        user_name="alice",
+        user_arn=ARN,
+        access_key_id="AKIAIOSFODNN7EXAMPLE",
+        status="Active",
+        create_date=datetime(2026, 1, 1, tzinfo=UTC),
+        last_used_date=datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+        last_used_service="s3",
+        last_used_region="eu-west-1",
+        password_enabled=True,
+        mfa_active=False,
+    )
+    fields.update(changes)
+    return KeyRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_row_matches_the_contract() -> None:
+    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID)
+    assert row == {
+        "loggedDate": "2026-11-23T12:00:00Z",
+        "account_number": "123456789012",
+        "user": "alice",
+        "UserArn": ARN,
+        "AccessKeyId": "AKIA...MPLE",
+        "KeyFingerprint": fingerprint("AKIAIOSFODNN7EXAMPLE"),
+        "Status": "Active",
+        "CreateDate": "2026-01-01T00:00:00Z",
+        "KeyAgeDays": 326,
+        "LastUsedDate": "2026-11-20T08:30:00Z",
+        "DaysSinceLastUse": 3,
+        "ServiceName": "s3",
+        "Region": "eu-west-1",
+        "NeverUsed": False,
+        "PasswordEnabled": True,
+        "MfaActive": False,
+        "RunId": RUN_ID,
+    }
+
+
+def test_never_used_key_omits_last_use_fields() -> None:
+    row = key_row(record(last_used_date=None, last_used_service=None, last_used_region=None),
+                  run_time=RUN_TIME, run_id=RUN_ID)
+    assert row["NeverUsed"] is True
+    assert not {"LastUsedDate", "ServiceName", "Region", "DaysSinceLastUse"} & row.keys()
+
+
+def test_unknown_credential_report_flags_are_left_out() -> None:
+    row = key_row(record(password_enabled=None, mfa_active=None), run_time=RUN_TIME, run_id=RUN_ID)
+    assert "PasswordEnabled" not in row and "MfaActive" not in row
+
+
+def test_root_key_slot_is_its_own_id_and_fingerprint_is_per_account() -> None:
+    root = record(user_name="<root_account>", user_arn="arn:aws:iam::123456789012:root", access_key_id="root:1")
+    other = record(user_name="<root_account>", user_arn="arn:aws:iam::210987654321:root", access_key_id="root:1")
+    row = key_row(root, run_time=RUN_TIME, run_id=RUN_ID)
+    assert row["AccessKeyId"] == "root:1" and row["user"] == "<root_account>"
+    assert row["KeyFingerprint"] != key_row(other, run_time=RUN_TIME, run_id=RUN_ID)["KeyFingerprint"]
+
+
+def test_fingerprint_never_looks_like_a_guid() -> None:
+    value = fingerprint("AKIAIOSFODNN7EXAMPLE")
+    assert value.startswith("kf1-") and not GUID.match(value)
+    assert fingerprint("AKIAIOSFODNN7EXAMPLE") == value != fingerprint("AKIAIOSFODNN7EXAMPLF")
+
+
+def test_timestamps_are_converted_to_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert format_timestamp(datetime(2026, 1, 1, 1, 0, tzinfo=plus_two)) == "2025-12-31T23:00:00Z"
+
+
+def test_ages_never_go_negative_for_clock_skew() -> None:
+    row = key_row(record(create_date=RUN_TIME + timedelta(minutes=5)), run_time=RUN_TIME, run_id=RUN_ID)
+    assert row["KeyAgeDays"] == 0
+
+
+@pytest.mark.parametrize("arn", ["", "arn:aws:iam::12345:user/x", "not-an-arn"])
+def test_account_from_a_bad_arn_is_a_clear_error(arn: str) -> None:
+    with pytest.raises(ValueError, match="12-digit account id"):
+        account_from_arn(arn)
+
+
+def test_summary_row_has_status_and_detail_only_when_errors() -> None:
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", users=3, keys=4, shipped=4)
+    row = summary_row(summary)
+    assert row["Status"] == "ok" and "ErrorDetail" not in row and row["RecordsShipped"] == 4
+    summary.failed = 1
+    summary.errors.append("x")
+    assert summary_row(summary)["Status"] == "failed" and not summary.succeeded
+
+
+@given(key_id=key_ids, create=moments, used=st.none() | moments, run=moments,
+       user=st.text(min_size=1, max_size=64))
+def test_full_key_id_never_appears_in_any_output(
+    key_id: str, create: datetime, used: datetime | None, run: datetime, user: str
+) -> None:
+    rec = record(access_key_id=key_id, create_date=create, last_used_date=used, user_name=user)
+    text = json.dumps(key_row(rec, run_time=run, run_id=str(uuid.uuid4())), ensure_ascii=False)
+    assert key_id not in text
+    assert key_id[4:-4] not in text  # nor its hidden middle
+    assert mask_key_id(key_id) in text
+
+
+@given(moment=moments)
+def test_every_timestamp_parses_back_to_the_same_instant(moment: datetime) -> None:
+    text = format_timestamp(moment)
+    assert ISO.match(text)
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    assert parse_timestamp(text) == aware.replace(microsecond=0)
+
+
+@given(create=moments, used=st.none() | moments, run=moments)
+def test_all_row_timestamps_are_utc_iso(create: datetime, used: datetime | None, run: datetime) -> None:
+    row = key_row(record(create_date=create, last_used_date=used), run_time=run, run_id=RUN_ID)
+    for name in ("loggedDate", "CreateDate", "LastUsedDate"):
+        if name in row:
+            assert ISO.match(row[name])
+    assert row["KeyAgeDays"] >= 0

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyreport.settings import VARIABLES, ConfigError, Settings
+
+WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
+GOOD = {
+    "KEYREPORT_WORKSPACE_ID": WS,
+    "KEYREPORT_KEYVAULT_URL": "https://kv-keyreport.vault.azure.net",
+    "KEYREPORT_WORKSPACE_KEY_SECRET": "la-workspace-key",
+    "KEYREPORT_AZURE_AUTH": "secret",
+    "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "AZURE_CLIENT_ID": "0a1b2c3d-1111-2222-3333-444455556666",
+    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-abc",
+}
+
+
+def problems(**changes: str) -> list[str]:
+    env = {k: v for k, v in (GOOD | changes).items() if v != "<unset>"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    return caught.value.problems
+
+
+def test_good_settings_parse_with_defaults() -> None:
+    settings = Settings.from_env(GOOD)
+    assert settings.sink == "data_collector" and settings.log_type == "AWS_Access_Key_Report"
+    assert settings.run_log_type == "AWS_Access_Key_Report_Run"
+    assert settings.data_collector_endpoint == f"https://{WS}.ods.opinsights.azure.com"
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.aws_retry_mode == "standard"
+
+
+def test_settings_are_frozen_and_hashable() -> None:
+    settings = Settings.from_env(GOOD)
+    with pytest.raises(AttributeError):
+        settings.sink = "stdout"  # type: ignore[misc]
+    assert {settings: 1}[Settings.from_env(GOOD)] == 1
+
+
+def test_sovereign_cloud_switches_hosts_together() -> None:
+    gov = Settings.from_env(GOOD | {"KEYREPORT_AZURE_CLOUD": "usgov"})
+    assert gov.data_collector_endpoint == f"https://{WS}.ods.opinsights.azure.us"
+    assert gov.authority_host == "https://login.microsoftonline.us"
+    china = Settings.from_env(GOOD | {"KEYREPORT_AZURE_CLOUD": "China"})
+    assert china.data_collector_endpoint.endswith(".ods.opinsights.azure.cn")
+
+
+def test_endpoint_override_wins() -> None:
+    settings = Settings.from_env(GOOD | {"KEYREPORT_DATA_COLLECTOR_ENDPOINT": "https://127.0.0.1:8443/"})
+    assert settings.data_collector_endpoint == "https://127.0.0.1:8443"
+
+
+def test_missing_workspace_id() -> None:
+    assert problems(KEYREPORT_WORKSPACE_ID="<unset>") == [
+        "KEYREPORT_WORKSPACE_ID is required for KEYREPORT_SINK=data_collector"
+    ]
+
+
+@pytest.mark.parametrize("value", ["not-a-guid", "3f2b7c1e5d4a4b8e9c0f1a2b3c4d5e6f", "{" + WS + "}"])
+def test_workspace_id_not_a_guid(value: str) -> None:
+    [problem] = problems(KEYREPORT_WORKSPACE_ID=value)
+    assert problem.startswith(f"KEYREPORT_WORKSPACE_ID={value!r}") and "GUID" in problem
+
+
+@pytest.mark.parametrize("value", ["AWS-Keys", "a b", "x" * 101, "Report$"])
+def test_invalid_log_type(value: str) -> None:
+    [problem] = problems(KEYREPORT_LOG_TYPE=value)
+    assert "KEYREPORT_LOG_TYPE" in problem and "Log-Type" in problem
+
+
+def test_log_type_must_leave_room_for_the_run_table() -> None:
+    [problem] = problems(KEYREPORT_LOG_TYPE="x" * 97)
+    assert "run-summary" in problem
+
+
+def test_unknown_sink() -> None:
+    [problem] = problems(KEYREPORT_SINK="splunk")
+    assert problem == "KEYREPORT_SINK='splunk' is not one of: data_collector, logs_ingestion, stdout"
+
+
+def test_key_vault_url_must_be_https() -> None:
+    [problem] = problems(KEYREPORT_KEYVAULT_URL="http://kv.vault.azure.net")
+    assert problem == "KEYREPORT_KEYVAULT_URL='http://kv.vault.azure.net' must be an https:// URL"
+
+
+def test_unknown_auth_mode_and_cloud() -> None:
+    found = problems(KEYREPORT_AZURE_AUTH="password", KEYREPORT_AZURE_CLOUD="mars")
+    assert any(p.startswith("KEYREPORT_AZURE_AUTH='password'") for p in found)
+    assert any(p.startswith("KEYREPORT_AZURE_CLOUD='mars'") for p in found)
+
+
+def test_secret_mode_needs_its_secret_and_app() -> None:
+    found = problems(KEYREPORT_AZURE_CLIENT_SECRET_ARN="<unset>", AZURE_CLIENT_ID="<unset>")
+    assert "AZURE_CLIENT_ID is required for KEYREPORT_AZURE_AUTH=secret" in found
+    assert "KEYREPORT_AZURE_CLIENT_SECRET_ARN is required for KEYREPORT_AZURE_AUTH=secret" in found
+
+
+def test_bad_numbers_and_files(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("hello")
+    found = problems(KEYREPORT_BATCH_MAX_BYTES="lots", KEYREPORT_IAM_CONCURRENCY="0",
+                     KEYREPORT_CA_BUNDLE=str(not_pem), KEYREPORT_AZURE_CLIENT_SECRET_ARN="keyreport-secret")
+    assert "KEYREPORT_BATCH_MAX_BYTES='lots' is not a whole number" in found
+    assert "KEYREPORT_IAM_CONCURRENCY=0 must be between 1 and 64" in found
+    assert f"KEYREPORT_CA_BUNDLE={str(not_pem)!r} contains no PEM certificate" in found
+    assert "KEYREPORT_AZURE_CLIENT_SECRET_ARN='keyreport-secret' is not an ARN" in found
+
+
+def test_batch_size_cannot_exceed_the_data_collector_limit() -> None:
+    [problem] = problems(KEYREPORT_BATCH_MAX_BYTES=str(31 * 1024 * 1024))
+    assert "must be between 1024 and 31457280" in problem
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    found = problems(KEYREPORT_WORKSPACE_ID="nope", KEYREPORT_SINK="kafka", KEYREPORT_KEYVAULT_URL="ftp://x",
+                     KEYREPORT_LOG_TYPE="bad-type")
+    assert len(found) == 4
+    assert "KEYREPORT_SINK='kafka'" in str(ConfigError(found))
+
+
+def test_dry_run_needs_no_azure_settings() -> None:
+    assert Settings.from_env({"KEYREPORT_SINK": "stdout"}).sink == "stdout"
+    assert Settings.from_env({}, KEYREPORT_SINK="stdout").sink == "stdout"
+
+
+def test_every_variable_read_is_documented_in_settings() -> None:
+    source = Path(sys.modules[Settings.__module__].__file__ or "").read_text()
+    import re
+
+    read = set(re.findall(r'"((?:KEYREPORT|AZURE)_[A-Z_]+)"', source))
+    assert read == set(VARIABLES)
+
+
+def test_cli_config_error_is_a_message_not_a_traceback() -> None:
+    env = {"PATH": "/usr/bin:/bin", "KEYREPORT_WORKSPACE_ID": "nope", "KEYREPORT_SINK": "data_collector"}
+    done = subprocess.run([sys.executable, "-m", "keyreport.cli", "run"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "KEYREPORT_WORKSPACE_ID='nope' is not a GUID" in done.stderr
+    assert "KEYREPORT_KEYVAULT_URL is required" in done.stderr
