@@ -10,13 +10,15 @@ and every ``mock_aws`` in one process see the *same* state, ``reset()`` clears i
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import boto3
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
@@ -29,10 +31,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
-# Dummy credentials: moto accepts any signature. Not 12 digits, so moto maps requests to
-# DEFAULT_ACCOUNT_ID (a 12-digit access key id would select that account instead).
+# Dummy credentials: moto accepts any signature, and maps an access key it did not issue to its
+# default account (123456789012) unless MOTO_ACCOUNT_ID says otherwise.
 ACCESS_KEY_ID = "testing"
-SECRET_ACCESS_KEY = "testing"  # noqa: S105 - a dummy for the local emulator
+SECRET_ACCESS_KEY = "testing"
 
 # Variables that would make a boto3 client in a merged environment go somewhere else or fail:
 # a named profile that does not exist, a real session token, per-service endpoints that win over
@@ -58,16 +60,16 @@ class AwsSandbox:
     []
     """
 
-    def __init__(
-        self, *, port: int = 0, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID
-    ) -> None:
+    def __init__(self, *, port: int = 0, region: str = "us-east-1") -> None:
         # port=0: the OS picks a free port, so parallel test sessions never collide.
         self._requested_port = port
         self.region = region
-        # The account moto serves for ACCESS_KEY_ID; a different one only changes what we report.
-        self.account_id = account_id
+        # The account moto serves requests signed with ACCESS_KEY_ID from (its own rule, mirrored).
+        self.account_id = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
         self._server: ThreadedMotoServer | None = None
         self._port: int | None = None
+        self._session: boto3.session.Session | None = None
+        self._lock = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -161,6 +163,13 @@ class AwsSandbox:
             region_name=self.region,
         )
 
+    def _shared_session(self) -> boto3.session.Session:
+        # One session for client(): a new session re-reads the service models (~50 ms a client).
+        with self._lock:
+            if self._session is None:
+                self._session = self.session()
+            return self._session
+
     @overload
     def client(self, service: Literal["iam"]) -> IAMClient: ...
     @overload
@@ -178,7 +187,10 @@ class AwsSandbox:
     @overload
     def client(self, service: str) -> BaseClient: ...
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        """A new client (clients are cheap and thread-safe; sessions are neither, hence the lock)."""
+        session = self._shared_session()
+        with self._lock:
+            return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def __repr__(self) -> str:
         where = self.endpoint_url if self._port is not None else "not started"

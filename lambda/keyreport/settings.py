@@ -98,6 +98,15 @@ class Settings:
         return self.azure_authority_host or self.azure_cloud.authority_host
 
     @property
+    def vault_in_cloud(self) -> bool:
+        """Whether the vault is under the cloud's Key Vault domain, so the SDK can check the challenge's resource.
+
+        A vault reached under another name (a test double, a custom DNS name) cannot be matched to a resource.
+        """
+        host = urlparse(self.keyvault_url or "").hostname or ""
+        return host.endswith("." + self.azure_cloud.keyvault_suffix)
+
+    @property
     def data_collector_endpoint(self) -> str:
         if self.data_collector_endpoint_override:
             return self.data_collector_endpoint_override.rstrip("/")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from keyreport.sinks.base import encode_row
 from keyreport.sinks.data_collector import rfc1123_date, signature
@@ -31,8 +31,6 @@ def test_non_ascii_body_is_signed_over_its_byte_length() -> None:
 
 
 def test_rfc1123_date_is_gmt_whatever_the_input_zone() -> None:
-    from datetime import timedelta, timezone
-
     moment = datetime(2026, 11, 23, 13, 0, tzinfo=timezone(timedelta(hours=1)))
     assert rfc1123_date(moment) == DATE
     assert rfc1123_date(datetime(2026, 1, 5, 9, 7, 3, tzinfo=UTC)) == "Mon, 05 Jan 2026 09:07:03 GMT"

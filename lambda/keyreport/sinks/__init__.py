@@ -41,7 +41,7 @@ def build_sink(settings: Settings, secretsmanager: Callable[[], SecretsManagerCl
             settings.keyvault_url,
             credential,
             connection_verify=options["connection_verify"],
-            verify_challenge_resource=True,
+            verify_challenge_resource=settings.vault_in_cloud,
         )
         key = WorkspaceKey(
             CachedSecret(key_vault_string(vault, settings.workspace_key_secret), settings.secret_max_age_seconds)
