@@ -11,6 +11,7 @@ import boto3
 from keyreport import __version__, pipeline
 from keyreport.deadline import Deadline
 from keyreport.handler import sink_for
+from keyreport.log import logger
 from keyreport.records import summary_row
 from keyreport.secrets import SecretUnavailable
 from keyreport.settings import SINKS, ConfigError, Settings
@@ -26,10 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sink", choices=SINKS, help="override KEYREPORT_SINK (stdout = dry run)")
     run.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    run.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
+    logger.setLevel("INFO" if args.verbose else "WARNING")
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(**overrides)
     session = boto3.Session()

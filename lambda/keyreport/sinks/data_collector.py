@@ -124,9 +124,20 @@ class DataCollectorSink:
             retry_after: float | None = None
             try:
                 timeout = (CONNECT_TIMEOUT, max(1.0, min(READ_TIMEOUT, deadline.remaining())))
+                # verify= per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
                 response = self.session.post(
-                    self.url, data=body, headers=self._headers(log_type, body, key), timeout=timeout
+                    self.url,
+                    data=body,
+                    headers=self._headers(log_type, body, key),
+                    timeout=timeout,
+                    verify=self.session.verify,
                 )
+            except requests.exceptions.SSLError as error:
+                attempts.append("TLS verification failed")
+                return (
+                    f"TLS verification of {self.url.split('/api/')[0]} failed ({_first_line(error)}): "
+                    "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA"
+                ), attempts
             except requests.RequestException as error:
                 attempts.append(f"{type(error).__name__}")
             else:
@@ -149,6 +160,10 @@ class DataCollectorSink:
             if wait is None:
                 return f"gave up after {attempt} attempts: {attempts[-1]}", attempts
             self.sleep(wait)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
 def _service_error(response: requests.Response) -> str:

@@ -1,0 +1,41 @@
+"""`make sandbox` / `python -m sandbox`: the whole stack alone, like a local cloud, until Ctrl-C.
+
+Prints the `export` lines that point `keyreport run` (in another shell) at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import threading
+from pathlib import Path
+
+from sandbox.stack import Stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=300, help="IAM users to seed (0 for an empty account)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dir", default=".sandbox", help="where the throwaway CA bundle is written")
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Stack(Path(args.dir).resolve()) as stack:
+        if args.users:
+            estate = stack.seed(users=args.users, seed=args.seed)
+            print(f"# seeded {estate.user_count} users, {estate.key_count} keys")
+        for name, value in stack.env().items():
+            print(f"export {name}={shlex.quote(value)}")
+        print(f"# Data Collector rows: curl --cacert {shlex.quote(str(stack.ca.ca_bundle_path))} "
+              f"{stack.collector.url}/_sandbox/tables/AWS_Access_Key_Report_CL", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

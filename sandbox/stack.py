@@ -1,0 +1,90 @@
+"""Every stand-in at once: moto plus the Entra, Key Vault and Data Collector emulators, wired together.
+
+`Stack.env()` is the whole configuration that points keyreport at it, the same variables a real
+deployment sets; the product never learns it is talking to a sandbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from sandbox.aws import AwsSandbox
+from sandbox.data_collector import DataCollectorEmulator
+from sandbox.entra import EntraEmulator
+from sandbox.estate import Estate, seed_client_secret, seed_estate
+from sandbox.keyvault import KeyVaultEmulator
+from sandbox.tls import LocalCA
+
+TENANT_ID = "8c1f4e2a-6b3d-4f7e-9a1c-2d5e8f0b3a6c"
+CLIENT_ID = "4e9b2c7d-1a3f-4e8b-b6c5-7d0e2f1a9c3b"
+WORKSPACE_ID = "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f"
+WORKSPACE_KEY_SECRET = "la-workspace-key"
+CLIENT_SECRET_NAME = "keyreport/azure-client-secret"
+
+
+def make_workspace_key(label: str) -> str:
+    """A 64-byte shared key, base64, like the portal's; derived from a label so runs are reproducible."""
+    return base64.b64encode(hashlib.sha512(label.encode()).digest()).decode()
+
+
+class Stack:
+    """Start with `with Stack(directory) as stack:`; `seed()` fills IAM; `env()` configures keyreport."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self.ca = LocalCA(self.directory)
+        self.aws = AwsSandbox()
+        self.entra = EntraEmulator(self.ca)
+        self.keyvault = KeyVaultEmulator(self.ca, self.entra, TENANT_ID)
+        self.workspace_key = make_workspace_key("sandbox-primary")
+        self.collector = DataCollectorEmulator(self.ca, WORKSPACE_ID, self.workspace_key)
+        # A fresh client secret per stack: nothing in the repository is a credential.
+        self.client_secret = f"kr~{uuid.uuid4().hex}"
+        self.client_secret_arn = ""
+
+    def start(self) -> Self:
+        self.aws.start()
+        for emulator in (self.entra, self.keyvault, self.collector):
+            emulator.start()
+        self.entra.register_app(TENANT_ID, CLIENT_ID, self.client_secret)
+        self.keyvault.set_secret(WORKSPACE_KEY_SECRET, self.workspace_key)
+        self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        return self
+
+    def stop(self) -> None:
+        for emulator in (self.collector, self.keyvault, self.entra):
+            emulator.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def seed(self, *, users: int = 300, seed: int = 7) -> Estate:
+        return seed_estate(self.aws, users=users, seed=seed)
+
+    def env(self) -> dict[str, str]:
+        """keyreport's configuration for this stack, plus what boto3 needs to reach moto."""
+        return {
+            **self.aws.env(),
+            "KEYREPORT_SINK": "data_collector",
+            "KEYREPORT_WORKSPACE_ID": WORKSPACE_ID,
+            "KEYREPORT_KEYVAULT_URL": self.keyvault.url,
+            "KEYREPORT_WORKSPACE_KEY_SECRET": WORKSPACE_KEY_SECRET,
+            "KEYREPORT_AZURE_AUTH": "secret",
+            "AZURE_TENANT_ID": TENANT_ID,
+            "AZURE_CLIENT_ID": CLIENT_ID,
+            "KEYREPORT_AZURE_CLIENT_SECRET_ARN": self.client_secret_arn,
+            "KEYREPORT_AZURE_AUTHORITY_HOST": self.entra.url,
+            "KEYREPORT_DATA_COLLECTOR_ENDPOINT": self.collector.url,
+            "KEYREPORT_CA_BUNDLE": str(self.ca.ca_bundle_path),
+        }
