@@ -26,7 +26,7 @@ sandbox: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lambda sandbox tests
-	$(BIN)/ruff format --check lambda
+	$(BIN)/ruff format --check lambda sandbox tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy lambda/keyreport sandbox

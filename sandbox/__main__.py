@@ -6,6 +6,7 @@ Prints the `export` lines that point `keyreport run` (in another shell) at it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import signal
 import threading
@@ -29,12 +30,13 @@ def main() -> None:
             print(f"# seeded {estate.user_count} users, {estate.key_count} keys")
         for name, value in stack.env().items():
             print(f"export {name}={shlex.quote(value)}")
-        print(f"# Data Collector rows: curl --cacert {shlex.quote(str(stack.ca.ca_bundle_path))} "
-              f"{stack.collector.url}/_sandbox/tables/AWS_Access_Key_Report_CL", flush=True)
-        try:
+        print(
+            f"# Data Collector rows: curl --cacert {shlex.quote(str(stack.ca.ca_bundle_path))} "
+            f"{stack.collector.url}/_sandbox/tables/AWS_Access_Key_Report_CL",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -62,23 +62,44 @@ def _check(name: str, shown: list[dict[str, Any]], expected: int, problems: list
 def report(stack: Stack, estate: Estate, summary: dict[str, Any], at: datetime) -> list[str]:
     rows = _latest(stack.collector.rows(KEYS_TABLE), summary["RunId"])
     by_age: Callable[[dict[str, Any]], float] = lambda row: -float(row.get("KeyAgeDays_d", 0))  # noqa: E731
-    key_columns = {"account": "account_number_s", "user": "user_s", "key": "AccessKeyId_s", "status": "Status_s",
-                   "created": "CreateDate_t", "age (days)": "KeyAgeDays_d", "last used": "LastUsedDate_t",
-                   "service": "ServiceName_s"}
+    key_columns = {
+        "account": "account_number_s",
+        "user": "user_s",
+        "key": "AccessKeyId_s",
+        "status": "Status_s",
+        "created": "CreateDate_t",
+        "age (days)": "KeyAgeDays_d",
+        "last used": "LastUsedDate_t",
+        "service": "ServiceName_s",
+    }
     old = sorted((r for r in rows if r["Status_s"] == "Active" and r["KeyAgeDays_d"] >= 90), key=by_age)
     never = sorted((r for r in rows if r["NeverUsed_b"]), key=by_age)
-    stale = sorted((r for r in rows if not r["NeverUsed_b"] and r["DaysSinceLastUse_d"] >= 90),
-                   key=lambda row: -float(row["DaysSinceLastUse_d"]))
+    stale = sorted(
+        (r for r in rows if not r["NeverUsed_b"] and r["DaysSinceLastUse_d"] >= 90),
+        key=lambda row: -float(row["DaysSinceLastUse_d"]),
+    )
     root = [r for r in rows if r["user_s"] == "<root_account>"]
 
     table("Active keys 90+ days old: rotate", old, key_columns)
-    table("Keys never used: remove?", never, {k: v for k, v in key_columns.items() if k not in ("last used", "service")})
+    table(
+        "Keys never used: remove?", never, {k: v for k, v in key_columns.items() if k not in ("last used", "service")}
+    )
     table("Keys unused for 90+ days: stale", stale, key_columns | {"days since use": "DaysSinceLastUse_d"})
     table("Root user keys: should not exist", root, key_columns)
     runs = [r for r in stack.collector.rows(RUNS_TABLE) if r.get("RunId_g") == summary["RunId"]]
-    table("Run summary row (AWS_Access_Key_Report_Run_CL)", runs,
-          {"status": "Status_s", "users": "Users_d", "keys": "Keys_d", "shipped": "RecordsShipped_d",
-           "failed": "RecordsFailed_d", "seconds": "DurationSeconds_d", "version": "CollectorVersion_s"})
+    table(
+        "Run summary row (AWS_Access_Key_Report_Run_CL)",
+        runs,
+        {
+            "status": "Status_s",
+            "users": "Users_d",
+            "keys": "Keys_d",
+            "shipped": "RecordsShipped_d",
+            "failed": "RecordsFailed_d",
+            "seconds": "DurationSeconds_d",
+            "version": "CollectorVersion_s",
+        },
+    )
 
     problems: list[str] = []
     _check("all keys", rows, estate.key_count, problems)
@@ -97,10 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="keyreport-demo-") as directory, Stack(directory) as stack:
         started = time.monotonic()
         estate = stack.seed(users=args.users, seed=args.seed)
-        print(f"Sandbox up: moto {stack.aws.endpoint_url}, Entra {stack.entra.url}, Key Vault {stack.keyvault.url},"
-              f" Data Collector {stack.collector.url}")
-        print(f"Seeded {estate.user_count} IAM users with {estate.key_count} access keys "
-              f"({len(estate.root_keys)} root) in account {estate.account_id}")
+        print(
+            f"Sandbox up: moto {stack.aws.endpoint_url}, Entra {stack.entra.url}, Key Vault {stack.keyvault.url},"
+            f" Data Collector {stack.collector.url}"
+        )
+        print(
+            f"Seeded {estate.user_count} IAM users with {estate.key_count} access keys "
+            f"({len(estate.root_keys)} root) in account {estate.account_id}"
+        )
 
         os.environ.update(stack.env())
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's screen for the results
@@ -116,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         posts = stack.collector.posts
-        print(f"\nlambda_handler returned Status={summary['Status']}: {summary['RecordsShipped']} of "
-              f"{summary['Keys']} keys shipped, {summary['RecordsFailed']} failed, "
-              f"in {summary['DurationSeconds']:.2f}s")
-        print(f"Through the chain: {stack.entra.tokens_issued} Entra token(s), {stack.keyvault.reads} Key Vault "
-              f"read(s), {len(posts)} SharedKey-signed POST(s) accepted "
-              f"({sum(p.body_bytes for p in posts):,} bytes)")
+        print(
+            f"\nlambda_handler returned Status={summary['Status']}: {summary['RecordsShipped']} of "
+            f"{summary['Keys']} keys shipped, {summary['RecordsFailed']} failed, "
+            f"in {summary['DurationSeconds']:.2f}s"
+        )
+        print(
+            f"Through the chain: {stack.entra.tokens_issued} Entra token(s), {stack.keyvault.reads} Key Vault "
+            f"read(s), {len(posts)} SharedKey-signed POST(s) accepted "
+            f"({sum(p.body_bytes for p in posts):,} bytes)"
+        )
 
         problems = report(stack, estate, summary, run_time)
         print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")

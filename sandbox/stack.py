@@ -56,6 +56,13 @@ class Stack:
         self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
         return self
 
+    def seed(self, *, users: int = 300, seed: int = 7) -> Estate:
+        """A fresh AWS account: moto is reset (its state is process-wide), then the client secret and the
+        IAM estate are seeded again, so whatever ran before in this process cannot leak into the result."""
+        self.aws.reset()
+        self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        return seed_estate(self.aws, users=users, seed=seed)
+
     def stop(self) -> None:
         for emulator in (self.collector, self.keyvault, self.entra):
             emulator.stop()
@@ -68,9 +75,6 @@ class Stack:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
-
-    def seed(self, *, users: int = 300, seed: int = 7) -> Estate:
-        return seed_estate(self.aws, users=users, seed=seed)
 
     def env(self) -> dict[str, str]:
         """keyreport's configuration for this stack, plus what boto3 needs to reach moto."""

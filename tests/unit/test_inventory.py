@@ -22,9 +22,11 @@ HEADER = (
     "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,"
     "access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated"
 )
-ROOT = ("<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,"
-        "not_supported,true,true,2021-05-05T05:05:05+00:00,2026-11-20T00:00:00+00:00,us-east-1,iam,"
-        "false,N/A,N/A,N/A,N/A,false,N/A,false,N/A")
+ROOT = (
+    "<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,"
+    "not_supported,true,true,2021-05-05T05:05:05+00:00,2026-11-20T00:00:00+00:00,us-east-1,iam,"
+    "false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+)
 
 
 def user_line(name: str, key1: tuple[datetime, datetime | None] | None, key2: tuple[datetime, None] | None) -> str:
@@ -34,13 +36,20 @@ def user_line(name: str, key1: tuple[datetime, datetime | None] | None, key2: tu
         used = key[1].isoformat() if key[1] else "N/A"
         return f"true,{key[0].isoformat()},{used},{'eu-west-1' if key[1] else 'N/A'},{'s3' if key[1] else 'N/A'}"
 
-    return (f"{name},arn:aws:iam::123456789012:user/{name},2020-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,"
-            f"{slot(key1)},{slot(key2)},false,N/A,false,N/A")
+    return (
+        f"{name},arn:aws:iam::123456789012:user/{name},2020-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,"
+        f"{slot(key1)},{slot(key2)},false,N/A,false,N/A"
+    )
 
 
 def user(name: str) -> dict[str, object]:
-    return {"UserName": name, "UserId": "AIDA" + name.upper().ljust(17, "X"), "Path": "/",
-            "Arn": f"arn:aws:iam::123456789012:user/{name}", "CreateDate": T0}
+    return {
+        "UserName": name,
+        "UserId": "AIDA" + name.upper().ljust(17, "X"),
+        "Path": "/",
+        "Arn": f"arn:aws:iam::123456789012:user/{name}",
+        "CreateDate": T0,
+    }
 
 
 def key(name: str, key_id: str, created: datetime, status: str = "Active") -> dict[str, object]:
@@ -58,8 +67,7 @@ def iam() -> Iterator[tuple[object, Stubber]]:
 def report(stubber: Stubber, lines: list[str]) -> None:
     stubber.add_response("generate_credential_report", {"State": "COMPLETE"})
     content = "\n".join([HEADER, *lines]).encode()
-    stubber.add_response("get_credential_report",
-                         {"Content": content, "ReportFormat": "text/csv", "GeneratedTime": T1})
+    stubber.add_response("get_credential_report", {"Content": content, "ReportFormat": "text/csv", "GeneratedTime": T1})
 
 
 def collect(client: object) -> tuple[list[KeyRecord], Inventory]:
@@ -71,17 +79,26 @@ def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[obje
     client, stub = iam
     report(stub, [ROOT, user_line("alice", (T0, USED), (T1, None)), user_line("bob", None, None)])
     stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": True, "Marker": "m1"})
-    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)],
-                                           "IsTruncated": True, "Marker": "k1"}, {"UserName": "alice"})
-    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA2", T1)],
-                                           "IsTruncated": False}, {"UserName": "alice", "Marker": "k1"})
+    stub.add_response(
+        "list_access_keys",
+        {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)], "IsTruncated": True, "Marker": "k1"},
+        {"UserName": "alice"},
+    )
+    stub.add_response(
+        "list_access_keys",
+        {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA2", T1)], "IsTruncated": False},
+        {"UserName": "alice", "Marker": "k1"},
+    )
     stub.add_response("list_users", {"Users": [user("bob")], "IsTruncated": False}, {"Marker": "m1"})
     stub.add_response("list_access_keys", {"AccessKeyMetadata": [], "IsTruncated": False}, {"UserName": "bob"})
 
     records, inventory = collect(client)
 
     assert [(r.user_name, r.access_key_id) for r in records] == [
-        ("<root_account>", "root:1"), ("alice", "AKIAAAAAAAAAAAAAAAA1"), ("alice", "AKIAAAAAAAAAAAAAAAA2")]
+        ("<root_account>", "root:1"),
+        ("alice", "AKIAAAAAAAAAAAAAAAA1"),
+        ("alice", "AKIAAAAAAAAAAAAAAAA2"),
+    ]
     root, first, second = records
     assert root.status == "Active" and root.create_date == datetime(2021, 5, 5, 5, 5, 5, tzinfo=UTC)
     assert root.last_used_service == "iam" and root.mfa_active is True and root.password_enabled is None
@@ -108,10 +125,11 @@ def test_without_the_report_last_use_comes_per_key(iam: tuple[object, Stubber]) 
     stub.add_client_error("generate_credential_report", "AccessDenied", http_status_code=403)
     stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
     stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
-    stub.add_response("get_access_key_last_used",
-                      {"UserName": "alice", "AccessKeyLastUsed": {"LastUsedDate": USED, "ServiceName": "sts",
-                                                                  "Region": "us-east-1"}},
-                      {"AccessKeyId": "AKIAAAAAAAAAAAAAAAA1"})
+    stub.add_response(
+        "get_access_key_last_used",
+        {"UserName": "alice", "AccessKeyLastUsed": {"LastUsedDate": USED, "ServiceName": "sts", "Region": "us-east-1"}},
+        {"AccessKeyId": "AKIAAAAAAAAAAAAAAAA1"},
+    )
     records, inventory = collect(client)
     assert (records[0].last_used_date, records[0].last_used_service) == (USED, "sts")
     assert records[0].password_enabled is None and not inventory.stats.report_used
@@ -122,11 +140,15 @@ def test_a_key_newer_than_the_report_is_looked_up(iam: tuple[object, Stubber]) -
     fresh = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     report(stub, [user_line("alice", (T0, USED), None)])
     stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
-    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0),
-                                                                 key("alice", "AKIAAAAAAAAAAAAAAAA9", fresh)]})
-    stub.add_response("get_access_key_last_used",
-                      {"AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}},
-                      {"AccessKeyId": "AKIAAAAAAAAAAAAAAAA9"})
+    stub.add_response(
+        "list_access_keys",
+        {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0), key("alice", "AKIAAAAAAAAAAAAAAAA9", fresh)]},
+    )
+    stub.add_response(
+        "get_access_key_last_used",
+        {"AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}},
+        {"AccessKeyId": "AKIAAAAAAAAAAAAAAAA9"},
+    )
     records, _ = collect(client)
     assert records[1].last_used_date is None and records[1].last_used_service is None
 

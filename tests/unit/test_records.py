@@ -74,8 +74,9 @@ def test_row_matches_the_contract() -> None:
 
 
 def test_never_used_key_omits_last_use_fields() -> None:
-    row = key_row(record(last_used_date=None, last_used_service=None, last_used_region=None),
-                  run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(
+        record(last_used_date=None, last_used_service=None, last_used_region=None), run_time=RUN_TIME, run_id=RUN_ID
+    )
     assert row["NeverUsed"] is True
     assert not {"LastUsedDate", "ServiceName", "Region", "DaysSinceLastUse"} & row.keys()
 
@@ -124,8 +125,7 @@ def test_summary_row_has_status_and_detail_only_when_errors() -> None:
     assert summary_row(summary)["Status"] == "failed" and not summary.succeeded
 
 
-@given(key_id=key_ids, create=moments, used=st.none() | moments, run=moments,
-       user=st.text(min_size=1, max_size=64))
+@given(key_id=key_ids, create=moments, used=st.none() | moments, run=moments, user=st.text(min_size=1, max_size=64))
 def test_full_key_id_never_appears_in_any_output(
     key_id: str, create: datetime, used: datetime | None, run: datetime, user: str
 ) -> None:

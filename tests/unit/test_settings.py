@@ -105,8 +105,12 @@ def test_secret_mode_needs_its_secret_and_app() -> None:
 def test_bad_numbers_and_files(tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("hello")
-    found = problems(KEYREPORT_BATCH_MAX_BYTES="lots", KEYREPORT_IAM_CONCURRENCY="0",
-                     KEYREPORT_CA_BUNDLE=str(not_pem), KEYREPORT_AZURE_CLIENT_SECRET_ARN="keyreport-secret")
+    found = problems(
+        KEYREPORT_BATCH_MAX_BYTES="lots",
+        KEYREPORT_IAM_CONCURRENCY="0",
+        KEYREPORT_CA_BUNDLE=str(not_pem),
+        KEYREPORT_AZURE_CLIENT_SECRET_ARN="keyreport-secret",
+    )
     assert "KEYREPORT_BATCH_MAX_BYTES='lots' is not a whole number" in found
     assert "KEYREPORT_IAM_CONCURRENCY=0 must be between 1 and 64" in found
     assert f"KEYREPORT_CA_BUNDLE={str(not_pem)!r} contains no PEM certificate" in found
@@ -119,8 +123,12 @@ def test_batch_size_cannot_exceed_the_data_collector_limit() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    found = problems(KEYREPORT_WORKSPACE_ID="nope", KEYREPORT_SINK="kafka", KEYREPORT_KEYVAULT_URL="ftp://x",
-                     KEYREPORT_LOG_TYPE="bad-type")
+    found = problems(
+        KEYREPORT_WORKSPACE_ID="nope",
+        KEYREPORT_SINK="kafka",
+        KEYREPORT_KEYVAULT_URL="ftp://x",
+        KEYREPORT_LOG_TYPE="bad-type",
+    )
     assert len(found) == 4
     assert "KEYREPORT_SINK='kafka'" in str(ConfigError(found))
 
@@ -138,8 +146,9 @@ def test_every_variable_read_is_documented_in_settings() -> None:
 
 def test_cli_config_error_is_a_message_not_a_traceback() -> None:
     env = {"PATH": "/usr/bin:/bin", "KEYREPORT_WORKSPACE_ID": "nope", "KEYREPORT_SINK": "data_collector"}
-    done = subprocess.run([sys.executable, "-m", "keyreport.cli", "run"], check=False, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "keyreport.cli", "run"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "KEYREPORT_WORKSPACE_ID='nope' is not a GUID" in done.stderr

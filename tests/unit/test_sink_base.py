@@ -13,15 +13,19 @@ from keyreport.sinks.base import RetryPolicy, json_array_batches, retry_after_se
 from keyreport.sinks.data_collector import FIELD_MAX_BYTES, cap_field
 
 rows_strategy = st.lists(
-    st.dictionaries(st.sampled_from(["user", "Status", "n", "ok"]),
-                    st.text(max_size=300) | st.integers() | st.booleans(), min_size=1),
+    st.dictionaries(
+        st.sampled_from(["user", "Status", "n", "ok"]),
+        st.text(max_size=300) | st.integers() | st.booleans(),
+        min_size=1,
+    ),
     max_size=60,
 )
 
 
 @given(rows=rows_strategy, max_bytes=st.integers(min_value=1300, max_value=5000))
-def test_batches_keep_every_row_in_order_and_never_exceed_the_limit(rows: list[dict[str, object]],
-                                                                       max_bytes: int) -> None:
+def test_batches_keep_every_row_in_order_and_never_exceed_the_limit(
+    rows: list[dict[str, object]], max_bytes: int
+) -> None:
     seen: list[object] = []
     for batch, body in json_array_batches(rows, max_bytes):
         assert len(body) <= max_bytes

@@ -1,0 +1,55 @@
+"""`keyreport` as a user runs it: a separate process, configured only by its environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.integration.conftest import World
+
+
+def keyreport(world: World, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = world.stack.aws.env(os.environ) | world.env | extra_env
+    return subprocess.run(
+        [sys.executable, "-m", "keyreport.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_dry_run_prints_one_record_per_key_and_nothing_else(world: World) -> None:
+    done = keyreport(world, "run", "--sink", "stdout")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == world.estate.key_count
+    assert {record["RunId"] for record in records} == {records[0]["RunId"]}
+    for secret in world.full_key_ids():
+        assert secret not in done.stdout + done.stderr
+
+
+def test_run_ships_and_prints_the_summary(world: World) -> None:
+    done = keyreport(world, "run", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["RecordsShipped"] == world.estate.key_count and summary["Status"] == "ok"
+    assert len(world.rows(summary["RunId"])) == world.estate.key_count
+
+
+def test_a_refused_batch_exits_1_with_the_reason_and_no_traceback(world: World) -> None:
+    world.stack.collector.fail_next(400, 10)
+    done = keyreport(world, "run")
+    assert done.returncode == 1
+    assert "not delivered:" in done.stderr and "400" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_configuration_mistake_exits_2_listing_every_problem(world: World) -> None:
+    done = keyreport(world, "run", KEYREPORT_LOG_TYPE="Access-Keys", KEYREPORT_KEYVAULT_URL="http://vault")
+    assert done.returncode == 2
+    assert "KEYREPORT_LOG_TYPE='Access-Keys'" in done.stderr and "KEYREPORT_KEYVAULT_URL='http://vault'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,149 @@
+"""The Lambda handler against the sandbox over real sockets and TLS: what arrives is what the estate holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyreport.pipeline import RunFailed
+from keyreport.records import format_timestamp, mask_key_id
+from sandbox.stack import make_workspace_key
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, dumps, key_fingerprint
+
+CONTRACT_COLUMNS = {
+    "loggedDate_t": "datetime",
+    "account_number_s": "string",
+    "user_s": "string",
+    "UserArn_s": "string",
+    "AccessKeyId_s": "string",
+    "KeyFingerprint_s": "string",
+    "Status_s": "string",
+    "CreateDate_t": "datetime",
+    "KeyAgeDays_d": "real",
+    "LastUsedDate_t": "datetime",
+    "ServiceName_s": "string",
+    "Region_s": "string",
+    "DaysSinceLastUse_d": "real",
+    "NeverUsed_b": "bool",
+    "PasswordEnabled_b": "bool",
+    "MfaActive_b": "bool",
+    "RunId_g": "guid",
+}
+
+
+def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) -> None:
+    summary = world.invoke()
+
+    assert summary["Status"] == "ok"
+    assert summary["Keys"] == summary["RecordsShipped"] == world.estate.key_count
+    assert summary["Users"] == world.estate.user_count and summary["RecordsFailed"] == 0
+    rows = world.rows_by_fingerprint(summary["RunId"])
+    assert len(rows) == world.estate.key_count
+    for key in world.estate.keys:
+        row = rows[key_fingerprint(key.access_key_id, world.estate.account_id)]
+        assert row["AccessKeyId_s"] == mask_key_id(key.access_key_id)
+        assert (row["user_s"], row["UserArn_s"], row["Status_s"]) == (key.user_name, key.user_arn, key.status)
+        assert row["account_number_s"] == world.estate.account_id
+        assert row["CreateDate_t"] == format_timestamp(key.create_date)
+        assert row["NeverUsed_b"] is key.never_used
+        if key.last_used_date is not None:
+            assert row["LastUsedDate_t"] == format_timestamp(key.last_used_date)
+            assert (row["ServiceName_s"], row["Region_s"]) == (key.last_used_service, key.last_used_region)
+        else:
+            assert "LastUsedDate_t" not in row and "DaysSinceLastUse_d" not in row
+        assert row.get("PasswordEnabled_b") == key.password_enabled
+        assert row["MfaActive_b"] == key.mfa_active
+        assert row["TimeGenerated"] == row["loggedDate_t"]  # time-generated-field took effect
+
+
+def test_stored_columns_are_exactly_the_contract(world: World) -> None:
+    world.invoke()
+    assert world.stack.collector.columns(KEYS_TABLE) == CONTRACT_COLUMNS
+
+
+def test_run_summary_row_is_shipped_to_its_own_table(world: World) -> None:
+    summary = world.invoke()
+    [run] = world.rows(summary["RunId"], RUNS_TABLE)
+    assert run["Status_s"] == "ok" and run["RecordsShipped_d"] == world.estate.key_count
+    assert run["Users_d"] == world.estate.user_count and run["CollectorVersion_s"]
+    posts = world.stack.collector.posts
+    assert {post.log_type for post in posts} == {"AWS_Access_Key_Report", "AWS_Access_Key_Report_Run"}
+
+
+def test_no_full_key_id_or_secret_is_stored(world: World) -> None:
+    summary = world.invoke()
+    stored = dumps(world.rows(summary["RunId"]) + world.rows(summary["RunId"], RUNS_TABLE))
+    for secret in world.secrets():
+        assert secret not in stored
+
+
+def test_429_500_503_are_retried_and_nothing_is_lost(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYREPORT_BATCH_MAX_BYTES", "8192")  # several batches
+    collector = world.stack.collector
+    seen, posted = len(collector.history), len(collector.posts)
+    collector.fail_next(429, 2, retry_after=0)
+    collector.fail_next(500)
+    collector.fail_next(503, retry_after=0)
+
+    summary = world.invoke()
+
+    assert summary["Status"] == "ok" and summary["RecordsShipped"] == world.estate.key_count
+    assert len(world.rows(summary["RunId"])) == world.estate.key_count
+    statuses = [exchange.status for exchange in collector.history[seen:] if exchange.target.startswith("/api/logs")]
+    assert statuses[:4] == [429, 429, 500, 503]
+    assert statuses.count(200) == len(collector.posts) - posted > 2
+
+
+def test_a_wrong_workspace_key_fails_the_run_clearly(world: World) -> None:
+    world.stack.collector.set_key(make_workspace_key("another workspace"))  # the workspace now expects another key
+    reads_before = world.stack.keyvault.reads
+
+    with pytest.raises(RunFailed) as failed:
+        world.invoke()
+
+    assert failed.value.summary.shipped == 0 and failed.value.summary.failed == world.estate.key_count
+    assert "failed" in str(failed.value)
+    # one read for the run, then exactly one fresh read per rejected batch (keys, then the run row)
+    assert world.stack.keyvault.reads - reads_before == 3
+    assert not world.rows(failed.value.summary.run_id)
+
+
+def test_a_rotated_workspace_key_is_read_again_once(world: World) -> None:
+    world.invoke()  # warm: the old key is cached
+    rotated = make_workspace_key("rotated")
+    world.stack.collector.set_key(rotated)
+    world.stack.keyvault.set_secret("la-workspace-key", rotated)
+    reads_before = world.stack.keyvault.reads
+
+    summary = world.invoke()
+
+    assert summary["Status"] == "ok" and len(world.rows(summary["RunId"])) == world.estate.key_count
+    assert world.stack.keyvault.reads - reads_before == 1
+
+
+def test_a_wrong_client_secret_fails_clearly_without_echoing_it(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sandbox.estate import seed_client_secret
+    from sandbox.stack import CLIENT_SECRET_NAME
+
+    wrong = "kr~not-the-registered-secret-0123456789"
+    seed_client_secret(world.stack.aws, CLIENT_SECRET_NAME, wrong)
+
+    with pytest.raises(RunFailed) as failed:
+        world.invoke()
+
+    output = capsys.readouterr()
+    assert "cannot read secret 'la-workspace-key' from Key Vault" in output.err
+    assert "ClientAuthenticationError" in output.err
+    assert wrong not in output.err + output.out + str(failed.value)
+    assert world.stack.client_secret not in output.err + output.out
+
+
+def test_logs_carry_no_secret_token_or_key_id(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.invoke()
+    output = capsys.readouterr()
+    logged = output.out + output.err
+    assert '"run finished"' in logged  # the structured log was captured at all
+    for secret in world.secrets():
+        assert secret not in logged
+    assert "eyJ" not in logged  # no JWT (Entra token) in any log line
