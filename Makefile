@@ -34,10 +34,10 @@ typecheck: $(STAMP)
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest -q -n 2
 
-lock:
-	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
-	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.13 --python-platform aarch64-manylinux_2_28 \
+lock: $(STAMP)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.13 --python-platform aarch64-manylinux_2_28 \
 		--generate-hashes -o requirements.lock
 
 clean:

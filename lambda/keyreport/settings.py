@@ -15,7 +15,7 @@ from keyreport.clouds import CLOUDS, AzureCloud
 SINKS = ("data_collector", "logs_ingestion", "stdout")
 AUTH_MODES = ("federated", "kms", "certificate", "secret", "default")
 RETRY_MODES = ("standard", "adaptive")
-DATA_COLLECTOR_MAX_POST_BYTES = 30 * 1024 * 1024
+DATA_COLLECTOR_MAX_POST_BYTES = 30_000_000  # "30 MB" read strictly (decimal)
 LOG_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 RUN_LOG_TYPE_SUFFIX = "_Run"
 
@@ -42,7 +42,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_STREAM": "Logs Ingestion: stream name",
     "KEYREPORT_CA_BUNDLE": "extra CA bundle (PEM) trusted besides the public roots",
     "KEYREPORT_SPILL_BUCKET": "S3 bucket for batches that could not be delivered",
-    "KEYREPORT_BATCH_MAX_BYTES": "largest POST body in bytes (default 4 MiB, at most 30 MiB)",
+    "KEYREPORT_BATCH_MAX_BYTES": "largest POST body in bytes (default 4 MiB, at most 30 MB)",
     "KEYREPORT_IAM_CONCURRENCY": "per-user IAM calls in flight at once (default 8)",
     "KEYREPORT_AWS_RETRY_MODE": "botocore retry mode: standard (default) or adaptive",
     "KEYREPORT_AWS_MAX_ATTEMPTS": "botocore attempts per AWS call (default 10)",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from keyreport.pipeline import RunFailed
 from keyreport.records import format_timestamp, mask_key_id
+from keyreport.settings import ConfigError
 from sandbox.stack import make_workspace_key
 from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, dumps, key_fingerprint
 
@@ -147,3 +150,35 @@ def test_logs_carry_no_secret_token_or_key_id(world: World, capsys: pytest.Captu
     for secret in world.secrets():
         assert secret not in logged
     assert "eyJ" not in logged  # no JWT (Entra token) in any log line
+
+
+def test_retries_stop_before_the_lambda_deadline(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYREPORT_DEADLINE_MARGIN_SECONDS", "2")
+    world.stack.collector.fail_next(503, 1000, retry_after=3)  # a storm that outlasts the invocation
+    started = time.monotonic()
+
+    with pytest.raises(RunFailed) as failed:
+        world.invoke(timeout_seconds=8)
+
+    assert time.monotonic() - started < 8  # gave up in time, never ran into Lambda's hard stop
+    assert failed.value.summary.failed == world.estate.key_count and failed.value.summary.shipped == 0
+
+
+def test_azure_resource_id_is_sent_when_configured(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    resource = "/subscriptions/0000/resourceGroups/sec/providers/Microsoft.OperationalInsights/workspaces/keys"
+    monkeypatch.setenv("KEYREPORT_AZURE_RESOURCE_ID", resource)
+    posted = len(world.stack.collector.posts)
+    world.invoke()
+    headers = [post.headers for post in world.stack.collector.posts[posted:]]
+    assert headers and all(h.get("x-ms-AzureResourceId") == resource for h in headers)
+
+
+def test_handler_rejects_bad_configuration_with_every_problem(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEYREPORT_WORKSPACE_ID", "workspace-1")
+    monkeypatch.setenv("KEYREPORT_SINK", "datacollector")
+    with pytest.raises(ConfigError) as error:
+        world.invoke()
+    assert len(error.value.problems) == 2
+    assert '"configuration error"' in capsys.readouterr().err
