@@ -10,27 +10,8 @@ from keyreport.pipeline import RunFailed
 from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import ConfigError
 from sandbox.stack import make_workspace_key
+from tests import schema
 from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, dumps, key_fingerprint
-
-CONTRACT_COLUMNS = {
-    "loggedDate_t": "datetime",
-    "account_number_s": "string",
-    "user_s": "string",
-    "UserArn_s": "string",
-    "AccessKeyId_s": "string",
-    "KeyFingerprint_s": "string",
-    "Status_s": "string",
-    "CreateDate_t": "datetime",
-    "KeyAgeDays_d": "real",
-    "LastUsedDate_t": "datetime",
-    "ServiceName_s": "string",
-    "Region_s": "string",
-    "DaysSinceLastUse_d": "real",
-    "NeverUsed_b": "bool",
-    "PasswordEnabled_b": "bool",
-    "MfaActive_b": "bool",
-    "RunId_g": "guid",
-}
 
 
 def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) -> None:
@@ -59,8 +40,12 @@ def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) ->
 
 
 def test_stored_columns_are_exactly_the_contract(world: World) -> None:
-    world.invoke()
-    assert world.stack.collector.columns(KEYS_TABLE) == CONTRACT_COLUMNS
+    summary = world.invoke()
+    assert world.stack.collector.columns(KEYS_TABLE) == schema.columns(KEYS_TABLE)
+    stored_runs = world.stack.collector.columns(RUNS_TABLE)
+    declared_runs = schema.columns(RUNS_TABLE)
+    assert stored_runs == {name: declared_runs[name] for name in stored_runs}  # ErrorDetail only with errors
+    assert set(declared_runs) - set(stored_runs) == {"ErrorDetail_s"} and summary["Errors"] == 0
 
 
 def test_run_summary_row_is_shipped_to_its_own_table(world: World) -> None:

@@ -20,6 +20,7 @@ from keyreport.records import (
     parse_timestamp,
     summary_row,
 )
+from tests import schema
 
 RUN_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 RUN_ID = "0d7f6c1a-2b3c-4d5e-8f90-123456789abc"
@@ -151,3 +152,10 @@ def test_all_row_timestamps_are_utc_iso(create: datetime, used: datetime | None,
         if name in row:
             assert ISO.match(row[name])
     assert row["KeyAgeDays"] >= 0
+
+
+def test_rows_carry_exactly_the_declared_fields() -> None:
+    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID)
+    assert set(row) == schema.fields(schema.KEYS_TABLE)
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
+    assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
