@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -78,10 +79,17 @@ class Exchange:
     body_bytes: int
 
 
+#: A fault "status" meaning: read the request, then close the connection without any answer.
+DROP = -1
+#: A fault "status" meaning: answer normally, only late (with ``delay``).
+SLOW = 0
+
+
 @dataclass(frozen=True)
 class Fault:
     status: int
     retry_after: float | None = None
+    delay: float = 0.0
 
 
 class Faults:
@@ -91,11 +99,11 @@ class Faults:
         self._lock = threading.Lock()
         self._queue: deque[Fault] = deque()
 
-    def add(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
+    def add(self, status: int, count: int = 1, retry_after: float | None = None, delay: float = 0.0) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         with self._lock:
-            self._queue.extend(Fault(status, retry_after) for _ in range(count))
+            self._queue.extend(Fault(status, retry_after, delay) for _ in range(count))
 
     def take(self) -> Fault | None:
         with self._lock:
@@ -178,6 +186,23 @@ class HttpsEmulator(ABC):
     def fail_next(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``count`` requests to the emulated endpoint with ``status``."""
         self.faults.add(status, count, retry_after)
+
+    def drop_next(self, count: int = 1) -> None:
+        """Read the next ``count`` requests, then close their connections without an answer (a reset)."""
+        self.faults.add(DROP, count)
+
+    def slow_next(self, seconds: float, count: int = 1) -> None:
+        """Answer the next ``count`` requests normally, but only after ``seconds``."""
+        self.faults.add(SLOW, count, delay=seconds)
+
+    def take_fault(self) -> Fault | None:
+        """The fault for this request, if any; a slow fault is served here (sleep) and then means none."""
+        fault = self.faults.take()
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status == SLOW:
+            return None
+        return fault
 
     # -- request handling ------------------------------------------------------------------------
     @abstractmethod
@@ -303,6 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
 
     def _write(self, response: Response, close: bool = False) -> None:
+        if response.status == DROP:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

@@ -10,11 +10,13 @@ import boto3
 
 from keyreport import __version__, pipeline
 from keyreport.deadline import Deadline
-from keyreport.handler import sink_for
+from keyreport.handler import sink_for, spill_for
 from keyreport.log import logger
 from keyreport.records import summary_row
+from keyreport.replay import replay
 from keyreport.secrets import SecretUnavailable
 from keyreport.settings import SINKS, ConfigError, Settings
+from keyreport.spill import SpillError
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -28,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
     run.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
+    run.set_defaults(handler=_run)
+    replay = commands.add_parser("replay", help="re-ship batches parked in KEYREPORT_SPILL_BUCKET")
+    replay.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
+    replay.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
+    replay.set_defaults(handler=_replay)
     return parser
 
 
@@ -37,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(**overrides)
     session = boto3.Session()
     deadline = Deadline.after(args.timeout) if args.timeout else Deadline()
-    result = pipeline.run(settings, session, sink_for(settings, session), deadline)
+    result = pipeline.run(settings, session, sink_for(settings, session), deadline, spill=spill_for(settings, session))
     row = summary_row(result.summary)
     if args.json:
         print(json.dumps(row, indent=2))
@@ -52,14 +59,33 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _replay(args: argparse.Namespace) -> int:
+    logger.setLevel("INFO" if args.verbose else "WARNING")
+    settings = Settings.from_env()
+    session = boto3.Session()
+    spill = spill_for(settings, session)
+    if spill is None:
+        raise ConfigError(["KEYREPORT_SPILL_BUCKET is required for keyreport replay"])
+    deadline = Deadline.after(args.timeout) if args.timeout else Deadline()
+    outcome = replay(spill, sink_for(settings, session), deadline)
+    print(
+        f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} delivered and deleted "
+        f"({outcome.delivered_rows} rows), {len(outcome.kept)} kept",
+        file=sys.stderr,
+    )
+    for problem in outcome.errors:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_OK if outcome.succeeded else EXIT_RUN_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        return int(args.handler(args))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    except SecretUnavailable as error:
+    except (SecretUnavailable, SpillError) as error:
         print(f"keyreport: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
 

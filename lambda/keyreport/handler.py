@@ -13,6 +13,7 @@ from keyreport.log import logger
 from keyreport.records import summary_row
 from keyreport.settings import ConfigError, Settings
 from keyreport.sinks import Sink, build_sink
+from keyreport.spill import SpillBucket
 
 _SINKS: dict[Settings, Sink] = {}
 
@@ -25,6 +26,12 @@ def sink_for(settings: Settings, session: boto3.Session) -> Sink:
     return _SINKS[settings]
 
 
+def spill_for(settings: Settings, session: boto3.Session) -> SpillBucket | None:
+    if not settings.spill_bucket:
+        return None
+    return SpillBucket(session.client("s3", config=pipeline.aws_config(settings)), settings.spill_bucket)
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -34,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     session = boto3.Session()
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
-    result = pipeline.run(settings, session, sink_for(settings, session), deadline)
+    result = pipeline.run(settings, session, sink_for(settings, session), deadline, spill=spill_for(settings, session))
     if not result.summary.succeeded:
         raise pipeline.RunFailed(result.summary)
     return summary_row(result.summary)

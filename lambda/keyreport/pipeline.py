@@ -19,6 +19,7 @@ from keyreport.log import logger
 from keyreport.records import KeyRecord, RunSummary, key_row, summary_row
 from keyreport.settings import Settings
 from keyreport.sinks import FailedBatch, Sink, Table
+from keyreport.spill import SpillBucket, SpillError
 
 if TYPE_CHECKING:
     import boto3
@@ -39,7 +40,7 @@ class RunFailed(Exception):
 @dataclass
 class RunResult:
     summary: RunSummary
-    failed_batches: list[FailedBatch] = field(default_factory=list)
+    failed_batches: list[FailedBatch] = field(default_factory=list)  # neither delivered nor spilled
 
 
 def aws_config(settings: Settings) -> Config:
@@ -57,6 +58,7 @@ def run(
     sink: Sink,
     deadline: Deadline,
     *,
+    spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
     started_clock = time.monotonic()
@@ -78,15 +80,50 @@ def run(
     stats = inventory.stats
     summary.users, summary.keys, summary.users_skipped = stats.users, stats.keys, stats.users_skipped
     summary.errors.extend(stats.errors)
-    summary.shipped, summary.failed = delivery.shipped, delivery.failed
+    summary.shipped = delivery.shipped
+    unsettled = _settle(delivery.failed_batches, spill, summary)
+    summary.spilled = delivery.failed - sum(len(batch.rows) for batch in unsettled)
+    summary.failed = delivery.failed - summary.spilled
     summary.duration_seconds = time.monotonic() - started_clock
-    failed_batches = list(delivery.failed_batches)
     run_delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
     if run_delivery.failed_batches:
         summary.errors.append("run summary row not delivered")
-        failed_batches.extend(run_delivery.failed_batches)
+        unsettled += _settle(run_delivery.failed_batches, spill, summary)
     logger.info("run finished", extra={"summary": summary_row(summary), "credential_report": stats.report_used})
-    return RunResult(summary, failed_batches)
+    return RunResult(summary, unsettled)
+
+
+def _settle(batches: list[FailedBatch], spill: SpillBucket | None, summary: RunSummary) -> list[FailedBatch]:
+    """Parks undelivered batches in the spill bucket; returns those that could not be parked either.
+
+    Those are logged row by row as a last resort: the rows hold no secret, and a record in the function's
+    log can still be recovered, while a record nowhere makes a stale key look like a clean account.
+    """
+    unsettled: list[FailedBatch] = []
+    for batch in batches:
+        if spill is not None:
+            try:
+                spilled = spill.put(
+                    batch,
+                    run_id=summary.run_id,
+                    account_id=summary.account_id,
+                    sink=summary.sink,
+                    sequence=len(summary.spill_keys),
+                )
+            except SpillError as error:
+                summary.errors.append(str(error))
+            else:
+                summary.spill_keys.append(spilled.key)
+                logger.warning(
+                    "batch spilled", extra={"key": spilled.key, "rows": len(batch.rows), "reason": batch.reason}
+                )
+                continue
+        unsettled.append(batch)
+        for row in batch.rows:
+            logger.error(
+                "undelivered record", extra={"table": batch.table.value, "record": row, "reason": batch.reason}
+            )
+    return unsettled
 
 
 def _until_inventory_fails(records: Iterator[KeyRecord], summary: RunSummary) -> Iterator[KeyRecord]:

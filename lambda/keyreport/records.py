@@ -52,6 +52,7 @@ class RunSummary:
     duration_seconds: float = 0.0
     inventory_complete: bool = True
     errors: list[str] = field(default_factory=list)
+    spill_keys: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
