@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.https import DROP, Fault, HttpsEmulator, Request, Response, retry_after_header
+from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
 
 API_VERSION = "2016-04-01"
@@ -227,7 +227,7 @@ class DataCollectorEmulator(HttpsEmulator):
             return Response(404)  # documented: "the provided URL is incorrect"
         fault = self.take_fault()
         if fault is not None:
-            return Response(DROP) if fault.status == DROP else _fault(fault)
+            return self.raw_fault(fault) or _fault(fault)
         try:
             self._ingest(request)
         except _Rejected as rejected:

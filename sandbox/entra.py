@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from sandbox.https import DROP, Fault, HttpsEmulator, Request, Response, retry_after_header
+from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -254,7 +254,7 @@ class EntraEmulator(HttpsEmulator):
         if request.method == "POST" and route == "oauth2/v2.0/token":
             fault = self.take_fault()
             if fault is not None:
-                return Response(DROP) if fault.status == DROP else self._fault(request, fault)
+                return self.raw_fault(fault) or self._fault(request, fault)
             try:
                 return self._token(request, tenant)
             except _Refusal as refusal:

@@ -90,6 +90,7 @@ class Fault:
     status: int
     retry_after: float | None = None
     delay: float = 0.0
+    body: bytes | None = None  # answer with exactly this (e.g. an HTML error page) instead of the service's error
 
 
 class Faults:
@@ -99,11 +100,18 @@ class Faults:
         self._lock = threading.Lock()
         self._queue: deque[Fault] = deque()
 
-    def add(self, status: int, count: int = 1, retry_after: float | None = None, delay: float = 0.0) -> None:
+    def add(
+        self,
+        status: int,
+        count: int = 1,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        body: bytes | None = None,
+    ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         with self._lock:
-            self._queue.extend(Fault(status, retry_after, delay) for _ in range(count))
+            self._queue.extend(Fault(status, retry_after, delay, body) for _ in range(count))
 
     def take(self) -> Fault | None:
         with self._lock:
@@ -194,6 +202,19 @@ class HttpsEmulator(ABC):
     def slow_next(self, seconds: float, count: int = 1) -> None:
         """Answer the next ``count`` requests normally, but only after ``seconds``."""
         self.faults.add(SLOW, count, delay=seconds)
+
+    def garble_next(self, status: int, body: bytes, count: int = 1) -> None:
+        """Answer the next ``count`` requests with ``status`` and a body that is not the service's format."""
+        self.faults.add(status, count, body=body)
+
+    @staticmethod
+    def raw_fault(fault: Fault) -> Response | None:
+        """The answer for a fault that is the same on every service (a dropped connection, a garbled body)."""
+        if fault.status == DROP:
+            return Response(DROP)
+        if fault.body is not None:
+            return Response(fault.status, fault.body, {"Content-Type": "text/html"})
+        return None
 
     def take_fault(self) -> Fault | None:
         """The fault for this request, if any; a slow fault is served here (sleep) and then means none."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.entra import EntraEmulator, TokenError
-from sandbox.https import DROP, Fault, HttpsEmulator, Request, Response, retry_after_header
+from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
 
 API_VERSIONS = frozenset({"2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"})
@@ -84,7 +84,7 @@ class KeyVaultEmulator(HttpsEmulator):
             return _error(404, "NotFound", f"The sandbox vault serves /secrets only, not {request.path}.")
         fault = self.take_fault()
         if fault is not None:
-            return Response(DROP) if fault.status == DROP else _fault(fault)
+            return self.raw_fault(fault) or _fault(fault)
         claims_or_refusal = self._authenticate(request)
         if isinstance(claims_or_refusal, Response):
             return claims_or_refusal

@@ -25,6 +25,7 @@ CLIENT_ID = "4e9b2c7d-1a3f-4e8b-b6c5-7d0e2f1a9c3b"
 WORKSPACE_ID = "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f"
 WORKSPACE_KEY_SECRET = "la-workspace-key"
 CLIENT_SECRET_NAME = "keyreport/azure-client-secret"
+SPILL_BUCKET = "keyreport-spill-sandbox"
 
 
 def make_workspace_key(label: str) -> str:
@@ -53,14 +54,19 @@ class Stack:
             emulator.start()
         self.entra.register_app(TENANT_ID, CLIENT_ID, self.client_secret)
         self.keyvault.set_secret(WORKSPACE_KEY_SECRET, self.workspace_key)
-        self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        self._seed_aws_resources()
         return self
+
+    def _seed_aws_resources(self) -> None:
+        """What a deployment creates besides the IAM estate: the client secret and the spill bucket."""
+        self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        self.aws.client("s3").create_bucket(Bucket=SPILL_BUCKET)
 
     def seed(self, *, users: int = 300, seed: int = 7) -> Estate:
         """A fresh AWS account: moto is reset (its state is process-wide), then the client secret and the
         IAM estate are seeded again, so whatever ran before in this process cannot leak into the result."""
         self.aws.reset()
-        self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        self._seed_aws_resources()
         return seed_estate(self.aws, users=users, seed=seed)
 
     def stop(self) -> None:
@@ -91,4 +97,5 @@ class Stack:
             "KEYREPORT_AZURE_AUTHORITY_HOST": self.entra.url,
             "KEYREPORT_DATA_COLLECTOR_ENDPOINT": self.collector.url,
             "KEYREPORT_CA_BUNDLE": str(self.ca.ca_bundle_path),
+            "KEYREPORT_SPILL_BUCKET": SPILL_BUCKET,
         }

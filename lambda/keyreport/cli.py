@@ -53,6 +53,10 @@ def _run(args: argparse.Namespace) -> int:
         for name, value in row.items():
             print(f"{name:<{width}}  {value}", file=sys.stderr)
     if not result.summary.succeeded:
+        for key in result.summary.spill_keys:
+            print(f"spilled for replay: s3://{settings.spill_bucket}/{key}", file=sys.stderr)
+        for error in result.summary.errors:
+            print(f"error: {error}", file=sys.stderr)
         for batch in result.failed_batches:
             print(f"not delivered: {len(batch.rows)} {batch.table.value} rows: {batch.reason}", file=sys.stderr)
         return EXIT_RUN_FAILED

@@ -46,7 +46,7 @@ class RunResult:
 def aws_config(settings: Settings) -> Config:
     """Retry behaviour chosen explicitly, and enough pooled connections for the worker threads."""
     return Config(
-        retries={"mode": settings.aws_retry_mode, "max_attempts": settings.aws_max_attempts},  # type: ignore[arg-type]
+        retries={"mode": settings.aws_retry_mode, "total_max_attempts": settings.aws_max_attempts},  # type: ignore[arg-type]
         max_pool_connections=settings.iam_concurrency + 4,
         user_agent_extra=f"keyreport/{__version__}",
     )

@@ -64,8 +64,11 @@ class RunSummary:
 
     @property
     def succeeded(self) -> bool:
-        """Every key was read and delivered: anything less must fail the run so retries and alarms see it."""
-        return self.inventory_complete and self.failed == 0 and self.spilled == 0
+        """Every key was read and delivered: anything less must fail the run so retries and alarms see it.
+
+        A user deleted during the run is no error (it has no keys any more); a user that could not be read is.
+        """
+        return self.inventory_complete and self.failed == 0 and self.spilled == 0 and not self.errors
 
 
 def account_from_arn(arn: str) -> str:

@@ -88,8 +88,8 @@ def test_a_wrong_workspace_key_fails_the_run_clearly(world: World) -> None:
     with pytest.raises(RunFailed) as failed:
         world.invoke()
 
-    assert failed.value.summary.shipped == 0 and failed.value.summary.failed == world.estate.key_count
-    assert "failed" in str(failed.value)
+    assert failed.value.summary.shipped == 0 and failed.value.summary.spilled == world.estate.key_count
+    assert "403" in failed.value.summary.errors[0] or "spilled" in str(failed.value)
     # one read for the run, then exactly one fresh read per rejected batch (keys, then the run row)
     assert world.stack.keyvault.reads - reads_before == 3
     assert not world.rows(failed.value.summary.run_id)
@@ -146,7 +146,7 @@ def test_retries_stop_before_the_lambda_deadline(world: World, monkeypatch: pyte
         world.invoke(timeout_seconds=8)
 
     assert time.monotonic() - started < 8  # gave up in time, never ran into Lambda's hard stop
-    assert failed.value.summary.failed == world.estate.key_count and failed.value.summary.shipped == 0
+    assert failed.value.summary.spilled == world.estate.key_count and failed.value.summary.shipped == 0
 
 
 def test_azure_resource_id_is_sent_when_configured(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

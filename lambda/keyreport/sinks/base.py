@@ -52,15 +52,21 @@ def encode_row(row: Row) -> bytes:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def json_array(rows: list[Row]) -> bytes:
+    return b"[" + b",".join(encode_row(row) for row in rows) + b"]"
+
+
 def json_array_batches(rows: Iterable[Row], max_bytes: int) -> Iterator[tuple[list[Row], bytes]]:
-    """Rows grouped into JSON array bodies of at most `max_bytes`, encoded once, streamed."""
+    """Rows grouped into JSON array bodies of at most `max_bytes`, encoded once, streamed.
+
+    A single row too large for any request comes alone, its body over the limit: the sink must fail it
+    (so it is spilled) rather than send it, and the rows around it still go.
+    """
     batch: list[Row] = []
     parts: list[bytes] = []
     size = 2  # the brackets
     for row in rows:
         encoded = encode_row(row)
-        if len(encoded) + 2 > max_bytes:
-            raise ValueError(f"one row is {len(encoded)} bytes, more than a whole request may carry ({max_bytes})")
         if batch and size + len(encoded) + 1 > max_bytes:
             yield batch, b"[" + b",".join(parts) + b"]"
             batch, parts, size = [], [], 2

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -23,6 +24,7 @@ from keyreport.sinks.base import (
     FailedBatch,
     RetryPolicy,
     Table,
+    json_array,
     json_array_batches,
     retry_after_seconds,
 )
@@ -52,6 +54,17 @@ def cap_field(value: Any) -> Any:
         if len(encoded) > FIELD_MAX_BYTES:
             return encoded[:FIELD_MAX_BYTES].decode("utf-8", errors="ignore")
     return value
+
+
+# The documentation: 404 "Either the URL provided is incorrect, or the request is too large".
+TOO_LARGE_STATUSES = frozenset({404, 413})
+
+
+@dataclass
+class _PostFailure:
+    reason: str
+    attempts: list[str]
+    too_large: bool = False
 
 
 class DataCollectorSink:
@@ -86,14 +99,27 @@ class DataCollectorSink:
         delivery = Delivery()
         capped = ({name: cap_field(value) for name, value in row.items()} for row in rows)
         for batch, body in json_array_batches(capped, self.max_bytes):
-            failure = self._post(self.log_types[table], body, deadline)
-            if failure is None:
-                delivery.shipped += len(batch)
-            else:
-                reason, attempts = failure
-                logger.error("batch not delivered", extra={"table": table.value, "rows": len(batch), "reason": reason})
-                delivery.failed_batches.append(FailedBatch(table, batch, reason, attempts))
+            self._deliver(table, batch, body, deadline, delivery)
         return delivery
+
+    def _deliver(self, table: Table, batch: list[Row], body: bytes, deadline: Deadline, delivery: Delivery) -> None:
+        failure: _PostFailure | None
+        if len(body) > self.max_bytes:
+            failure = _PostFailure(f"a {len(body)}-byte record exceeds the {self.max_bytes}-byte request limit", [])
+        else:
+            failure = self._post(self.log_types[table], body, deadline)
+        if failure is None:
+            delivery.shipped += len(batch)
+        elif failure.too_large and len(batch) > 1:
+            # The service says 404 (or 413) for a request it finds too large: halve and try again.
+            half = len(batch) // 2
+            for part in (batch[:half], batch[half:]):
+                self._deliver(table, part, json_array(part), deadline, delivery)
+        else:
+            logger.error(
+                "batch not delivered", extra={"table": table.value, "rows": len(batch), "reason": failure.reason}
+            )
+            delivery.failed_batches.append(FailedBatch(table, batch, failure.reason, failure.attempts))
 
     def _headers(self, log_type: str, body: bytes, key: bytes) -> dict[str, str]:
         date = rfc1123_date(self.clock())
@@ -108,8 +134,8 @@ class DataCollectorSink:
             headers["x-ms-AzureResourceId"] = self.azure_resource_id
         return headers
 
-    def _post(self, log_type: str, body: bytes, deadline: Deadline) -> tuple[str, list[str]] | None:
-        """Delivers one body; returns None on success, else (reason, attempt history)."""
+    def _post(self, log_type: str, body: bytes, deadline: Deadline) -> _PostFailure | None:
+        """Delivers one body; returns None on success, else why not and the attempt history."""
         attempts: list[str] = []
         refresh_key = key_refreshed = False
         attempt = 0
@@ -120,7 +146,7 @@ class DataCollectorSink:
                 refresh_key = False
             except SecretUnavailable as error:
                 attempts.append(f"key: {error}")
-                return str(error), attempts
+                return _PostFailure(str(error), attempts)
             retry_after: float | None = None
             try:
                 timeout = (CONNECT_TIMEOUT, max(1.0, min(READ_TIMEOUT, deadline.remaining())))
@@ -134,10 +160,11 @@ class DataCollectorSink:
                 )
             except requests.exceptions.SSLError as error:
                 attempts.append("TLS verification failed")
-                return (
+                return _PostFailure(
                     f"TLS verification of {self.url.split('/api/')[0]} failed ({_first_line(error)}): "
-                    "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA"
-                ), attempts
+                    "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA",
+                    attempts,
+                )
             except requests.RequestException as error:
                 attempts.append(f"{type(error).__name__}")
             else:
@@ -149,16 +176,21 @@ class DataCollectorSink:
                     refresh_key = key_refreshed = True
                     continue
                 if response.status_code == 403:
-                    return (
+                    return _PostFailure(
                         "the Data Collector API rejected the signature (403) even with a freshly read "
-                        "workspace key: check that the Key Vault secret holds this workspace's key"
-                    ), attempts
+                        "workspace key: check that the Key Vault secret holds this workspace's key",
+                        attempts,
+                    )
                 if response.status_code not in RETRYABLE_STATUSES:
-                    return f"the Data Collector API refused the batch: {attempts[-1]}", attempts
+                    return _PostFailure(
+                        f"the Data Collector API refused the batch: {attempts[-1]}",
+                        attempts,
+                        too_large=response.status_code in TOO_LARGE_STATUSES,
+                    )
                 retry_after = retry_after_seconds(response.headers)
             wait = self.retry.next_delay(attempt, retry_after, deadline)
             if wait is None:
-                return f"gave up after {attempt} attempts: {attempts[-1]}", attempts
+                return _PostFailure(f"gave up after {attempt} attempts: {attempts[-1]}", attempts)
             self.sleep(wait)
 
 

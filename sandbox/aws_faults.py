@@ -1,0 +1,83 @@
+"""IAM's own error responses, injected on the wire in front of moto (moto has no throttling or outages).
+
+`IamFaults.install(session)` hooks botocore's `before-send` event: a planned fault answers the request
+with the HTTP status and XML error body IAM itself sends, so the product's clients, botocore's retry
+modes and the inventory see exactly what a throttled or failing IAM looks like. Nothing in the product
+is patched; requests without a planned fault go to moto untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+
+_ERROR = (
+    '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
+    "<Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+STATUS = {
+    "Throttling": 400,
+    "AccessDenied": 403,
+    "NoSuchEntity": 404,
+    "ServiceFailure": 500,
+    "ServiceUnavailable": 503,
+    "ReportInProgress": 404,
+}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+class IamFaults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plan: dict[str, deque[str]] = {}
+        self._always: dict[str, str] = {}
+        self.calls: Counter[str] = Counter()
+        self.injected: Counter[str] = Counter()
+
+    def fail(self, action: str, code: str, count: int = 1) -> None:
+        """Answer the next `count` calls of `action` (e.g. "ListAccessKeys") with IAM error `code`."""
+        with self._lock:
+            self._plan.setdefault(action, deque()).extend([code] * count)
+
+    def fail_always(self, action: str, code: str) -> None:
+        with self._lock:
+            self._always[action] = code
+
+    def install(self, session: boto3.Session) -> boto3.Session:
+        session.events.register("before-send.iam", self._before_send)  # type: ignore[arg-type]
+        return session
+
+    def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        action = parse_qs(body.decode()).get("Action", [""])[0]
+        with self._lock:
+            self.calls[action] += 1
+            queue = self._plan.get(action)
+            code = queue.popleft() if queue else self._always.get(action)
+            if code is None:
+                return None
+            self.injected[action] += 1
+        status = STATUS.get(code, 400)
+        xml = _ERROR.format(
+            kind="Receiver" if status >= 500 else "Sender",
+            code=code,
+            message=f"{code} (sandbox fault)",
+            request_id="00000000-0000-0000-0000-000000000000",
+        )
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "text/xml"
+        return AWSResponse(request.url, status, headers, _Body(xml.encode()))
