@@ -96,8 +96,16 @@ def _text(value: str) -> str | None:
 
 
 def parse_credential_report(content: bytes, generated: datetime) -> CredentialReport:
+    """The report's rows by user name; ValueError when it is not the CSV AWS documents."""
+    try:
+        return CredentialReport(generated=generated, rows=_report_rows(content))
+    except (csv.Error, UnicodeDecodeError, KeyError) as error:
+        raise ValueError(f"unreadable credential report: {error}") from None
+
+
+def _report_rows(content: bytes) -> dict[str, ReportRow]:
     rows: dict[str, ReportRow] = {}
-    for line in csv.DictReader(io.StringIO(content.decode("utf-8"))):
+    for line in csv.DictReader(io.StringIO(content.decode("utf-8"), newline="")):
         slots = tuple(
             KeySlot(
                 active=_bool(line.get(f"access_key_{n}_active", "")) is True,
@@ -117,7 +125,7 @@ def parse_credential_report(content: bytes, generated: datetime) -> CredentialRe
             mfa_active=_bool(line.get("mfa_active", "")),
             slots=(slots[0], slots[1]),
         )
-    return CredentialReport(generated=generated, rows=rows)
+    return rows
 
 
 def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -183,6 +191,11 @@ class Inventory:
                         extra={"error_code": _error_code(error)},
                     )
                     return None
+            except ValueError as error:
+                logger.warning(
+                    "credential report unreadable, falling back to per-key calls", extra={"error": str(error)}
+                )
+                return None
             if time.monotonic() + delay > deadline:
                 logger.warning("credential report not ready in time, falling back to per-key calls")
                 return None

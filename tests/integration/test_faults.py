@@ -219,3 +219,15 @@ def test_access_denied_listing_users_fails_the_run_but_ships_what_was_read(world
     assert "AccessDenied" in summary.errors[0]
     [run_row] = world.rows(summary.run_id, "AWS_Access_Key_Report_Run_CL")
     assert run_row["Status_s"] == "failed"
+
+
+@pytest.mark.parametrize("endpoint", ["keyvault", "entra"])
+def test_malformed_answers_from_azure_identity_and_key_vault_fail_cleanly(world: World, endpoint: str) -> None:
+    emulator = getattr(world.stack, endpoint)
+    emulator.garble_next(200, b"<html><body>Sign in to continue</body></html>", 100)
+    summary = invoke_failing(world)
+    accounted(summary, world)
+    assert summary.spilled == world.estate.key_count
+    reason = spill_bucket(world).load(summary.spill_keys[0]).reason
+    assert reason.startswith("cannot read secret 'la-workspace-key' from Key Vault")
+    assert "Traceback" not in reason
