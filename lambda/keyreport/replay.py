@@ -25,7 +25,7 @@ class ReplayOutcome:
 
 def replay(spill: SpillBucket, sink: Sink, deadline: Deadline) -> ReplayOutcome:
     outcome = ReplayOutcome()
-    for key in list(spill.keys()):
+    for key in list(spill.object_keys()):
         outcome.objects += 1
         try:
             batch = spill.load(key)

@@ -78,7 +78,7 @@ class SpillBucket:
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot write s3://{self.bucket}/{spilled.key}: {_reason(error)}") from None
 
-    def keys(self) -> Iterator[str]:
+    def object_keys(self) -> Iterator[str]:
         try:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=PREFIX):
                 for item in page.get("Contents", []):
