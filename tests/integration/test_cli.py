@@ -54,3 +54,23 @@ def test_a_configuration_mistake_exits_2_listing_every_problem(world: World) -> 
     assert done.returncode == 2
     assert "KEYREPORT_LOG_TYPE='Access-Keys'" in done.stderr and "KEYREPORT_KEYVAULT_URL='http://vault'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_replay_redelivers_spilled_batches_then_deletes_them(world: World) -> None:
+    world.stack.collector.fail_next(400, 2)  # the keys batch and the run row are refused, hence spilled
+    failed = keyreport(world, "run", "--json")
+    assert failed.returncode == 1
+    run_id = json.loads(failed.stdout)["RunId"]
+    assert world.rows(run_id) == []
+
+    done = keyreport(world, "replay")
+
+    assert done.returncode == 0, done.stderr
+    assert "2 spilled batch(es): 2 delivered and deleted" in done.stderr
+    assert len(world.rows(run_id)) == world.estate.key_count
+    assert world.stack.aws.client("s3").list_objects_v2(Bucket="keyreport-spill-sandbox")["KeyCount"] == 0
+
+
+def test_replay_needs_a_spill_bucket(world: World) -> None:
+    done = keyreport(world, "replay", KEYREPORT_SPILL_BUCKET="")
+    assert done.returncode == 2 and "KEYREPORT_SPILL_BUCKET is required" in done.stderr
