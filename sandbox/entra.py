@@ -3,7 +3,10 @@
 Apps are registered in code. A client authenticates with a secret (form or HTTP Basic), with a
 certificate (``client_assertion`` signed by a registered certificate's key, as MSAL builds it: PS256 +
 ``x5t#S256``, or RS256 + ``x5t``), or with a federated credential (an external IdP's JWT whose iss / sub
-/ aud match a registered federated identity credential). Refusals carry the real AADSTS codes and HTTP
+/ aud match a registered federated identity credential). A certificate that is not uploaded is accepted
+by subject name and issuer (``add_trusted_subject``) when the assertion carries its chain in ``x5c``.
+People sign in through public client apps with the device code or the browser (authorization code +
+PKCE) flow: ``users`` (``sandbox.entra_users``). Refusals carry the real AADSTS codes and HTTP
 statuses, so the product's error handling meets what it will meet in Azure.
 
 azure-identity reaches it with ``authority=entra.url`` and ``disable_instance_discovery=True``
@@ -25,11 +28,13 @@ from urllib.parse import parse_qs, unquote
 
 import jwt
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from sandbox.entra_users import USER_GRANTS, UserFlowRefusal, UserSignIn
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
 
@@ -57,6 +62,14 @@ class FederatedCredential:
     key: PublicKey
 
 
+@dataclass(frozen=True)
+class TrustedSubject:
+    """Subject name / issuer trust: any certificate with this subject that chains to ``issuer``."""
+
+    subject: x509.Name
+    issuer: x509.Certificate
+
+
 @dataclass
 class App:
     tenant_id: str
@@ -65,6 +78,7 @@ class App:
     secrets: list[str] = field(default_factory=list)
     certificates: list[x509.Certificate] = field(default_factory=list)
     federated: list[FederatedCredential] = field(default_factory=list)
+    trusted_subjects: list[TrustedSubject] = field(default_factory=list)
 
 
 class _Refusal(Exception):
@@ -77,6 +91,20 @@ class _Refusal(Exception):
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _chains_to(chain: list[x509.Certificate], anchor: x509.Certificate) -> bool:
+    """Each certificate is signed by the next one, and the walk reaches ``anchor``."""
+    current = chain[0]
+    for parent in [*chain[1:], anchor]:
+        if current == anchor:
+            return True
+        try:
+            current.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+        current = parent
+    return current == anchor
 
 
 def _object_id(tenant_id: str, client_id: str) -> str:
@@ -101,6 +129,7 @@ class EntraEmulator(HttpsEmulator):
         self._lock = threading.Lock()
         self._apps: dict[str, dict[str, App]] = {}
         self._issued: list[dict[str, Any]] = []
+        self.users = UserSignIn(self)  # people: device code and browser sign-in through public client apps
 
     # -- registration ------------------------------------------------------------------------------
     def register_app(self, tenant_id: str, client_id: str, client_secret: str | None = None) -> App:
@@ -125,7 +154,21 @@ class EntraEmulator(HttpsEmulator):
         """Upload a certificate (object or PEM) as a credential of the app."""
         cert = certificate if isinstance(certificate, x509.Certificate) else x509.load_pem_x509_certificate(certificate)
         with self._lock:
-            self._app(tenant_id, client_id).certificates.append(cert)
+            certificates = self._app(tenant_id, client_id).certificates
+            if cert not in certificates:
+                certificates.append(cert)
+
+    def remove_certificate(self, tenant_id: str, client_id: str, certificate: x509.Certificate) -> None:
+        """Delete a certificate credential (the last step of a rotation)."""
+        with self._lock:
+            self._app(tenant_id, client_id).certificates.remove(certificate)
+
+    def add_trusted_subject(
+        self, tenant_id: str, client_id: str, *, subject: x509.Name, issuer: x509.Certificate
+    ) -> None:
+        """Trust certificates by subject name and issuer (no upload): the assertion must carry its chain (x5c)."""
+        with self._lock:
+            self._app(tenant_id, client_id).trusted_subjects.append(TrustedSubject(subject, issuer))
 
     def add_federated_credential(
         self,
@@ -201,10 +244,14 @@ class EntraEmulator(HttpsEmulator):
             "ver": "2.0",
             **extra_claims,
         }
-        token = jwt.encode(claims, self._signing_key, algorithm="RS256", headers={"kid": self.key_id, "typ": "JWT"})
+        token = self.sign(claims)
         with self._lock:
             self._issued.append(claims)
         return token
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A JWT signed with this issuer's key (access tokens, id tokens)."""
+        return jwt.encode(claims, self._signing_key, algorithm="RS256", headers={"kid": self.key_id, "typ": "JWT"})
 
     def verify_token(self, token: str, audience: str, tenant_id: str | None = None) -> dict[str, Any]:
         """Claims of a token this emulator issued for ``audience`` (and ``tenant_id``); TokenError if not."""
@@ -257,7 +304,15 @@ class EntraEmulator(HttpsEmulator):
                 return self.raw_fault(fault) or self._fault(request, fault)
             try:
                 return self._token(request, tenant)
-            except _Refusal as refusal:
+            except (_Refusal, UserFlowRefusal) as refusal:
+                return self._error(request, refusal.status, refusal.error, refusal.code, refusal.description)
+        if route in ("oauth2/v2.0/devicecode", "oauth2/v2.0/authorize") and request.method in ("GET", "POST"):
+            try:
+                if route == "oauth2/v2.0/authorize":
+                    return self._known_tenant(request, tenant) or self.users.authorize(request, tenant)
+                form = self._form(request)
+                return self._known_tenant(request, tenant) or self.users.device_authorization(form, tenant)
+            except (_Refusal, UserFlowRefusal) as refusal:
                 return self._error(request, refusal.status, refusal.error, refusal.code, refusal.description)
         return Response.json(404, {"error": "not_found", "error_description": f"no such endpoint: {request.path}"})
 
@@ -306,6 +361,8 @@ class EntraEmulator(HttpsEmulator):
             apps = dict(self._apps.get(tenant, {}))
         if not apps:
             raise _Refusal(400, "invalid_request", 90002, self._tenant_not_found(tenant))
+        if form.get("grant_type") in USER_GRANTS:
+            return self.users.token(form, tenant)
         basic_id, basic_secret = self._basic_auth(request)
         for name in ("grant_type", "client_id", "scope"):
             if not form.get(name) and not (name == "client_id" and basic_id):
@@ -436,6 +493,8 @@ class EntraEmulator(HttpsEmulator):
         algorithm = hashes.SHA256() if "x5t#S256" in header else hashes.SHA1()  # x5t is SHA-1 by spec
         match = next((c for c in certificates if _b64url(c.fingerprint(algorithm)) == presented), None)
         if match is None:
+            match = self._trusted_chain_certificate(app, header, presented, algorithm)
+        if match is None:
             raise _Refusal(
                 401,
                 "invalid_client",
@@ -454,6 +513,26 @@ class EntraEmulator(HttpsEmulator):
         # Entra accepts the token endpoint, or its v2 issuer, as the assertion's audience.
         audiences = [self.token_endpoint(tenant), self.issuer(tenant)]
         self._verify_assertion(assertion, match.public_key(), audiences, ["RS256", "PS256"], app.client_id)
+
+    def _trusted_chain_certificate(
+        self, app: App, header: dict[str, Any], presented: str, algorithm: hashes.HashAlgorithm
+    ) -> x509.Certificate | None:
+        """The x5c leaf, when its subject is trusted and the chain leads from it to the trusted issuer."""
+        with self._lock:
+            trusted = list(app.trusted_subjects)
+        encoded = header.get("x5c")
+        if not trusted or not isinstance(encoded, list) or not encoded:
+            return None
+        try:
+            chain = [x509.load_der_x509_certificate(base64.b64decode(item, validate=True)) for item in encoded]
+        except (ValueError, TypeError, binascii.Error):
+            raise _Refusal(400, "invalid_request", 50027, "JWT token is invalid or malformed: bad x5c.") from None
+        leaf = chain[0]
+        if _b64url(leaf.fingerprint(algorithm)) != presented:
+            return None  # x5t must name the first certificate of the chain
+        if any(leaf.subject == t.subject and _chains_to(chain, t.issuer) for t in trusted):
+            return leaf
+        return None
 
     def _check_federated_assertion(self, app: App, assertion: str, claims: dict[str, Any]) -> None:
         audiences = claims.get("aud")

@@ -13,6 +13,8 @@ class AzureCloud:
     data_collector_suffix: str
     monitor_audience: str
     logs_query_endpoint: str
+    # The audience Entra expects in a federated credential's external token (workload identity federation).
+    federation_audience: str
 
     def data_collector_endpoint(self, workspace_id: str) -> str:
         return f"https://{workspace_id}.{self.data_collector_suffix}"
@@ -26,6 +28,7 @@ CLOUDS: dict[str, AzureCloud] = {
         data_collector_suffix="ods.opinsights.azure.com",
         monitor_audience="https://monitor.azure.com",
         logs_query_endpoint="https://api.loganalytics.io",
+        federation_audience="api://AzureADTokenExchange",
     ),
     "usgov": AzureCloud(
         name="usgov",
@@ -34,6 +37,7 @@ CLOUDS: dict[str, AzureCloud] = {
         data_collector_suffix="ods.opinsights.azure.us",
         monitor_audience="https://monitor.azure.us",
         logs_query_endpoint="https://api.loganalytics.us",
+        federation_audience="api://AzureADTokenExchangeUSGov",
     ),
     "china": AzureCloud(
         name="china",
@@ -42,5 +46,6 @@ CLOUDS: dict[str, AzureCloud] = {
         data_collector_suffix="ods.opinsights.azure.cn",
         monitor_audience="https://monitor.azure.cn",
         logs_query_endpoint="https://api.loganalytics.azure.cn",
+        federation_audience="api://AzureADTokenExchangeChina",
     ),
 }
