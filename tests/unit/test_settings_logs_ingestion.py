@@ -1,0 +1,80 @@
+"""KEYREPORT_SINK=logs_ingestion: what it needs (no workspace key, no vault), defaults, and clear refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from keyreport.settings import ConfigError, Settings
+
+DCR = "dcr-00112233445566778899aabbccddeeff"
+GOOD = {
+    "KEYREPORT_SINK": "logs_ingestion",
+    "KEYREPORT_DCE_ENDPOINT": "https://keyreport-dcr-a1b2.westeurope-1.ingest.monitor.azure.com",
+    "KEYREPORT_DCR_ID": DCR,
+    "KEYREPORT_AZURE_AUTH": "secret",
+    "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "AZURE_CLIENT_ID": "0a1b2c3d-1111-2222-3333-444455556666",
+    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-abc",
+}
+
+
+def problems(**changes: str) -> list[str]:
+    env = {k: v for k, v in (GOOD | changes).items() if v != "<unset>"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    return caught.value.problems
+
+
+def test_needs_no_workspace_id_key_or_vault_and_defaults_the_streams() -> None:
+    settings = Settings.from_env(GOOD)
+    assert settings.sink == "logs_ingestion" and settings.dcr_id == DCR
+    assert settings.keys_stream == "Custom-AWS_Access_Key_Report_CL"
+    assert settings.runs_stream == "Custom-AWS_Access_Key_Report_Run_CL"
+    assert settings.azure_cloud.monitor_audience == "https://monitor.azure.com"
+
+
+def test_streams_follow_the_log_type_or_are_named() -> None:
+    custom = Settings.from_env(GOOD | {"KEYREPORT_LOG_TYPE": "Keys"})
+    assert (custom.keys_stream, custom.runs_stream) == ("Custom-Keys_CL", "Custom-Keys_Run_CL")
+    named = Settings.from_env(GOOD | {"KEYREPORT_STREAM": "Custom-A", "KEYREPORT_RUN_STREAM": "Custom-B"})
+    assert (named.keys_stream, named.runs_stream) == ("Custom-A", "Custom-B")
+
+
+def test_endpoint_and_rule_are_required() -> None:
+    assert problems(KEYREPORT_DCE_ENDPOINT="<unset>", KEYREPORT_DCR_ID="<unset>") == [
+        "KEYREPORT_DCE_ENDPOINT is required for KEYREPORT_SINK=logs_ingestion",
+        "KEYREPORT_DCR_ID is required for KEYREPORT_SINK=logs_ingestion",
+    ]
+
+
+def test_a_resource_id_for_the_rule_gets_told_to_use_the_immutable_id() -> None:
+    resource_id = "/subscriptions/0000/resourceGroups/sec/providers/Microsoft.Insights/dataCollectionRules/keyreport"
+    [problem] = problems(KEYREPORT_DCR_ID=resource_id)
+    assert problem.startswith("KEYREPORT_DCR_ID=") and "immutable id" in problem and "dcr-<32 hex digits>" in problem
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("KEYREPORT_DCR_ID", "dcr-XYZ", "is not a data collection rule immutable id"),
+        ("KEYREPORT_STREAM", "AWS_Access_Key_Report_CL", "is not a custom stream name"),
+        ("KEYREPORT_RUN_STREAM", "Custom-has space", "is not a custom stream name"),
+        ("KEYREPORT_DCE_ENDPOINT", "http://insecure.example", "must be an https:// URL"),
+    ],
+)
+def test_bad_values_are_named_with_the_problem(name: str, value: str, fragment: str) -> None:
+    [problem] = problems(**{name: value})
+    assert problem.startswith(f"{name}=") and fragment in problem
+
+
+def test_cli_reports_bad_logs_ingestion_settings_without_a_traceback() -> None:
+    env = GOOD | {"KEYREPORT_DCR_ID": "not-a-rule", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keyreport.cli", "run"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "KEYREPORT_DCR_ID='not-a-rule' is not a data collection rule immutable id" in result.stderr
+    assert "Traceback" not in result.stderr
