@@ -1,0 +1,47 @@
+"""One Kusto analyser run per session (node loads the language service once) over every KQL we ship."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from keyreport import queries
+from tests.queries import dashboards, kusto
+
+# Deliberately broken queries: the checker must report each as an Error (proof that it can fail).
+BROKEN: dict[str, str] = {
+    "broken:unknown-column": "AWS_Access_Key_Report_CL | where KeyAge_d > 90",
+    "broken:unknown-table": "AWS_Access_Key_Report | take 10",
+    "broken:syntax": "AWS_Access_Key_Report_CL | where Status_s == ",
+    "broken:type": "AWS_Access_Key_Report_CL | where CreateDate_t > 90 and strlen(KeyAgeDays_d) > 1",
+    "broken:bad-function": "AWS_Access_Key_Report_CL | summarize arg_maxx(TimeGenerated, *) by KeyFingerprint_s",
+}
+
+
+def embedded_queries() -> dict[str, str]:
+    """Every query inside the generated workbook and alert rules, as checked in, by where it sits."""
+    found: dict[str, str] = {}
+    workbook = json.loads(dashboards.WORKBOOK_PATH.read_text())
+    for item in workbook["items"]:
+        if item["type"] == 3:
+            found[f"workbook:{item['name']}"] = item["content"]["query"]
+    template = json.loads(dashboards.WORKBOOK_TEMPLATE_PATH.read_text())
+    for item in template["variables"]["workbookContent"]["items"]:
+        if item["type"] == 3:
+            found[f"azure/workbook.json:{item['name']}"] = item["content"]["query"]
+    for resource in json.loads(dashboards.ALERTS_TEMPLATE_PATH.read_text())["resources"]:
+        for index, condition in enumerate(resource["properties"]["criteria"]["allOf"]):
+            found[f"azure/alerts.json:{resource['name']}:{index}"] = condition["query"]
+    for path in sorted(dashboards.SENTINEL_DIR.glob("*.yaml")):
+        rule: dict[str, Any] = yaml.safe_load(path.read_text())
+        found[f"sentinel:{path.name}"] = rule["query"]
+    return found
+
+
+@pytest.fixture(scope="session")
+def analysis() -> dict[str, kusto.Analysis]:
+    library = {query.id: query.text for query in queries.library().values()}
+    return kusto.analyse({**library, **embedded_queries(), **BROKEN})

@@ -1,0 +1,95 @@
+"""Python side of kql_check.js: Microsoft's Kusto analyser over many queries in one node process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests import schema
+
+HERE = Path(__file__).resolve().parent
+CHECKER = HERE / "kql_check.js"
+NODE_MODULES = HERE / "node_modules" / "@kusto" / "language-service-next"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str
+    code: str
+    message: str
+    start: int
+    length: int
+
+    def where(self, text: str) -> str:
+        """`line L, column C` of the diagnostic's start in `text` (both 1-based)."""
+        before = text[: self.start]
+        line = before.count("\n") + 1
+        column = self.start - (before.rfind("\n") + 1) + 1
+        return f"line {line}, column {column}"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    id: str
+    text: str
+    diagnostics: tuple[Diagnostic, ...]
+    columns: tuple[tuple[str, str], ...]  # the result's columns and Kusto types
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "Error")
+
+    def error_report(self) -> str:
+        """One line per Error diagnostic: query id, position and message."""
+        return "\n".join(
+            f"{self.id}: {d.where(self.text)} (offset {d.start}): {d.code} {d.message} "
+            f"near {self.text[d.start : d.start + max(d.length, 1)]!r}"
+            for d in self.errors
+        )
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+def declared_tables() -> dict[str, list[tuple[str, str]]]:
+    """Both tables as queries/schema.json declares them, TimeGenerated included."""
+    declared = json.loads(schema.SCHEMA_PATH.read_text())["tables"]
+    return {name: [(c["name"], c["type"]) for c in table["columns"]] for name, table in declared.items()}
+
+
+def analyse(queries: dict[str, str]) -> dict[str, Analysis]:
+    """Parse and analyse every query (id -> text) against the declared tables, in one node process."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not on PATH: the KQL check needs Node.js 18+")
+    if not NODE_MODULES.is_dir():
+        raise RuntimeError(f"{NODE_MODULES} is missing: run `make test` (it runs `npm ci` in tests/queries)")
+    request = {
+        "tables": declared_tables(),
+        "queries": [{"id": name, "text": text} for name, text in queries.items()],
+    }
+    done = subprocess.run(
+        [node, str(CHECKER)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=HERE,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"kql_check.js failed ({done.returncode}):\n{done.stderr}")
+    answer = json.loads(done.stdout)
+    return {
+        result["id"]: Analysis(
+            id=result["id"],
+            text=queries[result["id"]],
+            diagnostics=tuple(Diagnostic(**d) for d in result["diagnostics"]),
+            columns=tuple((c["name"], c["type"]) for c in result["columns"]),
+        )
+        for result in answer["results"]
+    }

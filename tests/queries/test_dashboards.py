@@ -1,0 +1,193 @@
+"""The workbook and the alert rules: generated from the library, well-formed, and every query analysed."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from keyreport import queries
+from tests.queries import dashboards, kusto
+from tests.queries.conftest import embedded_queries
+
+LIBRARY = queries.library()
+ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?)?$")
+SENTINEL_SPAN = re.compile(r"^(\d+)([mhd])$")
+SENTINEL_TACTICS = {
+    "Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence", "PrivilegeEscalation",
+    "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement", "Collection", "Exfiltration",
+    "CommandAndControl", "Impact", "PreAttack", "ImpairProcessControl", "InhibitResponseFunction",
+}  # fmt: skip
+PARAMETER_REFERENCE = re.compile(r"parameters\('([^']+)'\)")
+ARM_EXPRESSION = re.compile(r"^\[(?!\[).*\]$", re.DOTALL)
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def load(path: Any) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def query_items(workbook: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in workbook["items"] if item["type"] == 3]
+
+
+@pytest.mark.parametrize("path", sorted(dashboards.rendered(), key=str), ids=lambda p: p.name)
+def test_checked_in_files_are_what_the_generator_renders(path: Any) -> None:
+    assert path.read_text() == dashboards.rendered()[path], f"{path} is stale: run `python -m tests.queries.dashboards`"
+
+
+@pytest.mark.parametrize("where", sorted(embedded_queries()))
+def test_every_embedded_query_passes_the_kusto_analyser(where: str, analysis: dict[str, kusto.Analysis]) -> None:
+    assert not analysis[where].errors, "\n" + analysis[where].error_report()
+
+
+def test_every_embedded_query_is_a_library_query_verbatim() -> None:
+    texts = {query.text for query in LIBRARY.values()}
+    for where, text in embedded_queries().items():
+        assert text in texts, f"{where} is not a library query"
+
+
+# -- workbook -------------------------------------------------------------------------------------------
+
+
+def test_workbook_is_a_gallery_template_with_a_time_range() -> None:
+    workbook = load(dashboards.WORKBOOK_PATH)
+    assert workbook["version"] == "Notebook/1.0"
+    [parameters] = [item for item in workbook["items"] if item["type"] == 9]
+    [time_range] = parameters["content"]["parameters"]
+    assert time_range["name"] == "TimeRange" and time_range["type"] == 4 and time_range["isRequired"]
+    assert time_range["value"]["durationMs"] >= 86_400_000  # a daily run must fall in the default range
+    uuid.UUID(time_range["id"])
+    for item in query_items(workbook):
+        content = item["content"]
+        assert content["version"] == "KqlItem/1.0" and content["queryType"] == 0
+        assert content["resourceType"] == "microsoft.operationalinsights/workspaces"
+        assert content["timeContextFromParameter"] == "TimeRange"
+        assert content["query"] == LIBRARY[item["name"]].text
+        assert content["visualization"] == LIBRARY[item["name"]].visualization
+
+
+def test_workbook_has_the_panels_the_issue_asks_for() -> None:
+    shown = {item["name"]: item["content"]["visualization"] for item in query_items(load(dashboards.WORKBOOK_PATH))}
+    assert shown["rotation-due"] == "table"
+    assert shown["stale-keys"] == "table" and shown["never-used"] == "table"
+    assert shown["key-creations-per-day"] == "timechart"
+    assert shown["account-compliance"] == "tiles"
+    assert {"ingestion-stopped", "ingestion-last-run", "rotation-compliance", "root-keys"} <= set(shown)
+
+
+def test_workbook_settings_name_columns_the_query_returns(analysis: dict[str, kusto.Analysis]) -> None:
+    for item in query_items(load(dashboards.WORKBOOK_PATH)):
+        content, columns = item["content"], analysis[item["name"]].column_names
+        tiles = content.get("tileSettings", {})
+        referenced = [
+            part["columnMatch"] for part in tiles.values() if isinstance(part, dict) and "columnMatch" in part
+        ]
+        chart = content.get("chartSettings", {})
+        referenced += [chart[key] for key in ("xAxis", "group") if key in chart] + chart.get("yAxis", [])
+        for column in referenced:
+            assert column in columns, f"{item['name']}: {column} is not among {columns}"
+
+
+def test_workbook_arm_template_deploys_the_same_workbook() -> None:
+    template = load(dashboards.WORKBOOK_TEMPLATE_PATH)
+    assert template["$schema"] == dashboards.ARM_SCHEMA and template["contentVersion"]
+    [resource] = template["resources"]
+    assert resource["type"] == "Microsoft.Insights/workbooks" and resource["kind"] == "shared"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", resource["apiVersion"])
+    properties = resource["properties"]
+    assert properties["serializedData"] == "[string(variables('workbookContent'))]"
+    assert properties["sourceId"] == "[parameters('workspaceResourceId')]" and properties["category"] == "workbook"
+    content = template["variables"]["workbookContent"]
+    assert content["fallbackResourceIds"] == ["[parameters('workspaceResourceId')]"]
+    assert {**content, "fallbackResourceIds": []} == load(dashboards.WORKBOOK_PATH)
+
+
+@pytest.mark.parametrize("path", [dashboards.WORKBOOK_TEMPLATE_PATH, dashboards.ALERTS_TEMPLATE_PATH], ids=str)
+def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
+    template = load(path)
+    expressions = [text for text in strings(template) if ARM_EXPRESSION.fullmatch(text)]
+    referenced = {name for text in expressions for name in PARAMETER_REFERENCE.findall(text)}
+    assert referenced <= set(template["parameters"]), referenced - set(template["parameters"])
+    # A query or a text that began with "[" would be evaluated by ARM: only intended expressions do.
+    for text in expressions:
+        assert text.startswith(
+            ("[parameters(", "[format(", "[string(", "[newGuid(", "[resourceGroup(", "[resourceId(")
+        ), text
+
+
+# -- alert rules ----------------------------------------------------------------------------------------
+
+
+def test_alert_rules_cover_root_keys_old_keys_and_a_stopped_collector() -> None:
+    assert {alert.query for alert in dashboards.ALERTS} == {"root-keys", "rotation-due", "ingestion-stopped"}
+
+
+def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto.Analysis]) -> None:
+    template = load(dashboards.ALERTS_TEMPLATE_PATH)
+    assert template["$schema"] == dashboards.ARM_SCHEMA
+    by_text = {query.text: query.id for query in LIBRARY.values()}
+    for resource in template["resources"]:
+        assert resource["type"] == "Microsoft.Insights/scheduledQueryRules" and resource["kind"] == "LogAlert"
+        assert resource["apiVersion"] in ("2021-08-01", "2023-03-15-preview")
+        properties = resource["properties"]
+        assert properties["displayName"] and properties["description"]
+        assert properties["severity"] in range(5)
+        assert properties["scopes"] == ["[parameters('workspaceResourceId')]"]
+        for key in ("evaluationFrequency", "windowSize", "overrideQueryTimeRange"):
+            assert ISO_DURATION.fullmatch(properties[key]), (key, properties[key])
+        frequency, window, span = (
+            queries.parse_duration(properties[key])
+            for key in ("evaluationFrequency", "windowSize", "overrideQueryTimeRange")
+        )
+        assert frequency <= window <= span <= queries.parse_duration("P2D")
+        [condition] = properties["criteria"]["allOf"]
+        assert condition["timeAggregation"] == "Count" and condition["operator"] == "GreaterThan"
+        assert condition["threshold"] == 0
+        columns = analysis[by_text[condition["query"]]].column_names
+        for dimension in condition["dimensions"]:
+            assert dimension["name"] in columns and dimension["operator"] == "Include"
+        assert properties["actions"]["actionGroups"] == "[parameters('actionGroupIds')]"
+
+
+def test_sentinel_rules_are_well_formed_scheduled_rules(analysis: dict[str, kusto.Analysis]) -> None:
+    paths = sorted(dashboards.SENTINEL_DIR.glob("*.yaml"))
+    assert [p.stem for p in paths] == sorted(alert.name for alert in dashboards.ALERTS)
+    ids = set()
+    by_text = {query.text: query.id for query in LIBRARY.values()}
+    for path in paths:
+        rule = yaml.safe_load(path.read_text())
+        ids.add(str(uuid.UUID(rule["id"])))
+        assert rule["kind"] == "Scheduled" and rule["name"] and rule["description"]
+        assert rule["severity"] in ("Informational", "Low", "Medium", "High")
+        assert rule["triggerOperator"] in ("gt", "lt", "eq", "ne") and isinstance(rule["triggerThreshold"], int)
+        frequency, period = (sentinel_span(rule[key]) for key in ("queryFrequency", "queryPeriod"))
+        assert 5 * 60 <= frequency <= period <= 14 * 86_400, path.name
+        assert set(rule["tactics"]) <= SENTINEL_TACTICS
+        assert all(re.fullmatch(r"T\d{4}(?:\.\d{3})?", t) for t in rule["relevantTechniques"])
+        assert re.fullmatch(r"\d+\.\d+\.\d+", rule["version"])
+        columns = analysis[by_text[rule["query"]]].column_names
+        assert set(rule["customDetails"].values()) <= set(columns), path.name
+    assert len(ids) == len(paths)
+
+
+def sentinel_span(text: str) -> int:
+    match = SENTINEL_SPAN.fullmatch(text)
+    assert match, text
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86_400}[match.group(2)]
