@@ -1,0 +1,1 @@
+"""Build and release helpers (not part of the Lambda package)."""
