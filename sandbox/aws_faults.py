@@ -1,7 +1,8 @@
-"""IAM's own error responses, injected on the wire in front of moto (moto has no throttling or outages).
+"""IAM's (and STS's) own error responses, injected on the wire in front of moto (moto has no throttling,
+outages or denied roles).
 
 `IamFaults.install(session)` hooks botocore's `before-send` event: a planned fault answers the request
-with the HTTP status and XML error body IAM itself sends, so the product's clients, botocore's retry
+with the HTTP status and XML error body the service itself sends, so the product's clients, botocore's retry
 modes and the inventory see exactly what a throttled or failing IAM looks like. Nothing in the product
 is patched; requests without a planned fault go to moto untouched.
 """
@@ -41,10 +42,14 @@ class _Body:
 
 
 class IamFaults:
-    def __init__(self) -> None:
+    """Faults for a query-protocol service: "iam" (default) or "sts"."""
+
+    def __init__(self, service: str = "iam") -> None:
+        self.service = service
         self._lock = threading.Lock()
         self._plan: dict[str, deque[str]] = {}
         self._always: dict[str, str] = {}
+        self._matching: list[tuple[str, str, str]] = []
         self.calls: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
 
@@ -57,8 +62,13 @@ class IamFaults:
         with self._lock:
             self._always[action] = code
 
+    def fail_when(self, action: str, code: str, body_contains: str) -> None:
+        """Always answer `action` with `code` when the request names `body_contains` (e.g. one account)."""
+        with self._lock:
+            self._matching.append((action, code, body_contains))
+
     def install(self, session: boto3.Session) -> boto3.Session:
-        session.events.register("before-send.iam", self._before_send)  # type: ignore[arg-type]
+        session.events.register_first(f"before-send.{self.service}", self._before_send)  # type: ignore[arg-type]
         return session
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
@@ -68,6 +78,10 @@ class IamFaults:
             self.calls[action] += 1
             queue = self._plan.get(action)
             code = queue.popleft() if queue else self._always.get(action)
+            text = body.decode(errors="replace")
+            for matching_action, matching_code, needle in self._matching:
+                if code is None and matching_action == action and needle in text:
+                    code = matching_code
             if code is None:
                 return None
             self.injected[action] += 1
