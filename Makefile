@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo sandbox test lint typecheck unit integration lock clean
+.PHONY: help demo sandbox bench test lint typecheck unit integration lock clean
 
 help:
 	@echo "make demo     run the real Lambda handler against the local sandbox (AWS + Azure stand-ins)"
+	@echo "              SINK=logs_ingestion ships through the Logs Ingestion API; SINK=both runs both and compares"
 	@echo "make test     lint, type-check and every test"
 	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it"
 	@echo "make lock     re-resolve the pinned lock files from pyproject.toml"
+	@echo "make dashboards  re-render the workbook and alert rules (queries/, azure/) from queries/*.kql"
+	@echo "make bench    scale benchmarks (about 20 minutes); results go to bench/RESULTS.md by hand"
+	@echo "make package  build/keyreport-lambda.zip, reproducible (LAMBDA_PYTHON=python3.13 path, NO_COMPILE=1)"
+	@echo "make deploy   package, upload and deploy the stack: STACK=.. ARTIFACT_BUCKET=.. PARAMS='Key=Value ..'"
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,20 +23,38 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# Microsoft's Kusto analyser (tests/queries/kql_check.js) runs on node, from the committed package-lock.json.
+KQL_CHECK := tests/queries
+KQL_STAMP := $(KQL_CHECK)/node_modules/.installed
+$(KQL_STAMP): $(KQL_CHECK)/package.json $(KQL_CHECK)/package-lock.json
+	cd $(KQL_CHECK) && npm ci --no-audit --no-fund
+	touch $@
+
+# The workbook and alert rules are rendered from queries/*.kql: run after changing a query.
+.PHONY: dashboards
+dashboards: $(STAMP)
+	$(BIN)/python -m tests.queries.dashboards
+
 demo: $(STAMP)
-	$(BIN)/python -m sandbox.demo
+	$(BIN)/python -m sandbox.demo $(if $(SINK),--sink $(SINK))
 
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox
 
+# Not part of `make test`: wall-clock figures belong in bench/RESULTS.md, measured on a quiet machine.
+bench: $(STAMP)
+	$(BIN)/python -m bench.scale latency --users 1000 5000 | tee bench/latest-latency.jsonl
+	$(BIN)/python -m bench.scale throttle --users 5000 | tee bench/latest-throttle.jsonl
+	$(BIN)/python -m bench.scale memory --users 1000 5000 | tee bench/latest-memory.jsonl
+
 lint: $(STAMP)
-	$(BIN)/ruff check lambda sandbox tests
-	$(BIN)/ruff format --check lambda sandbox tests
+	$(BIN)/ruff check lambda sandbox tests scripts
+	$(BIN)/ruff format --check lambda sandbox tests scripts
 
 typecheck: $(STAMP)
-	$(BIN)/mypy lambda/keyreport sandbox
+	$(BIN)/mypy lambda/keyreport sandbox scripts
 
-test: lint typecheck $(STAMP)
+test: lint typecheck cfn-check $(STAMP) $(KQL_STAMP)
 	$(BIN)/pytest -q -n 2
 
 lock: $(STAMP)
@@ -39,6 +62,48 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.13 --python-platform aarch64-manylinux_2_28 \
 		--generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile requirements-checkov.in --universal --python-version 3.11 --generate-hashes \
+		-o requirements-checkov.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(CHECKOV_VENV) build
+
+# --- CloudFormation: checks, package, deploy (docs/deployment.md) ---------------------------------------
+.PHONY: cfn-check cfn-lint checkov package deploy deploy-prerequisites
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+TEMPLATES := cloudformation/template.yaml cloudformation/member-role.yaml
+PACKAGE_ZIP := build/keyreport-lambda.zip
+STACK ?= keyreport
+
+# checkov pins old boto3/urllib3: it gets a virtual environment of its own.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.txt
+	touch $@
+
+cfn-check: cfn-lint checkov
+
+cfn-lint: $(STAMP)
+	$(BIN)/cfn-lint $(TEMPLATES)
+
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		$(foreach t,$(TEMPLATES),--file $(t))
+
+package: $(STAMP)
+	$(BIN)/python scripts/package_lambda.py --output $(PACKAGE_ZIP) \
+		$(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) $(if $(NO_COMPILE),--no-compile)
+
+# The package is content-addressed in S3 (its SHA-256 in the key): an unchanged build changes nothing.
+deploy: deploy-prerequisites package
+	key=keyreport/lambda-$$(sha256sum $(PACKAGE_ZIP) | cut -c1-64).zip && \
+	aws s3 cp --only-show-errors $(PACKAGE_ZIP) "s3://$(ARTIFACT_BUCKET)/$$key" && \
+	aws cloudformation deploy --stack-name $(STACK) --template-file cloudformation/template.yaml \
+		--s3-bucket $(ARTIFACT_BUCKET) --s3-prefix keyreport/templates \
+		--capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+		--parameter-overrides CodeS3Bucket=$(ARTIFACT_BUCKET) CodeS3Key=$$key $(PARAMS)
+
+deploy-prerequisites:
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "make deploy: set ARTIFACT_BUCKET (an S3 bucket you own in the stack's region); see docs/deployment.md" >&2; exit 2; }
+	@command -v aws >/dev/null || { echo "make deploy: needs the AWS CLI v2 (aws) on PATH" >&2; exit 2; }

@@ -12,6 +12,7 @@ import signal
 import threading
 from pathlib import Path
 
+from sandbox.auth_modes import AUTH_MODES
 from sandbox.stack import Stack
 
 
@@ -20,6 +21,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300, help="IAM users to seed (0 for an empty account)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", default=".sandbox", help="where the throwaway CA bundle is written")
+    parser.add_argument("--auth", choices=AUTH_MODES, default="secret", help="KEYREPORT_AZURE_AUTH to configure")
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -28,8 +30,14 @@ def main() -> None:
         if args.users:
             estate = stack.seed(users=args.users, seed=args.seed)
             print(f"# seeded {estate.user_count} users, {estate.key_count} keys")
-        for name, value in stack.env().items():
+        for name, value in stack.env(auth=args.auth).items():
             print(f"export {name}={shlex.quote(value)}")
+        ingestion = {
+            k: v
+            for k, v in stack.env(sink="logs_ingestion").items()
+            if k.startswith(("KEYREPORT_SINK", "KEYREPORT_DC"))
+        }
+        print("# Logs Ingestion API instead: export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in ingestion.items()))
         print(
             f"# Data Collector rows: curl --cacert {shlex.quote(str(stack.ca.ca_bundle_path))} "
             f"{stack.collector.url}/_sandbox/tables/AWS_Access_Key_Report_CL",

@@ -2,12 +2,15 @@
 
 Nothing here is faked on the product side: the handler reads the client secret from Secrets Manager (moto),
 gets a token from Entra (emulator), reads the workspace key from Key Vault (emulator) and POSTs signed
-batches to the Data Collector (emulator) over TLS. The tables below are read back from what was stored.
+batches to the Data Collector (emulator) over TLS. With `--sink logs_ingestion` it needs no Key Vault: an
+Entra token for Azure Monitor, then gzip uploads to the rule deployed from azure/logs-ingestion.json. The
+tables below are read back from what was stored, and are the same for both sinks.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -17,9 +20,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox import dashboard_demo
+from sandbox.auth_modes import AUTH_MODES
 from sandbox.estate import Estate
 from sandbox.lambda_context import LocalLambdaContext
-from sandbox.stack import Stack
+from sandbox.stack import SINKS, Stack
 
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
@@ -59,8 +64,15 @@ def _check(name: str, shown: list[dict[str, Any]], expected: int, problems: list
         problems.append(f"{name}: {len(shown)} rows read back, the seeded estate has {expected}")
 
 
-def report(stack: Stack, estate: Estate, summary: dict[str, Any], at: datetime) -> list[str]:
-    rows = _latest(stack.collector.rows(KEYS_TABLE), summary["RunId"])
+def stored_rows(stack: Stack, sink: str, table_name: str) -> list[dict[str, Any]]:
+    """What the emulated workspace holds, read from the front door the run used (the rows are alike)."""
+    return stack.ingestion.rows(table_name) if sink == "logs_ingestion" else stack.collector.rows(table_name)
+
+
+def report(
+    stack: Stack, estate: Estate, summary: dict[str, Any], at: datetime, sink: str = "data_collector"
+) -> list[str]:
+    rows = _latest(stored_rows(stack, sink, KEYS_TABLE), summary["RunId"])
     by_age: Callable[[dict[str, Any]], float] = lambda row: -float(row.get("KeyAgeDays_d", 0))  # noqa: E731
     key_columns = {
         "account": "account_number_s",
@@ -86,7 +98,7 @@ def report(stack: Stack, estate: Estate, summary: dict[str, Any], at: datetime) 
     )
     table("Keys unused for 90+ days: stale", stale, key_columns | {"days since use": "DaysSinceLastUse_d"})
     table("Root user keys: should not exist", root, key_columns)
-    runs = [r for r in stack.collector.rows(RUNS_TABLE) if r.get("RunId_g") == summary["RunId"]]
+    runs = [r for r in stored_rows(stack, sink, RUNS_TABLE) if r.get("RunId_g") == summary["RunId"]]
     table(
         "Run summary row (AWS_Access_Key_Report_Run_CL)",
         runs,
@@ -113,6 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--sink",
+        choices=(*SINKS, "both"),
+        default="data_collector",
+        help="data_collector (SharedKey, workspace key from Key Vault), logs_ingestion (DCR, Entra token only), "
+        "or both, one after the other on the same estate, comparing what was stored",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="secret",
+        help="KEYREPORT_AZURE_AUTH: federated (STS-signed JWT, nothing stored), kms (assertion signed in KMS), "
+        "certificate, secret (Secrets Manager), default (DefaultAzureCredential)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="keyreport-demo-") as directory, Stack(directory) as stack:
@@ -120,45 +146,91 @@ def main(argv: list[str] | None = None) -> int:
         estate = stack.seed(users=args.users, seed=args.seed)
         print(
             f"Sandbox up: moto {stack.aws.endpoint_url}, Entra {stack.entra.url}, Key Vault {stack.keyvault.url},"
-            f" Data Collector {stack.collector.url}"
+            f" Data Collector {stack.collector.url}, Logs Ingestion {stack.ingestion.url}"
         )
         print(
             f"Seeded {estate.user_count} IAM users with {estate.key_count} access keys "
             f"({len(estate.root_keys)} root) in account {estate.account_id}"
         )
 
-        os.environ.update(stack.env())
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's screen for the results
-        from keyreport.handler import lambda_handler  # noqa: PLC0415 - after the environment is set
-        from keyreport.pipeline import RunFailed  # noqa: PLC0415
-
         logging.getLogger("azure").setLevel(logging.WARNING)
-        run_time = datetime.now(UTC)
-        try:
-            summary = lambda_handler({}, LocalLambdaContext())  # type: ignore[arg-type]
-        except RunFailed as error:
-            print(f"\nThe run failed: {error}", file=sys.stderr)
-            return 1
-
-        posts = stack.collector.posts
-        print(
-            f"\nlambda_handler returned Status={summary['Status']}: {summary['RecordsShipped']} of "
-            f"{summary['Keys']} keys shipped, {summary['RecordsFailed']} failed, "
-            f"in {summary['DurationSeconds']:.2f}s"
-        )
-        print(
-            f"Through the chain: {stack.entra.tokens_issued} Entra token(s), {stack.keyvault.reads} Key Vault "
-            f"read(s), {len(posts)} SharedKey-signed POST(s) accepted "
-            f"({sum(p.body_bytes for p in posts):,} bytes)"
-        )
-
-        problems = report(stack, estate, summary, run_time)
-        print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
+        read_backs: dict[str, list[dict[str, Any]]] = {}
+        for sink in SINKS if args.sink == "both" else (args.sink,):
+            summary = _invoke(stack, sink, args.auth)
+            if summary is None:
+                return 1
+            problems = report(stack, estate, summary, datetime.now(UTC), sink)
+            if problems:
+                print("Read-back does not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            read_backs[sink] = _latest(stored_rows(stack, sink, KEYS_TABLE), summary["RunId"])
+        problems = dashboard_demo.show(stack, estate, datetime.now(UTC))
         if problems:
-            print("Read-back does not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
+            print("The dashboards do not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 1
+        print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
         print("Every count above matches the seeded estate.")
+        if len(read_backs) == 2:
+            return _compare(read_backs)
         return 0
+
+
+def _invoke(stack: Stack, sink: str, auth: str = "secret") -> dict[str, Any] | None:
+    """The real handler, configured for `sink` and `auth` as a deployment would be; None when the run failed."""
+    env = stack.env(sink=sink, auth=auth)
+    for name in set(stack.env()) - set(env):
+        os.environ.pop(name, None)  # a Logs Ingestion deployment has no workspace key or vault settings
+    os.environ.update(env)
+    from keyreport.handler import lambda_handler  # noqa: PLC0415 - after the environment is set
+    from keyreport.pipeline import RunFailed  # noqa: PLC0415
+
+    print(f"\n== KEYREPORT_SINK={sink} KEYREPORT_AZURE_AUTH={auth}")
+    try:
+        summary: dict[str, Any] = lambda_handler({}, LocalLambdaContext())  # type: ignore[arg-type]
+    except RunFailed as error:
+        print(f"\nThe run failed: {error}", file=sys.stderr)
+        return None
+    print(
+        f"lambda_handler returned Status={summary['Status']}: {summary['RecordsShipped']} of "
+        f"{summary['Keys']} keys shipped, {summary['RecordsFailed']} failed, "
+        f"in {summary['DurationSeconds']:.2f}s"
+    )
+    print(_chain(stack, sink))
+    return summary
+
+
+def _compare(read_backs: dict[str, list[dict[str, Any]]]) -> int:
+    """Both sinks wrote the same estate: apart from what differs per run, the stored rows must be equal."""
+    per_run = {"RunId_g", "loggedDate_t", "TimeGenerated", "SourceSystem"}  # SourceSystem: Data Collector only
+
+    def comparable(rows: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps({k: v for k, v in row.items() if k not in per_run}, sort_keys=True) for row in rows)
+
+    first, second = (comparable(rows) for rows in read_backs.values())
+    if first != second:
+        print("The two sinks stored different rows for the same estate.", file=sys.stderr)
+        return 1
+    print(f"Both sinks stored the same {len(first)} rows, column for column (RunId, loggedDate, TimeGenerated aside).")
+    return 0
+
+
+def _chain(stack: Stack, sink: str) -> str:
+    """What went over the wire, from the emulators' own records."""
+    if sink == "logs_ingestion":
+        uploads = stack.ingestion.uploads
+        monitor_tokens = sum(1 for claims in stack.entra.issued if claims["aud"] == stack.ingestion.audience)
+        return (
+            f"Through the chain: {monitor_tokens} Entra token(s) for Azure Monitor, no Key Vault read, "
+            f"{len(uploads)} gzip upload(s) to the data collection rule accepted "
+            f"({sum(u.body_bytes for u in uploads):,} bytes on the wire, {sum(u.payload_bytes for u in uploads):,} "
+            "uncompressed)"
+        )
+    posts = stack.collector.posts
+    return (
+        f"Through the chain: {stack.entra.tokens_issued} Entra token(s), {stack.keyvault.reads} Key Vault "
+        f"read(s), {len(posts)} SharedKey-signed POST(s) accepted ({sum(p.body_bytes for p in posts):,} bytes)"
+    )
 
 
 if __name__ == "__main__":

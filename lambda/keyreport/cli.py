@@ -8,7 +8,7 @@ import sys
 
 import boto3
 
-from keyreport import __version__, pipeline
+from keyreport import __version__, cli_auth, pipeline, query_client
 from keyreport.deadline import Deadline
 from keyreport.handler import sink_for, spill_for
 from keyreport.log import logger
@@ -30,21 +30,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
     run.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
+    cli_auth.add_sign_in_options(run)
     run.set_defaults(handler=_run)
     replay = commands.add_parser("replay", help="re-ship batches parked in KEYREPORT_SPILL_BUCKET")
     replay.add_argument("--timeout", type=float, default=None, help="give up retrying after this many seconds")
     replay.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
     replay.set_defaults(handler=_replay)
+    cli_auth.add_kms_certificate_command(commands)
+    query_client.add_commands(commands)
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     logger.setLevel("INFO" if args.verbose else "WARNING")
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
+    overrides |= cli_auth.settings_overrides(args)
     settings = Settings.from_env(**overrides)
     session = boto3.Session()
     deadline = Deadline.after(args.timeout) if args.timeout else Deadline()
-    result = pipeline.run(settings, session, sink_for(settings, session), deadline, spill=spill_for(settings, session))
+    sink = cli_auth.person_sink(args, settings, session) or sink_for(settings, session)
+    result = pipeline.run(settings, session, sink, deadline, spill=spill_for(settings, session))
     row = summary_row(result.summary)
     if args.json:
         print(json.dumps(row, indent=2))

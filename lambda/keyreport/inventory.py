@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
+USERS_PER_PAGE = 1000
 _REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
 
@@ -152,7 +153,7 @@ class Inventory:
         self,
         iam: IAMClient,
         *,
-        concurrency: int = 8,
+        concurrency: int = 16,
         report_wait_seconds: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -203,7 +204,8 @@ class Inventory:
             delay = min(delay * 2, 5.0)
 
     def _users(self) -> Iterator[dict[str, Any]]:
-        for page in self.iam.get_paginator("list_users").paginate():
+        # 1,000 per page (IAM's maximum; its default is 100): 5 calls instead of 50 for 5,000 users.
+        for page in self.iam.get_paginator("list_users").paginate(PaginationConfig={"PageSize": USERS_PER_PAGE}):
             for user in page["Users"]:
                 self.stats.users += 1
                 yield dict(user)

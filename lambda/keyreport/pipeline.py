@@ -93,6 +93,31 @@ def run(
     return RunResult(summary, unsettled)
 
 
+def report_unreachable_account(
+    account_id: str,
+    reason: str,
+    sink: Sink,
+    deadline: Deadline,
+    *,
+    spill: SpillBucket | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RunResult:
+    """A failed run row for an account that could not be inventoried at all, so it shows up in the
+    ingestion-health queries instead of silently missing."""
+    summary = RunSummary(
+        run_id=str(uuid.uuid4()),
+        account_id=account_id,
+        started=clock(),
+        collector_version=__version__,
+        sink=sink.name,
+        inventory_complete=False,
+        errors=[reason],
+    )
+    logger.error("account not inventoried", extra={"account": account_id, "reason": reason})
+    delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
+    return RunResult(summary, _settle(delivery.failed_batches, spill, summary))
+
+
 def _settle(batches: list[FailedBatch], spill: SpillBucket | None, summary: RunSummary) -> list[FailedBatch]:
     """Parks undelivered batches in the spill bucket; returns those that could not be parked either.
 

@@ -54,6 +54,11 @@ class World:
 
 @pytest.fixture
 def world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
+    return new_world(stack, monkeypatch)
+
+
+def new_world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
+    """A freshly seeded account and a cold Lambda's environment (also for module-scoped fixtures)."""
     estate = stack.seed(users=USERS, seed=11)
     for emulator in (stack.entra, stack.keyvault, stack.collector):
         emulator.faults.clear()  # a test that left faults queued must not fail the next one
@@ -62,8 +67,9 @@ def world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
     env = stack.env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    # Each test starts as a cold Lambda: no cached sink, secret or token from the test before.
+    # Each test starts as a cold Lambda: no cached session, sink, secret or token from the test before.
     keyreport.handler._SINKS.clear()
+    keyreport.handler._session.cache_clear()
     return World(stack, estate, env)
 
 

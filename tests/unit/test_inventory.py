@@ -78,7 +78,7 @@ def collect(client: object) -> tuple[list[KeyRecord], Inventory]:
 def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[object, Stubber]) -> None:
     client, stub = iam
     report(stub, [ROOT, user_line("alice", (T0, USED), (T1, None)), user_line("bob", None, None)])
-    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": True, "Marker": "m1"})
+    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": True, "Marker": "m1"}, {"MaxItems": 1000})
     stub.add_response(
         "list_access_keys",
         {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)], "IsTruncated": True, "Marker": "k1"},
@@ -89,7 +89,7 @@ def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[obje
         {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA2", T1)], "IsTruncated": False},
         {"UserName": "alice", "Marker": "k1"},
     )
-    stub.add_response("list_users", {"Users": [user("bob")], "IsTruncated": False}, {"Marker": "m1"})
+    stub.add_response("list_users", {"Users": [user("bob")], "IsTruncated": False}, {"Marker": "m1", "MaxItems": 1000})
     stub.add_response("list_access_keys", {"AccessKeyMetadata": [], "IsTruncated": False}, {"UserName": "bob"})
 
     records, inventory = collect(client)
