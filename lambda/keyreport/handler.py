@@ -49,10 +49,16 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
     """The invocation with its AWS session injected: a schedule runs this account (or, in organization
     mode, enqueues every member account); an SQS event runs the member accounts it names."""
     try:
-        settings = Settings.from_env()
+        return _dispatch(event, context, session, Settings.from_env())
     except ConfigError as error:
+        # Raised by Settings, or later by what the settings lead to (an auth mode this package cannot run).
         logger.error("configuration error", extra={"problems": error.problems})
         raise
+
+
+def _dispatch(
+    event: dict[str, Any], context: LambdaContext, session: boto3.Session, settings: Settings
+) -> dict[str, Any]:
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
     if organization.is_sqs_event(event):
         return _member_accounts(event, settings, session, deadline)

@@ -64,13 +64,7 @@ def run(
     started_clock = time.monotonic()
     config = aws_config(settings)
     account_id = session.client("sts", config=config).get_caller_identity()["Account"]
-    summary = RunSummary(
-        run_id=str(uuid.uuid4()),
-        account_id=account_id,
-        started=clock(),
-        collector_version=__version__,
-        sink=sink.name,
-    )
+    summary = _new_summary(account_id, sink, clock)
     logger.append_keys(run_id=summary.run_id, account=account_id)
     inventory = Inventory(session.client("iam", config=config), concurrency=settings.iam_concurrency)
     records = _until_inventory_fails(inventory.records(), summary)
@@ -104,18 +98,18 @@ def report_unreachable_account(
 ) -> RunResult:
     """A failed run row for an account that could not be inventoried at all, so it shows up in the
     ingestion-health queries instead of silently missing."""
-    summary = RunSummary(
-        run_id=str(uuid.uuid4()),
-        account_id=account_id,
-        started=clock(),
-        collector_version=__version__,
-        sink=sink.name,
-        inventory_complete=False,
-        errors=[reason],
-    )
+    summary = _new_summary(account_id, sink, clock)
+    summary.inventory_complete = False
+    summary.errors.append(reason)
     logger.error("account not inventoried", extra={"account": account_id, "reason": reason})
     delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
     return RunResult(summary, _settle(delivery.failed_batches, spill, summary))
+
+
+def _new_summary(account_id: str, sink: Sink, clock: Callable[[], datetime]) -> RunSummary:
+    return RunSummary(
+        run_id=str(uuid.uuid4()), account_id=account_id, started=clock(), collector_version=__version__, sink=sink.name
+    )
 
 
 def _settle(batches: list[FailedBatch], spill: SpillBucket | None, summary: RunSummary) -> list[FailedBatch]:

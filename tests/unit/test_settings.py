@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from keyreport.settings import VARIABLES, ConfigError, Settings
+from tests.unit.settings_helpers import problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
 GOOD = {
@@ -22,10 +23,7 @@ GOOD = {
 
 
 def problems(**changes: str) -> list[str]:
-    env = {k: v for k, v in (GOOD | changes).items() if v != "<unset>"}
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env)
-    return caught.value.problems
+    return problems_with(GOOD, **changes)
 
 
 def test_good_settings_parse_with_defaults() -> None:

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from keyreport.settings import ConfigError, Settings
+from keyreport.settings import Settings
+from tests.unit.settings_helpers import problems_with
 
 DCR = "dcr-00112233445566778899aabbccddeeff"
 GOOD = {
@@ -22,10 +23,7 @@ GOOD = {
 
 
 def problems(**changes: str) -> list[str]:
-    env = {k: v for k, v in (GOOD | changes).items() if v != "<unset>"}
-    with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env)
-    return caught.value.problems
+    return problems_with(GOOD, **changes)
 
 
 def test_needs_no_workspace_id_key_or_vault_and_defaults_the_streams() -> None:
