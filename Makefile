@@ -48,11 +48,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale memory --users 1000 5000 | tee bench/latest-memory.jsonl
 
 lint: $(STAMP)
-	$(BIN)/ruff check lambda sandbox tests scripts
-	$(BIN)/ruff format --check lambda sandbox tests scripts
+	$(BIN)/ruff check lambda sandbox tests scripts bench
+	$(BIN)/ruff format --check lambda sandbox tests scripts bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy lambda/keyreport sandbox scripts
+	$(BIN)/mypy lambda/keyreport sandbox scripts bench
 
 test: lint typecheck cfn-check $(STAMP) $(KQL_STAMP)
 	$(BIN)/pytest -q -n 2
