@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Any
 
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
+from sandbox.workspace import WorkspaceTables
 
 API_VERSION = "2016-04-01"
 MAX_POST_BYTES = 30_000_000
@@ -170,7 +170,7 @@ def convert(value: Any, suffix: str) -> tuple[bool, Any]:
     return False, None  # g and t were tried by infer()
 
 
-class DataCollectorEmulator(HttpsEmulator):
+class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
     """One workspace; ``fail_next`` applies to ``POST /api/logs`` before any check (429 has an empty body,
     as documented; 500 ``UnspecifiedError``, 503 ``ServiceUnavailable``). ``clock`` is the service's clock."""
 
@@ -188,8 +188,7 @@ class DataCollectorEmulator(HttpsEmulator):
         self._key = _decode_key(shared_key_b64)
         self.shared_key = shared_key_b64
         self.clock = clock
-        self._lock = threading.Lock()
-        self._tables: dict[str, list[dict[str, Any]]] = {}
+        WorkspaceTables.__init__(self)
         self._schemas: dict[str, dict[str, str]] = {}  # table -> column -> suffix, in creation order
         self._posts: list[Post] = []
 
@@ -200,19 +199,10 @@ class DataCollectorEmulator(HttpsEmulator):
         with self._lock:
             self._key, self.shared_key = key, shared_key_b64
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """Stored rows of ``table`` (e.g. ``AWS_Access_Key_Report_CL``), oldest first."""
-        with self._lock:
-            return [dict(row) for row in self._tables.get(table, [])]
-
     def columns(self, table: str) -> dict[str, str]:
         """Custom columns of ``table`` and their types (string, bool, real, datetime, guid)."""
         with self._lock:
             return {name: TYPE_NAMES[suffix] for name, suffix in self._schemas.get(table, {}).items()}
-
-    def tables(self) -> dict[str, int]:
-        with self._lock:
-            return {name: len(rows) for name, rows in self._tables.items()}
 
     @property
     def posts(self) -> list[Post]:
@@ -236,20 +226,6 @@ class DataCollectorEmulator(HttpsEmulator):
 
     def oversized(self, request: Request) -> Response:
         return Response(404)  # documented: 404 when "the request is too large"
-
-    def _read_back(self, request: Request) -> Response:
-        if request.client_host not in ("127.0.0.1", "::1"):
-            return Response.json(403, {"error": "the read-back API is for loopback clients only"})
-        parts = request.path.strip("/").split("/")
-        if parts == ["_sandbox", "tables"]:
-            return Response.json(200, {"tables": self.tables()})
-        if len(parts) == 3 and parts[:2] == ["_sandbox", "tables"]:
-            with self._lock:
-                known = parts[2] in self._tables
-            if not known:
-                return Response.json(404, {"error": f"no table {parts[2]}"})
-            return Response.json(200, self.rows(parts[2]))
-        return Response(404)
 
     def _ingest(self, request: Request) -> None:
         api_version = request.param("api-version")
@@ -339,7 +315,7 @@ class DataCollectorEmulator(HttpsEmulator):
                     400, "InvalidDataFormat", f"Table {table} would have {len(schema)} columns; the limit is 500."
                 )
             self._schemas[table] = schema
-            self._tables.setdefault(table, []).extend(rows)
+            self._append_rows(table, rows)
             self._posts.append(
                 Post(
                     log_type,

@@ -33,7 +33,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import threading
 import uuid
 import zlib
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from sandbox.data_collector import format_datetime, parse_iso_datetime
 from sandbox.entra import EntraEmulator, TokenError
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
+from sandbox.workspace import WorkspaceTables
 
 API_VERSIONS = frozenset({"2023-01-01", "2021-11-01-preview"})
 MAX_CALL_BYTES = 1024 * 1024  # the service's own figure in its 413 message
@@ -125,7 +125,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return template
 
 
-class LogsIngestionEmulator(HttpsEmulator):
+class LogsIngestionEmulator(HttpsEmulator, WorkspaceTables):
     """A data collection endpoint for rules registered with :meth:`add_rule`, trusting tokens from ``entra``
     for ``audience``; rows land in one emulated workspace (``workspace_id``)."""
 
@@ -145,9 +145,8 @@ class LogsIngestionEmulator(HttpsEmulator):
         self.workspace_id = workspace_id
         self.audience = audience
         self.clock = clock
-        self._lock = threading.Lock()
+        WorkspaceTables.__init__(self)
         self._rules: dict[str, Rule] = {}
-        self._tables: dict[str, list[dict[str, Any]]] = {}
         self._uploads: list[Upload] = []
 
     # -- test-facing API -----------------------------------------------------------------------------
@@ -167,11 +166,6 @@ class LogsIngestionEmulator(HttpsEmulator):
         with self._lock:
             self._rules[immutable_id].publishers.discard(object_id)
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """Stored rows of ``table`` (e.g. ``AWS_Access_Key_Report_CL``), oldest first."""
-        with self._lock:
-            return [dict(row) for row in self._tables.get(table, [])]
-
     def columns(self, table: str) -> dict[str, str]:
         """Custom columns of ``table`` as declared, with their query types (string, bool, real, datetime, guid)."""
         with self._lock:
@@ -185,10 +179,6 @@ class LogsIngestionEmulator(HttpsEmulator):
                 {},
             )
         return {name: KQL_TYPES.get(kind, kind) for name, kind in declared.items() if name not in STANDARD_COLUMNS}
-
-    def tables(self) -> dict[str, int]:
-        with self._lock:
-            return {name: len(rows) for name, rows in self._tables.items()}
 
     @property
     def uploads(self) -> list[Upload]:
@@ -219,20 +209,6 @@ class LogsIngestionEmulator(HttpsEmulator):
     def oversized(self, request: Request) -> Response:
         return _too_large(f"Provided content length: {request.content_length} bytes.")
 
-    def _read_back(self, request: Request) -> Response:
-        if request.client_host not in ("127.0.0.1", "::1"):
-            return Response.json(403, {"error": "the read-back API is for loopback clients only"})
-        parts = request.path.strip("/").split("/")
-        if parts == ["_sandbox", "tables"]:
-            return Response.json(200, {"tables": self.tables()})
-        if len(parts) == 3 and parts[:2] == ["_sandbox", "tables"]:
-            with self._lock:
-                known = parts[2] in self._tables
-            if not known:
-                return Response.json(404, {"error": f"no table {parts[2]}"})
-            return Response.json(200, self.rows(parts[2]))
-        return Response(404)
-
     def _ingest(self, request: Request, rule_id: str, stream: str) -> None:
         api_version = request.param("api-version")
         if not api_version:
@@ -260,7 +236,7 @@ class LogsIngestionEmulator(HttpsEmulator):
         received = self.clock()
         rows = [self._row(flow, index, record, received) for index, record in enumerate(records)]
         with self._lock:
-            self._tables.setdefault(flow.table, []).extend(rows)
+            self._append_rows(flow.table, rows)
             self._uploads.append(
                 Upload(
                     rule_id,
