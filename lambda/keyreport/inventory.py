@@ -23,6 +23,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 USERS_PER_PAGE = 1000
+LastUse = tuple[datetime | None, str | None, str | None]
 _REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
 
@@ -259,9 +260,10 @@ class Inventory:
         create_date: datetime = key["CreateDate"]
         slot = row.slot_for(create_date) if row else None
         if slot is not None:
-            used, service, region = slot.last_used_date, slot.last_used_service, slot.last_used_region
+            usage: LastUse | None = (slot.last_used_date, slot.last_used_service, slot.last_used_region)
         else:
-            used, service, region = self._last_used(key["AccessKeyId"], errors)
+            usage = self._last_used(key["AccessKeyId"], errors)
+        used, service, region = usage or (None, None, None)
         return KeyRecord(
             user_name=user["UserName"],
             user_arn=user["Arn"],
@@ -273,14 +275,16 @@ class Inventory:
             last_used_region=region,
             password_enabled=row.password_enabled if row else None,
             mfa_active=row.mfa_active if row else None,
+            last_use_known=usage is not None,
         )
 
-    def _last_used(self, key_id: str, errors: list[str]) -> tuple[datetime | None, str | None, str | None]:
+    def _last_used(self, key_id: str, errors: list[str]) -> LastUse | None:
+        """The key's last use (date, service, region), or None when IAM would not say: never "never used"."""
         try:
             last = self.iam.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
         except ClientError as error:
             errors.append(f"key {mask_key_id(key_id)}: {_error_code(error)}")
-            return None, None, None
+            return None
         service = last.get("ServiceName")
         region = last.get("Region")
         return (

@@ -28,6 +28,8 @@ class KeyRecord:
     last_used_region: str | None = None
     password_enabled: bool | None = None
     mfa_active: bool | None = None
+    # False when IAM could not tell the last use: the row then claims neither a use nor "never used".
+    last_use_known: bool = True
 
     @property
     def account_id(self) -> str:
@@ -136,7 +138,8 @@ def key_row(record: KeyRecord, *, run_time: datetime, run_id: str) -> Row:
             row["ServiceName"] = record.last_used_service
         if record.last_used_region:
             row["Region"] = record.last_used_region
-    row["NeverUsed"] = record.last_used_date is None
+    if record.last_use_known:
+        row["NeverUsed"] = record.last_used_date is None
     if record.password_enabled is not None:
         row["PasswordEnabled"] = record.password_enabled
     if record.mfa_active is not None:

@@ -171,3 +171,14 @@ def test_two_keys_created_in_the_same_second_fall_back_to_per_key_calls() -> Non
     row = parse_credential_report(content, T1).rows["alice"]
     assert row.slot_for(T0) is None  # ambiguous: never guess which slot is which key
     assert row.slot_for(T1) is None
+
+
+def test_a_failed_last_use_lookup_is_an_error_not_never_used(iam: tuple[object, Stubber]) -> None:
+    client, stub = iam
+    stub.add_client_error("generate_credential_report", "AccessDenied", http_status_code=403)
+    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
+    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
+    stub.add_client_error("get_access_key_last_used", "AccessDenied", http_status_code=403)
+    records, inventory = collect(client)
+    assert records[0].last_use_known is False and records[0].last_used_date is None
+    assert inventory.stats.errors == ["key AKIA...AAA1: AccessDenied"]

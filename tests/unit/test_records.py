@@ -159,3 +159,12 @@ def test_rows_carry_exactly_the_declared_fields() -> None:
     assert set(row) == schema.fields(schema.KEYS_TABLE)
     summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
     assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
+
+
+def test_a_key_whose_last_use_is_unknown_claims_neither_use_nor_never_used() -> None:
+    row = key_row(
+        record(last_used_date=None, last_used_service=None, last_used_region=None, last_use_known=False),
+        run_time=RUN_TIME,
+        run_id=RUN_ID,
+    )
+    assert not {"NeverUsed", "LastUsedDate", "DaysSinceLastUse"} & row.keys()
