@@ -153,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(estate.root_keys)} root) in account {estate.account_id}"
         )
 
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's screen for the results
         logging.getLogger("azure").setLevel(logging.WARNING)
         read_backs: dict[str, list[dict[str, Any]]] = {}
         for sink in SINKS if args.sink == "both" else (args.sink,):
