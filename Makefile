@@ -44,7 +44,8 @@ sandbox: $(STAMP)
 # Not part of `make test`: wall-clock figures belong in bench/RESULTS.md, measured on a quiet machine.
 bench: $(STAMP)
 	$(BIN)/python -m bench.scale latency --users 1000 5000 | tee bench/latest-latency.jsonl
-	$(BIN)/python -m bench.scale throttle --users 5000 | tee bench/latest-throttle.jsonl
+	$(BIN)/python -m bench.scale throttle --users 5000 --retry-mode standard | tee bench/latest-throttle.jsonl
+	$(BIN)/python -m bench.scale throttle --users 5000 --retry-mode adaptive | tee -a bench/latest-throttle.jsonl
 	$(BIN)/python -m bench.scale memory --users 1000 5000 | tee bench/latest-memory.jsonl
 
 lint: $(STAMP)

@@ -10,30 +10,11 @@ import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 
-_THROTTLED = (
-    b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
-    b"<Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-)
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Any:
-        yield self._data
-
-
-def _action(request: AWSPreparedRequest) -> str:
-    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-    return parse_qs(body.decode()).get("Action", [""])[0]
+from sandbox.aws_faults import error_response, query_action
 
 
 class TokenBucket:
@@ -73,7 +54,7 @@ class IamConditions:
         return sum(self.calls.values())
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        action = _action(request)
+        action = query_action(request)
         with self._lock:
             self.calls[action] += 1
             self.in_flight += 1
@@ -89,8 +70,4 @@ class IamConditions:
         finally:
             with self._lock:
                 self.in_flight -= 1
-        if allowed:
-            return None
-        headers = HTTPHeaders()
-        headers["Content-Type"] = "text/xml"
-        return AWSResponse(request.url, 400, headers, _Body(_THROTTLED))
+        return None if allowed else error_response(request, "Throttling", "Rate exceeded")

@@ -135,7 +135,7 @@ def run_serial_baseline(users: int, conditions: IamConditions, sink: DataCollect
 
 
 def in_process(
-    regime: str, users: int, latency: float, rate: float | None, concurrency: int, retry_mode: str, baseline: bool
+    users: int, latency: float, rate: float | None, concurrency: int, retry_mode: str, baseline: bool
 ) -> list[Measurement]:
     os.environ.update(AWS_ENV)
     results = []
@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--burst", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--retry-mode", default="adaptive")
+    parser.add_argument("--retry-mode", choices=["standard", "adaptive"], default="standard")  # the product default
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -212,7 +212,6 @@ def main() -> None:
     rate = args.rate if args.regime == "throttle" else None
     for users in args.users:
         results = in_process(
-            args.regime,
             users,
             args.latency,
             rate,

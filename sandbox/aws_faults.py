@@ -41,6 +41,29 @@ class _Body:
         yield self._data
 
 
+def query_action(request: AWSPreparedRequest) -> str:
+    """The operation of a query-protocol request (IAM, STS): its form's `Action`."""
+    return parse_qs(_body(request).decode()).get("Action", [""])[0]
+
+
+def _body(request: AWSPreparedRequest) -> bytes:
+    return request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+
+
+def error_response(request: AWSPreparedRequest, code: str, message: str | None = None) -> AWSResponse:
+    """The answer IAM (or STS) itself gives for error `code`: its HTTP status and XML error body."""
+    status = STATUS.get(code, 400)
+    xml = _ERROR.format(
+        kind="Receiver" if status >= 500 else "Sender",
+        code=code,
+        message=message or f"{code} (sandbox fault)",
+        request_id="00000000-0000-0000-0000-000000000000",
+    )
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "text/xml"
+    return AWSResponse(request.url, status, headers, _Body(xml.encode()))
+
+
 class IamFaults:
     """Faults for a query-protocol service: "iam" (default) or "sts"."""
 
@@ -72,26 +95,16 @@ class IamFaults:
         return session
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-        action = parse_qs(body.decode()).get("Action", [""])[0]
+        action = query_action(request)
         with self._lock:
             self.calls[action] += 1
             queue = self._plan.get(action)
             code = queue.popleft() if queue else self._always.get(action)
-            text = body.decode(errors="replace")
+            text = _body(request).decode(errors="replace")
             for matching_action, matching_code, needle in self._matching:
                 if code is None and matching_action == action and needle in text:
                     code = matching_code
             if code is None:
                 return None
             self.injected[action] += 1
-        status = STATUS.get(code, 400)
-        xml = _ERROR.format(
-            kind="Receiver" if status >= 500 else "Sender",
-            code=code,
-            message=f"{code} (sandbox fault)",
-            request_id="00000000-0000-0000-0000-000000000000",
-        )
-        headers = HTTPHeaders()
-        headers["Content-Type"] = "text/xml"
-        return AWSResponse(request.url, status, headers, _Body(xml.encode()))
+        return error_response(request, code)

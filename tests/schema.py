@@ -1,21 +1,26 @@
-"""queries/schema.json, the one declaration of both tables, as the tests read it."""
+"""queries/schema.json, the one declaration of both tables, as the tests (and the template renderers) read it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "queries" / "schema.json"
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
 
 
+def tables() -> dict[str, list[dict[str, Any]]]:
+    """Table name -> its declared columns (name, type, field, description), TimeGenerated included."""
+    declared: dict[str, dict[str, Any]] = json.loads(SCHEMA_PATH.read_text())["tables"]
+    return {name: table["columns"] for name, table in declared.items()}
+
+
 def columns(table: str) -> dict[str, str]:
     """Custom columns (TimeGenerated excluded) -> Log Analytics type."""
-    declared = json.loads(SCHEMA_PATH.read_text())["tables"][table]["columns"]
-    return {column["name"]: column["type"] for column in declared if column["field"]}
+    return {column["name"]: column["type"] for column in tables()[table] if column["field"]}
 
 
 def fields(table: str) -> set[str]:
-    declared = json.loads(SCHEMA_PATH.read_text())["tables"][table]["columns"]
-    return {column["field"] for column in declared if column["field"]}
+    return {column["field"] for column in tables()[table] if column["field"]}

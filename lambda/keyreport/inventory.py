@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from keyreport.errors import aws_error_code
 from keyreport.log import logger
 from keyreport.records import ROOT_USER, KeyRecord, mask_key_id
 
@@ -143,10 +144,6 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
             yield future.result()
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 class Inventory:
     """Streams KeyRecords for one account. `stats` is complete once the iterator is exhausted."""
 
@@ -187,10 +184,10 @@ class Inventory:
                     response = self.iam.get_credential_report()
                     return parse_credential_report(response["Content"], response["GeneratedTime"])
             except ClientError as error:
-                if _error_code(error) not in _REPORT_NOT_READY:
+                code = aws_error_code(error)
+                if code not in _REPORT_NOT_READY:
                     logger.warning(
-                        "credential report unavailable, falling back to per-key calls",
-                        extra={"error_code": _error_code(error)},
+                        "credential report unavailable, falling back to per-key calls", extra={"error_code": code}
                     )
                     return None
             except ValueError as error:
@@ -244,7 +241,7 @@ class Inventory:
                 for key in page["AccessKeyMetadata"]
             ]
         except ClientError as error:
-            code = _error_code(error)
+            code = aws_error_code(error)
             result.skipped = True
             if code != "NoSuchEntity":
                 result.errors.append(f"user {name}: {code}")
@@ -283,7 +280,7 @@ class Inventory:
         try:
             last = self.iam.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
         except ClientError as error:
-            errors.append(f"key {mask_key_id(key_id)}: {_error_code(error)}")
+            errors.append(f"key {mask_key_id(key_id)}: {aws_error_code(error)}")
             return None
         service = last.get("ServiceName")
         region = last.get("Region")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from keyreport.errors import aws_error_code
 from keyreport.log import logger
 
 if TYPE_CHECKING:
@@ -102,10 +103,7 @@ class MemberSessions:
         try:
             credentials = self.sts.assume_role(**arguments)["Credentials"]
         except (ClientError, BotoCoreError) as error:
-            code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-            raise AccountUnreachable(
-                f"cannot assume {self.role_arn(account_id)}: {code or type(error).__name__}"
-            ) from None
+            raise AccountUnreachable(f"cannot assume {self.role_arn(account_id)}: {aws_error_code(error)}") from None
         return boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from keyreport.errors import first_line
 from keyreport.log import logger
 
 if TYPE_CHECKING:
@@ -89,6 +90,4 @@ class WorkspaceKey:
 
 
 def _reason(error: Exception) -> str:
-    """The error's type and first line: SDK messages name resources, never secret values."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {message}"[:300]
+    return f"{type(error).__name__}: {first_line(error)}"[:300]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from keyreport.errors import aws_error_code
 from keyreport.records import Row, format_timestamp
 from keyreport.sinks.base import FailedBatch, Table
 
@@ -76,7 +77,7 @@ class SpillBucket:
                 ServerSideEncryption="AES256",
             )
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot write s3://{self.bucket}/{spilled.key}: {_reason(error)}") from None
+            raise SpillError(f"cannot write s3://{self.bucket}/{spilled.key}: {aws_error_code(error)}") from None
 
     def object_keys(self) -> Iterator[str]:
         try:
@@ -84,13 +85,13 @@ class SpillBucket:
                 for item in page.get("Contents", []):
                     yield item["Key"]
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot list s3://{self.bucket}/{PREFIX}: {_reason(error)}") from None
+            raise SpillError(f"cannot list s3://{self.bucket}/{PREFIX}: {aws_error_code(error)}") from None
 
     def load(self, key: str) -> SpilledBatch:
         try:
             document = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot read s3://{self.bucket}/{key}: {_reason(error)}") from None
+            raise SpillError(f"cannot read s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
         except ValueError:
             raise SpillError(f"s3://{self.bucket}/{key} is not JSON") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -114,10 +115,4 @@ class SpillBucket:
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot delete s3://{self.bucket}/{key}: {_reason(error)}") from None
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "ClientError"))
-    return type(error).__name__
+            raise SpillError(f"cannot delete s3://{self.bucket}/{key}: {aws_error_code(error)}") from None

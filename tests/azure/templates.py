@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests import schema
+
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = ROOT / "queries" / "schema.json"
 TEMPLATE_PATH = ROOT / "azure" / "logs-ingestion.json"
 
 DCR_API = "2023-03-11"
@@ -28,11 +29,6 @@ CREATE_DCE = "parameters('createDataCollectionEndpoint')"
 # A stream has no guid type: the value arrives as a string and the transformation makes it a guid.
 TABLE_TYPES = {"string": "string", "real": "real", "bool": "boolean", "datetime": "dateTime", "guid": "guid"}
 STREAM_TYPES = {"string": "string", "real": "real", "bool": "boolean", "datetime": "datetime", "guid": "string"}
-
-
-def declared_tables() -> dict[str, list[dict[str, Any]]]:
-    tables: dict[str, dict[str, Any]] = json.loads(SCHEMA_PATH.read_text())["tables"]
-    return {name: table["columns"] for name, table in tables.items()}
 
 
 def transform(columns: list[dict[str, Any]]) -> str:
@@ -65,7 +61,7 @@ def table_resource(name: str, columns: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def render() -> dict[str, Any]:
-    tables = declared_tables()
+    tables = schema.tables()
     rule_id = "[resourceId('Microsoft.Insights/dataCollectionRules', parameters('dataCollectionRuleName'))]"
     endpoint_id = "[resourceId('Microsoft.Insights/dataCollectionEndpoints', parameters('dataCollectionEndpointName'))]"
     return {

@@ -56,8 +56,7 @@ def stream_columns(template: dict[str, Any], table: str) -> dict[str, str]:
 
 def declared(table: str) -> dict[str, str]:
     """Every column of schema.json, TimeGenerated included, with its query type."""
-    columns = json.loads(schema.SCHEMA_PATH.read_text())["tables"][table]["columns"]
-    return {column["name"]: column["type"] for column in columns}
+    return {column["name"]: column["type"] for column in schema.tables()[table]}
 
 
 # -- the file itself ----------------------------------------------------------------------------------

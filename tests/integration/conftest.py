@@ -32,6 +32,14 @@ class World:
     estate: Estate
     env: dict[str, str]
 
+    def configure(self, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+        """The function's environment becomes exactly `env` (nothing left over from the one before)."""
+        for name in set(self.env) - set(env):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        self.env = env
+
     def invoke(self, timeout_seconds: float = 900) -> dict[str, Any]:
         return keyreport.handler.lambda_handler({}, LocalLambdaContext(timeout_seconds))  # type: ignore[arg-type]
 
@@ -67,10 +75,14 @@ def new_world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
     env = stack.env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    # Each test starts as a cold Lambda: no cached session, sink, secret or token from the test before.
+    cold_start()  # each test starts as a cold Lambda
+    return World(stack, estate, env)
+
+
+def cold_start() -> None:
+    """Forget what a warm Lambda container keeps: the session, the sinks and their secrets and tokens."""
     keyreport.handler._SINKS.clear()
     keyreport.handler._session.cache_clear()
-    return World(stack, estate, env)
 
 
 def key_fingerprint(access_key_id: str, account_id: str) -> str:

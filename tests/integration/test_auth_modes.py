@@ -127,13 +127,8 @@ def secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def configure(world: World, monkeypatch: pytest.MonkeyPatch, mode: str, **extra: str) -> dict[str, str]:
     """The function's environment for `mode`, as a deployment would set it (nothing left from the last mode)."""
-    env = world.stack.env(auth=mode) | extra
-    for name in set(world.env) - set(env):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    world.env = env
-    return env
+    world.configure(monkeypatch, world.stack.env(auth=mode) | extra)
+    return world.env
 
 
 def cli(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from keyreport.sinks import Table
 from sandbox.logs_ingestion import MAX_CALL_BYTES
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID
 from tests import schema
-from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, dumps, key_fingerprint
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, cold_start, dumps, key_fingerprint
 
 # What differs between two runs by construction; everything else stored must be identical across sinks.
 PER_RUN = frozenset({"RunId_g", "loggedDate_t", "TimeGenerated"})
@@ -35,13 +35,9 @@ def ingestion_world(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
     stack = world.stack
     stack.ingestion.faults.clear()
     stack.ingestion.assign_publisher(DCR_ID, stack.entra.register_app(TENANT_ID, CLIENT_ID).object_id)
-    env = stack.env(sink="logs_ingestion")
-    for name in set(world.env) - set(env):
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    keyreport.handler._SINKS.clear()
-    return World(stack, world.estate, env)
+    world.configure(monkeypatch, stack.env(sink="logs_ingestion"))
+    cold_start()
+    return world
 
 
 def stored(world: World, run_id: str, table: str = KEYS_TABLE) -> list[dict[str, Any]]:
@@ -195,12 +191,8 @@ def test_both_sinks_store_the_same_rows_for_the_same_estate(world: World, monkey
     collector_rows = world.rows(collector_summary["RunId"])
     collector_run = world.rows(collector_summary["RunId"], RUNS_TABLE)
 
-    env = world.stack.env(sink="logs_ingestion")
-    for name in set(world.env) - set(env):
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    keyreport.handler._SINKS.clear()
+    world.configure(monkeypatch, world.stack.env(sink="logs_ingestion"))
+    cold_start()
     ingestion_summary = world.invoke()
     ingestion_rows = stored(world, ingestion_summary["RunId"])
     ingestion_run = stored(world, ingestion_summary["RunId"], RUNS_TABLE)

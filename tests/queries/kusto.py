@@ -57,8 +57,7 @@ class Analysis:
 
 def declared_tables() -> dict[str, list[tuple[str, str]]]:
     """Both tables as queries/schema.json declares them, TimeGenerated included."""
-    declared = json.loads(schema.SCHEMA_PATH.read_text())["tables"]
-    return {name: [(c["name"], c["type"]) for c in table["columns"]] for name, table in declared.items()}
+    return {name: [(c["name"], c["type"]) for c in columns] for name, columns in schema.tables().items()}
 
 
 def analyse(queries: dict[str, str]) -> dict[str, Analysis]:

@@ -12,8 +12,7 @@ from tests import schema
 
 
 def from_schema(table: str) -> dict[str, str]:
-    columns = json.loads(schema.SCHEMA_PATH.read_text())["tables"][table]["columns"]
-    return {column["field"]: column["name"] for column in columns if column["field"]}
+    return {column["field"]: column["name"] for column in schema.tables()[table] if column["field"]}
 
 
 @pytest.mark.parametrize(("table", "mapping"), [(KEYS_TABLE, KEY_COLUMNS), (RUNS_TABLE, RUN_COLUMNS)])

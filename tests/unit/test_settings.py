@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from keyreport.settings import VARIABLES, ConfigError, Settings
-from tests.unit.settings_helpers import problems_with
+from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
 GOOD = {
     "KEYREPORT_WORKSPACE_ID": WS,
     "KEYREPORT_KEYVAULT_URL": "https://kv-keyreport.vault.azure.net",
     "KEYREPORT_WORKSPACE_KEY_SECRET": "la-workspace-key",
-    "KEYREPORT_AZURE_AUTH": "secret",
-    "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-    "AZURE_CLIENT_ID": "0a1b2c3d-1111-2222-3333-444455556666",
-    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-abc",
+    **SECRET_MODE_APP,
 }
 
 

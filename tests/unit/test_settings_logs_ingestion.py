@@ -8,17 +8,14 @@ import sys
 import pytest
 
 from keyreport.settings import Settings
-from tests.unit.settings_helpers import problems_with
+from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 DCR = "dcr-00112233445566778899aabbccddeeff"
 GOOD = {
     "KEYREPORT_SINK": "logs_ingestion",
     "KEYREPORT_DCE_ENDPOINT": "https://keyreport-dcr-a1b2.westeurope-1.ingest.monitor.azure.com",
     "KEYREPORT_DCR_ID": DCR,
-    "KEYREPORT_AZURE_AUTH": "secret",
-    "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-    "AZURE_CLIENT_ID": "0a1b2c3d-1111-2222-3333-444455556666",
-    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-abc",
+    **SECRET_MODE_APP,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from keyreport.deadline import Deadline
+from keyreport.errors import first_line
 from keyreport.log import logger
 from keyreport.records import Row
 from keyreport.secrets import SecretUnavailable, WorkspaceKey
@@ -161,7 +162,7 @@ class DataCollectorSink:
             except requests.exceptions.SSLError as error:
                 attempts.append("TLS verification failed")
                 return _PostFailure(
-                    f"TLS verification of {self.url.split('/api/')[0]} failed ({_first_line(error)}): "
+                    f"TLS verification of {self.url.split('/api/')[0]} failed ({first_line(error, 200)}): "
                     "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA",
                     attempts,
                 )
@@ -192,10 +193,6 @@ class DataCollectorSink:
             if wait is None:
                 return _PostFailure(f"gave up after {attempt} attempts: {attempts[-1]}", attempts)
             self.sleep(wait)
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
 def _service_error(response: requests.Response) -> str:

@@ -27,6 +27,7 @@ from azure.monitor.ingestion import LogsIngestionClient, LogsUploadError
 from keyreport import __version__
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, stream_record
 from keyreport.deadline import Deadline
+from keyreport.errors import first_line
 from keyreport.log import logger
 from keyreport.records import Row
 from keyreport.settings import Settings
@@ -202,13 +203,8 @@ def describe(error: Exception, stream: str) -> str:
         hint = _HINTS.get(status)
         return f"{text} ({hint})" if hint else text
     if isinstance(error, ClientAuthenticationError):
-        return f"no Entra token for the Logs Ingestion API: {_first_line(error)}"
-    return f"{type(error).__name__}: {_first_line(error)}"
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
+        return f"no Entra token for the Logs Ingestion API: {first_line(error)}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def logs_ingestion_sink(settings: Settings, credential: TokenCredential) -> LogsIngestionSink:
