@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+import boto3
+
 from keyreport.deadline import Deadline
 from keyreport.records import Row
 from keyreport.settings import Settings
 from keyreport.sinks import Table
-from keyreport.sinks.logs_ingestion import logs_ingestion_sink
+from keyreport.wiring import Wiring
 from sandbox.entra import EntraEmulator
 from sandbox.logs_ingestion import LogsIngestionEmulator
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID
@@ -97,7 +99,7 @@ def measure(count: int, endpoints: dict[str, str], pipe: Connection, trace: bool
         TENANT_ID, CLIENT_ID, SECRET, authority=endpoints["entra"], disable_instance_discovery=True,
         connection_verify=endpoints["ca"],
     )  # fmt: skip
-    sink = logs_ingestion_sink(settings, credential)
+    sink = Wiring(settings, boto3.Session(), credential).sink
     sink.send(Table.KEYS, rows(10), Deadline())  # warm: token, TLS session, imports
     pipe.send("stats")
     before = pipe.recv()

@@ -31,11 +31,13 @@ from moto import mock_aws
 from bench.iam_conditions import IamConditions
 from keyreport import pipeline
 from keyreport.deadline import Deadline
+from keyreport.identity.key_vault import WorkspaceKey
+from keyreport.identity.secret_cache import CachedSecret
 from keyreport.records import KeyRecord, key_row
-from keyreport.secrets import CachedSecret, WorkspaceKey
 from keyreport.settings import Settings
 from keyreport.sinks import Table
 from keyreport.sinks.data_collector import DataCollectorSink
+from keyreport.wiring import Wiring
 from sandbox.data_collector import DataCollectorEmulator
 from sandbox.estate import seed_estate
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
@@ -80,7 +82,7 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
 def run_keyreport(users: int, conditions: IamConditions, sink: DataCollectorSink, settings: Settings) -> Measurement:
     session = conditions.install(boto3.Session())
     started = time.monotonic()
-    result = pipeline.run(settings, session, sink, Deadline())
+    result = pipeline.run(settings, Wiring(settings, session).aws, sink, Deadline())
     seconds = time.monotonic() - started
     summary = result.summary
     return Measurement(

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from keyreport.kms_certificate import build_certificate, parse_subject
-from keyreport.kms_key import KmsSigningKey
+from keyreport.identity.kms_certificate import build_certificate, parse_subject
+from keyreport.identity.kms_key import KmsSigningKey
 from sandbox.aws import AwsSandbox
 from sandbox.entra import EntraEmulator
 from sandbox.estate import seed_client_secret

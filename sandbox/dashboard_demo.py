@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from keyreport import cli, queries
-from keyreport.query_output import Table, as_table
+from keyreport.queries.output import ResultTable as OutputTable
+from keyreport.queries.output import as_table
 from sandbox.estate import Estate
 from sandbox.local_kql import LocalWorkspace, ResultTable, TimeRange
 from sandbox.stack import Stack
@@ -44,7 +45,7 @@ def show(stack: Stack, estate: Estate, at: datetime) -> list[str]:
 
 
 def _preview(result: ResultTable) -> str:
-    table = Table(
+    table = OutputTable(
         result.name,
         tuple(result.column_names),
         tuple(c.type for c in result.columns),

@@ -181,8 +181,8 @@ def _invoke(stack: Stack, sink: str, auth: str = "secret") -> dict[str, Any] | N
     for name in set(stack.env()) - set(env):
         os.environ.pop(name, None)  # a Logs Ingestion deployment has no workspace key or vault settings
     os.environ.update(env)
+    from keyreport.errors import RunFailed  # noqa: PLC0415
     from keyreport.handler import lambda_handler  # noqa: PLC0415 - after the environment is set
-    from keyreport.pipeline import RunFailed  # noqa: PLC0415
 
     print(f"\n== KEYREPORT_SINK={sink} KEYREPORT_AZURE_AUTH={auth}")
     try:

@@ -1,4 +1,4 @@
-"""How an SDK error is put into a message: its AWS error code, or the first line of what it says.
+"""Every exception keyreport raises on purpose, and how an SDK error is put into a message.
 
 SDK messages name resources (ARNs, hosts, secret names), never secret values, so their first line is
 safe to log and to store in a run row.
@@ -6,7 +6,75 @@ safe to log and to store in a run row.
 
 from __future__ import annotations
 
+import difflib
+from typing import TYPE_CHECKING
+
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from keyreport.records import RunSummary
+
+
+class ConfigError(Exception):
+    """Every configuration problem at once, phrased for the person who set the variables."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"keyreport is not configured correctly:\n{lines}")
+
+
+class SecretUnavailable(Exception):
+    """A secret could not be fetched or is not usable; the message never contains the secret."""
+
+
+class WebIdentityTokenUnavailable(SecretUnavailable):
+    """STS did not issue a web identity token; the message says what to change on the AWS side."""
+
+
+class KmsKeyUnusable(SecretUnavailable):
+    """The KMS key cannot sign for keyreport; the message says why and what to change."""
+
+
+class ClientCertificateUnusable(SecretUnavailable):
+    """The PEM in Secrets Manager cannot be used as a client certificate; the message never quotes it."""
+
+
+class CertificateProblem(ValueError):
+    """What is wrong with a certificate or PEM bundle, phrased for the person who made it."""
+
+
+class SpillError(Exception):
+    """The spill bucket could not take or give back a batch."""
+
+
+class AccountUnreachable(Exception):
+    """The member role could not be assumed: the account is reported as failed, the others go on."""
+
+
+class RunFailed(Exception):
+    """Raised after a run that did not read or deliver every record, so Lambda retries and alarms fire."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+        super().__init__(
+            f"keyreport run {summary.run_id} for account {summary.account_id} {summary.status}: "
+            f"{summary.shipped} shipped, {summary.failed} failed, {summary.spilled} spilled"
+            + (f"; {summary.errors[0]}" if summary.errors else "")
+        )
+
+
+class LibraryError(ValueError):
+    """A query file that does not follow the header format; the message names the file and the line."""
+
+
+class UnknownQuery(LookupError):
+    """`keyreport query NAME` with a name the library does not have; suggests close ones."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"no query named {name!r}.{hint} `keyreport queries` lists them all.")
 
 
 def aws_error_code(error: BaseException) -> str:
@@ -19,5 +87,6 @@ def aws_error_code(error: BaseException) -> str:
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:
-    text = str(error).strip()
+    """The first line of what an error says (an Azure SDK error's `message` when it has one)."""
+    text = str(getattr(error, "message", None) or error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__

@@ -8,30 +8,15 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from keyreport import organization, pipeline
-from keyreport.aws_clients import AwsClients
+from keyreport import pipeline
+from keyreport.aws import organization
+from keyreport.aws.clients import AwsClients
 from keyreport.deadline import Deadline
+from keyreport.errors import ConfigError, RunFailed
 from keyreport.log import logger
 from keyreport.records import summary_row
-from keyreport.settings import ConfigError, Settings
-from keyreport.sinks import Sink, build_sink
-from keyreport.spill import SpillBucket
-
-_SINKS: dict[Settings, Sink] = {}
-
-
-def sink_for(settings: Settings, session: boto3.Session) -> Sink:
-    """One sink per configuration, so cached secrets and tokens survive warm invocations."""
-    if settings not in _SINKS:
-        config = pipeline.aws_config(settings)
-        _SINKS[settings] = build_sink(settings, AwsClients(session, config))
-    return _SINKS[settings]
-
-
-def spill_for(settings: Settings, session: boto3.Session) -> SpillBucket | None:
-    if not settings.spill_bucket:
-        return None
-    return SpillBucket(session.client("s3", config=pipeline.aws_config(settings)), settings.spill_bucket)
+from keyreport.settings import DEFAULT_MEMBER_ROLE, Settings
+from keyreport.wiring import Wiring, warm_wiring
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -49,44 +34,39 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
     """The invocation with its AWS session injected: a schedule runs this account (or, in organization
     mode, enqueues every member account); an SQS event runs the member accounts it names."""
     try:
-        return _dispatch(event, context, session, Settings.from_env())
+        settings = Settings.from_env()
+        deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+        return _dispatch(event, warm_wiring(settings, session), deadline)
     except ConfigError as error:
         # Raised by Settings, or later by what the settings lead to (an auth mode this package cannot run).
         logger.error("configuration error", extra={"problems": error.problems})
         raise
 
 
-def _dispatch(
-    event: dict[str, Any], context: LambdaContext, session: boto3.Session, settings: Settings
-) -> dict[str, Any]:
-    deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
     if organization.is_sqs_event(event):
-        return _member_accounts(event, settings, session, deadline)
-    if settings.mode == "organization":
-        assert settings.queue_url is not None  # required by Settings in this mode
-        config = pipeline.aws_config(settings)
-        accounts = organization.enqueue_accounts(
-            session.client("organizations", config=config), session.client("sqs", config=config), settings.queue_url
-        )
+        return _member_accounts(event, wiring, deadline)
+    if wiring.settings.organization is not None:
+        queue = wiring.settings.organization.queue_url
+        accounts = organization.enqueue_accounts(wiring.client("organizations"), wiring.client("sqs"), queue)
         return {"accounts_enqueued": len(accounts)}
-    result = pipeline.run(settings, session, sink_for(settings, session), deadline, spill=spill_for(settings, session))
+    result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
     if not result.summary.succeeded:
-        raise pipeline.RunFailed(result.summary)
+        raise RunFailed(result.summary)
     return summary_row(result.summary)
 
 
-def _member_accounts(
-    event: dict[str, Any], settings: Settings, session: boto3.Session, deadline: Deadline
-) -> dict[str, Any]:
+def _member_accounts(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
     """One member account per SQS message; failures go back to the queue, the rest are done."""
-    sink, spill = sink_for(settings, session), spill_for(settings, session)
-    sts = session.client("sts", config=pipeline.aws_config(settings))
-    members = organization.MemberSessions(session, sts, settings.member_role_name, settings.external_id)
+    org = wiring.settings.organization
+    role, external_id = (org.member_role_name, org.external_id) if org else (DEFAULT_MEMBER_ROLE, None)
+    members = organization.MemberSessions(wiring.session, wiring.aws.sts(), role, external_id)
 
     def run_account(member: boto3.Session) -> bool:
-        return pipeline.run(settings, member, sink, deadline, spill=spill).summary.succeeded
+        account = wiring.aws if member is wiring.session else AwsClients(member, wiring.config)
+        return pipeline.run(wiring.settings, account, wiring.sink, deadline, spill=wiring.spill).summary.succeeded
 
     def report_unreachable(account_id: str, reason: str) -> None:
-        pipeline.report_unreachable_account(account_id, reason, sink, deadline, spill=spill)
+        pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
 
     return organization.run_member_accounts(event, members, run_account, report_unreachable)

@@ -9,32 +9,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport import __version__
+from keyreport.aws.inventory import Inventory
 from keyreport.deadline import Deadline
-from keyreport.inventory import Inventory
+from keyreport.errors import SpillError
 from keyreport.log import logger
 from keyreport.records import KeyRecord, RunSummary, key_row, summary_row
 from keyreport.settings import Settings
-from keyreport.sinks import FailedBatch, Sink, Table
-from keyreport.spill import SpillBucket, SpillError
+from keyreport.sinks.base import FailedBatch, Sink, Table
+from keyreport.spill.bucket import SpillBucket
 
 if TYPE_CHECKING:
-    import boto3
-
-
-class RunFailed(Exception):
-    """Raised after a run that did not read or deliver every record, so Lambda retries and alarms fire."""
-
-    def __init__(self, summary: RunSummary) -> None:
-        self.summary = summary
-        super().__init__(
-            f"keyreport run {summary.run_id} for account {summary.account_id} {summary.status}: "
-            f"{summary.shipped} shipped, {summary.failed} failed, {summary.spilled} spilled"
-            + (f"; {summary.errors[0]}" if summary.errors else "")
-        )
+    from keyreport.aws.clients import AwsClients
 
 
 @dataclass
@@ -43,30 +31,21 @@ class RunResult:
     failed_batches: list[FailedBatch] = field(default_factory=list)  # neither delivered nor spilled
 
 
-def aws_config(settings: Settings) -> Config:
-    """Retry behaviour chosen explicitly, and enough pooled connections for the worker threads."""
-    return Config(
-        retries={"mode": settings.aws_retry_mode, "total_max_attempts": settings.aws_max_attempts},  # type: ignore[arg-type]
-        max_pool_connections=settings.iam_concurrency + 4,
-        user_agent_extra=f"keyreport/{__version__}",
-    )
-
-
 def run(
     settings: Settings,
-    session: boto3.Session,
+    account: AwsClients,
     sink: Sink,
     deadline: Deadline,
     *,
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
+    """Inventories the account `account` reaches and ships its records; failed batches are spilled."""
     started_clock = time.monotonic()
-    config = aws_config(settings)
-    account_id = session.client("sts", config=config).get_caller_identity()["Account"]
+    account_id = account.sts().get_caller_identity()["Account"]
     summary = _new_summary(account_id, sink, clock)
     logger.append_keys(run_id=summary.run_id, account=account_id)
-    inventory = Inventory(session.client("iam", config=config), concurrency=settings.iam_concurrency)
+    inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
     records = _until_inventory_fails(inventory.records(), summary)
     rows = (key_row(record, run_time=summary.started, run_id=summary.run_id) for record in records)
     delivery = sink.send(Table.KEYS, rows, deadline)

@@ -1,27 +1,34 @@
-"""The only reader of the environment: one frozen, validated Settings, or one ConfigError listing every problem."""
+"""The only reader of the environment: one frozen, validated Settings, or one ConfigError listing every problem.
+
+Each sink and each Azure sign-in mode has its own frozen settings type whose fields are exactly what it
+needs, so code downstream never re-checks that a value is set. A type is registered once, in SINK_KINDS or
+AUTH_KINDS: its `name` is the value of the variable that selects it, its fields name their variables, and
+`builder` names the function that turns it into a sink or a credential (imported only when used, so
+reading settings loads no Azure SDK).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
-import re
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlparse
 
-from keyreport.certificates import CertificateProblem, parse_certificate
+from keyreport import validation as check
 from keyreport.clouds import CLOUDS, AzureCloud
+from keyreport.errors import CertificateProblem, ConfigError
+from keyreport.identity.certificates import parse_certificate
+from keyreport.validation import RUN_LOG_TYPE_SUFFIX
 
-SINKS = ("data_collector", "logs_ingestion", "stdout")
+__all__ = ["AUTH_MODES", "SINKS", "VARIABLES", "ConfigError", "Settings"]
+
 MODES = ("account", "organization")
-AUTH_MODES = ("federated", "kms", "certificate", "secret", "default")
 RETRY_MODES = ("standard", "adaptive")
 DATA_COLLECTOR_MAX_POST_BYTES = 30_000_000  # "30 MB" read strictly (decimal)
-LOG_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,100}$")
-RUN_LOG_TYPE_SUFFIX = "_Run"
-DCR_IMMUTABLE_ID_PATTERN = re.compile(r"^dcr-[0-9a-f]{32}$")
-STREAM_PATTERN = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
+DEFAULT_LOG_TYPE = "AWS_Access_Key_Report"
+DEFAULT_MEMBER_ROLE = "keyreport-member"
 
 # Every variable this package reads, with its meaning: the README table and the CloudFormation
 # environment are checked against this list by the tests.
@@ -62,98 +69,251 @@ VARIABLES: dict[str, str] = {
 }
 
 
-class ConfigError(Exception):
-    """Every configuration problem at once, phrased for the person who set the variables."""
+def _env(name: str, default: Any = MISSING, hint: str = "") -> Any:
+    """A settings field read from variable `name`; without a default the variable is required."""
+    return field(default=default, metadata={"env": name, "hint": hint})
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"keyreport is not configured correctly:\n{lines}")
+
+class Kind(Protocol):
+    """A registered sink or sign-in mode: selected by `name`, made by the function `builder` names."""
+
+    name: ClassVar[str]
+    builder: ClassVar[str]  # "module:function"
+
+
+def builder(kind: Kind) -> Callable[..., Any]:
+    """The function that makes what `kind` describes, imported on first use."""
+    module, function = kind.builder.split(":")
+    made: Callable[..., Any] = getattr(importlib.import_module(module), function)
+    return made
+
+
+# --- sinks ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataCollectorSettings:
+    """The HTTP Data Collector API, each POST signed with the workspace key read from Key Vault."""
+
+    name: ClassVar[str] = "data_collector"
+    builder: ClassVar[str] = "keyreport.sinks.data_collector:build"
+    needs_azure: ClassVar[bool] = True
+    workspace_id: str = _env("KEYREPORT_WORKSPACE_ID")
+    keyvault_url: str = _env("KEYREPORT_KEYVAULT_URL")
+    workspace_key_secret: str = _env("KEYREPORT_WORKSPACE_KEY_SECRET")
+    endpoint_override: str | None = _env("KEYREPORT_DATA_COLLECTOR_ENDPOINT", None)
+    resource_id: str | None = _env("KEYREPORT_AZURE_RESOURCE_ID", None)
+
+    def endpoint(self, cloud: AzureCloud) -> str:
+        if self.endpoint_override:
+            return self.endpoint_override.rstrip("/")
+        return cloud.data_collector_endpoint(self.workspace_id)
+
+    def vault_in_cloud(self, cloud: AzureCloud) -> bool:
+        """Whether the vault is under the cloud's Key Vault domain, so the SDK can check the challenge's resource.
+
+        A vault reached under another name (a test double, a custom DNS name) cannot be matched to a resource.
+        """
+        host = urlparse(self.keyvault_url).hostname or ""
+        return host.endswith("." + cloud.keyvault_suffix)
+
+
+@dataclass(frozen=True)
+class LogsIngestionSettings:
+    """The DCR-based Logs Ingestion API: an Entra token, no workspace key."""
+
+    name: ClassVar[str] = "logs_ingestion"
+    builder: ClassVar[str] = "keyreport.sinks.logs_ingestion:build"
+    needs_azure: ClassVar[bool] = True
+    dce_endpoint: str = _env("KEYREPORT_DCE_ENDPOINT")
+    dcr_id: str = _env("KEYREPORT_DCR_ID")
+    stream: str | None = _env("KEYREPORT_STREAM", None)
+    run_stream: str | None = _env("KEYREPORT_RUN_STREAM", None)
+
+    def keys_stream(self, log_type: str) -> str:
+        """The DCR stream of the key records: `Custom-<table>` unless KEYREPORT_STREAM names another."""
+        return self.stream or f"Custom-{log_type}_CL"
+
+    def runs_stream(self, log_type: str) -> str:
+        return self.run_stream or f"Custom-{log_type}{RUN_LOG_TYPE_SUFFIX}_CL"
+
+
+@dataclass(frozen=True)
+class StdoutSettings:
+    """Dry run: JSON lines on stdout, nothing sent to Azure."""
+
+    name: ClassVar[str] = "stdout"
+    builder: ClassVar[str] = "keyreport.sinks.stdout:build"
+    needs_azure: ClassVar[bool] = False
+
+
+SinkSettings = DataCollectorSettings | LogsIngestionSettings | StdoutSettings
+SINK_KINDS: tuple[type[SinkSettings], ...] = (DataCollectorSettings, LogsIngestionSettings, StdoutSettings)
+SINKS = tuple(kind.name for kind in SINK_KINDS)
+
+# --- Azure sign-in modes ----------------------------------------------------------------------------------
+
+_CREDENTIALS = "keyreport.identity.credentials"
+
+
+@dataclass(frozen=True)
+class FederatedAuth:
+    """An STS-signed web identity token exchanged at Entra: nothing stored."""
+
+    name: ClassVar[str] = "federated"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:federated"
+    tenant_id: str = _env("AZURE_TENANT_ID")
+    client_id: str = _env("AZURE_CLIENT_ID")
+
+
+@dataclass(frozen=True)
+class KmsAuth:
+    """Client assertions signed inside AWS KMS with the key the registered certificate certifies."""
+
+    name: ClassVar[str] = "kms"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:kms"
+    tenant_id: str = _env("AZURE_TENANT_ID")
+    client_id: str = _env("AZURE_CLIENT_ID")
+    key_id: str = _env("KEYREPORT_KMS_KEY_ID")
+    certificate: str = _env("KEYREPORT_KMS_CERTIFICATE", hint=" (keyreport kms-certificate)")
+
+
+@dataclass(frozen=True)
+class CertificateAuth:
+    """A client certificate (PEM) kept in Secrets Manager."""
+
+    name: ClassVar[str] = "certificate"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:certificate"
+    tenant_id: str = _env("AZURE_TENANT_ID")
+    client_id: str = _env("AZURE_CLIENT_ID")
+    certificate_arn: str = _env("KEYREPORT_AZURE_CERTIFICATE_ARN")
+
+
+@dataclass(frozen=True)
+class SecretAuth:
+    """A client secret kept in Secrets Manager."""
+
+    name: ClassVar[str] = "secret"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:client_secret"
+    tenant_id: str = _env("AZURE_TENANT_ID")
+    client_id: str = _env("AZURE_CLIENT_ID")
+    client_secret_arn: str = _env("KEYREPORT_AZURE_CLIENT_SECRET_ARN")
+
+
+@dataclass(frozen=True)
+class DefaultAuth:
+    """DefaultAzureCredential (Azure CLI, environment, managed identity): for workstations."""
+
+    name: ClassVar[str] = "default"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:default"
+    tenant_id: str | None = _env("AZURE_TENANT_ID", None)
+
+
+AuthSettings = FederatedAuth | KmsAuth | CertificateAuth | SecretAuth | DefaultAuth
+AUTH_KINDS: tuple[type[AuthSettings], ...] = (FederatedAuth, KmsAuth, CertificateAuth, SecretAuth, DefaultAuth)
+AUTH_MODES = tuple(kind.name for kind in AUTH_KINDS)
+
+# --- the settings a command gets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """How to reach Azure: which cloud, which authority, which extra CA, and how to sign in."""
+
+    auth: AuthSettings = DefaultAuth()
+    cloud: AzureCloud = CLOUDS["public"]
+    authority_override: str | None = None
+    ca_bundle: str | None = None
+    secret_max_age_seconds: int = 900
+
+    @property
+    def authority_host(self) -> str:
+        return self.authority_override or self.cloud.authority_host
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    """KEYREPORT_MODE=organization: fan out to every member account over SQS."""
+
+    queue_url: str = _env("KEYREPORT_QUEUE_URL")
+    member_role_name: str = _env("KEYREPORT_MEMBER_ROLE_NAME", DEFAULT_MEMBER_ROLE)
+    external_id: str | None = _env("KEYREPORT_EXTERNAL_ID", None)
 
 
 @dataclass(frozen=True)
 class Settings:
-    sink: str = "data_collector"
-    workspace_id: str | None = None
-    log_type: str = "AWS_Access_Key_Report"
-    keyvault_url: str | None = None
-    workspace_key_secret: str | None = None
-    azure_auth: str = "default"
-    azure_tenant_id: str | None = None
-    azure_client_id: str | None = None
-    azure_client_secret_arn: str | None = None
-    azure_certificate_arn: str | None = None
-    kms_key_id: str | None = None
-    kms_certificate: str | None = None
-    azure_cloud: AzureCloud = CLOUDS["public"]
-    azure_authority_host: str | None = None
-    azure_resource_id: str | None = None
-    data_collector_endpoint_override: str | None = None
-    logs_query_endpoint_override: str | None = None
-    dce_endpoint: str | None = None
-    dcr_id: str | None = None
-    stream: str | None = None
-    run_stream: str | None = None
-    ca_bundle: str | None = None
+    sink: SinkSettings
+    azure: AzureSettings
+    organization: OrganizationSettings | None = None
+    log_type: str = DEFAULT_LOG_TYPE
     spill_bucket: str | None = None
     batch_max_bytes: int = 4 * 1024 * 1024
     iam_concurrency: int = 16
     aws_retry_mode: str = "standard"
     aws_max_attempts: int = 10
-    secret_max_age_seconds: int = 900
     deadline_margin_seconds: int = 20
-    mode: str = "account"
-    queue_url: str | None = None
-    member_role_name: str = "keyreport-member"
-    external_id: str | None = None
 
     @property
     def run_log_type(self) -> str:
         return self.log_type + RUN_LOG_TYPE_SUFFIX
 
     @property
-    def authority_host(self) -> str:
-        return self.azure_authority_host or self.azure_cloud.authority_host
-
-    @property
-    def vault_in_cloud(self) -> bool:
-        """Whether the vault is under the cloud's Key Vault domain, so the SDK can check the challenge's resource.
-
-        A vault reached under another name (a test double, a custom DNS name) cannot be matched to a resource.
-        """
-        host = urlparse(self.keyvault_url or "").hostname or ""
-        return host.endswith("." + self.azure_cloud.keyvault_suffix)
-
-    @property
-    def keys_stream(self) -> str:
-        """The DCR stream of the key records: `Custom-<table>` unless KEYREPORT_STREAM names another."""
-        return self.stream or f"Custom-{self.log_type}_CL"
-
-    @property
-    def runs_stream(self) -> str:
-        return self.run_stream or f"Custom-{self.run_log_type}_CL"
-
-    @property
-    def logs_query_endpoint(self) -> str:
-        """Where `keyreport query` sends queries; tokens are always for the cloud's own query audience."""
-        return (self.logs_query_endpoint_override or self.azure_cloud.logs_query_endpoint).rstrip("/")
-
-    @property
-    def data_collector_endpoint(self) -> str:
-        if self.data_collector_endpoint_override:
-            return self.data_collector_endpoint_override.rstrip("/")
-        assert self.workspace_id is not None  # guaranteed by validation for this sink
-        return self.azure_cloud.data_collector_endpoint(self.workspace_id)
+    def mode(self) -> str:
+        return "account" if self.organization is None else "organization"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
         """Parse `environ` (default: the process environment); `overrides` replace single variables."""
-        return _Parser({**(os.environ if environ is None else environ), **overrides}).parse()
+        return _Parser({**(os.environ if environ is None else environ), **overrides}).settings()
 
     @classmethod
-    def for_query(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+    def for_query(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> QuerySettings:
         """Settings for `keyreport query`: the workspace and how to sign in; sink variables are not needed."""
-        return _Parser({**(os.environ if environ is None else environ), **overrides}).parse(purpose="query")
+        return _Parser({**(os.environ if environ is None else environ), **overrides}).query_settings()
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """`keyreport query`: the workspace to query and how to reach it."""
+
+    workspace_id: str
+    azure: AzureSettings
+    endpoint_override: str | None = None
+
+    @property
+    def logs_query_endpoint(self) -> str:
+        """Where queries go; tokens are always for the cloud's own query audience."""
+        return (self.endpoint_override or self.azure.cloud.logs_query_endpoint).rstrip("/")
+
+
+# --- parsing ---------------------------------------------------------------------------------------------
+
+G = TypeVar("G")
+K = TypeVar("K", bound=Kind)
+
+# Variables whose values are checked before anything is combined, in the order problems are listed.
+_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "KEYREPORT_WORKSPACE_ID": check.guid_problem,
+    "KEYREPORT_LOG_TYPE": check.log_type_problem,
+    "KEYREPORT_KEYVAULT_URL": check.https_problem,
+    "KEYREPORT_WORKSPACE_KEY_SECRET": check.secret_name_problem,
+    "AZURE_TENANT_ID": check.tenant_problem,
+    "AZURE_CLIENT_ID": check.client_id_problem,
+    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": check.arn_problem,
+    "KEYREPORT_AZURE_CERTIFICATE_ARN": check.arn_problem,
+    "KEYREPORT_AZURE_AUTHORITY_HOST": check.https_problem,
+    "KEYREPORT_AZURE_RESOURCE_ID": check.resource_id_problem,
+    "KEYREPORT_DATA_COLLECTOR_ENDPOINT": check.https_problem,
+    "KEYREPORT_LOGS_QUERY_ENDPOINT": check.https_problem,
+    "KEYREPORT_DCE_ENDPOINT": check.https_problem,
+    "KEYREPORT_DCR_ID": check.dcr_id_problem,
+    "KEYREPORT_STREAM": check.stream_problem,
+    "KEYREPORT_RUN_STREAM": check.stream_problem,
+    "KEYREPORT_CA_BUNDLE": check.pem_file_problem,
+    "KEYREPORT_QUEUE_URL": check.queue_url_problem,
+    "KEYREPORT_MEMBER_ROLE_NAME": check.role_name_problem,
+    "KEYREPORT_EXTERNAL_ID": check.external_id_problem,
+}
 
 
 class _Parser:
@@ -188,195 +348,80 @@ class _Parser:
             return default
         return value
 
-    def checked(self, name: str, check: Callable[[str], str | None]) -> str | None:
-        """A value that `check` accepts (returns None) or a recorded problem."""
-        value = self.text(name)
-        if value is not None and (problem := check(value)) is not None:
-            self.problems.append(f"{name}={value!r} {problem}")
-        return value
-
-    def certificate(self, name: str) -> str | None:
-        """A certificate (PEM or base64 DER); a problem names the variable but does not echo a kilobyte of it."""
-        value = self.text(name)
-        if value is not None:
+    def check_values(self) -> None:
+        for name, problem_of in _CHECKS.items():
+            value = self.text(name)
+            if value is not None and (problem := problem_of(value)) is not None:
+                self.problems.append(f"{name}={value!r} {problem}")
+        certificate = self.text("KEYREPORT_KMS_CERTIFICATE")
+        if certificate is not None:
             try:
-                parse_certificate(value)
-            except CertificateProblem as problem:
-                self.problems.append(f"{name} {problem}")
-        return value
+                parse_certificate(certificate)
+            except CertificateProblem as problem:  # named, not echoed: a kilobyte of base64 helps nobody
+                self.problems.append(f"KEYREPORT_KMS_CERTIFICATE {problem}")
 
-    def require(self, names: list[str], why: str) -> None:
-        for name in names:
-            if self.text(name) is None:
-                self.problems.append(f"{name} is required {why}")
+    def group(self, kind: type[G], why: str) -> G | None:
+        """`kind` filled from the variables its fields name; None (with problems) when a required one is unset."""
+        values: dict[str, str] = {}
+        for spec in fields(kind):  # type: ignore[arg-type]
+            name = spec.metadata["env"]
+            value = self.text(name)
+            if value is not None:
+                values[spec.name] = value
+            elif spec.default is MISSING:
+                self.problems.append(f"{name} is required {why}{spec.metadata['hint']}")
+        complete = all(spec.name in values or spec.default is not MISSING for spec in fields(kind))  # type: ignore[arg-type]
+        return kind(**values) if complete else None
 
-    def parse(self, purpose: str = "ship") -> Settings:
-        sink = self.choice("KEYREPORT_SINK", SINKS, "data_collector")
-        auth = self.choice("KEYREPORT_AZURE_AUTH", AUTH_MODES, "default")
+    def kind(self, kinds: tuple[type[K], ...], variable: str, default: str) -> type[K]:
+        """The registered kind the variable selects (its default when the value is not a known name)."""
+        name = self.choice(variable, tuple(kind.name for kind in kinds), default)
+        return next(kind for kind in kinds if kind.name == name)
+
+    def azure(self, auth_kind: type[AuthSettings], cloud: str, needs_auth: bool) -> AzureSettings:
+        auth = self.group(auth_kind, f"for KEYREPORT_AZURE_AUTH={auth_kind.name}") if needs_auth else None
+        return AzureSettings(
+            auth=auth or DefaultAuth(self.text("AZURE_TENANT_ID")),
+            cloud=CLOUDS[cloud],
+            authority_override=self.text("KEYREPORT_AZURE_AUTHORITY_HOST"),
+            ca_bundle=self.text("KEYREPORT_CA_BUNDLE"),
+            secret_max_age_seconds=self.integer("KEYREPORT_SECRET_MAX_AGE_SECONDS", 900, 0, 86_400),
+        )
+
+    def settings(self) -> Settings:
+        sink_kind = self.kind(SINK_KINDS, "KEYREPORT_SINK", DataCollectorSettings.name)
+        auth_kind = self.kind(AUTH_KINDS, "KEYREPORT_AZURE_AUTH", DefaultAuth.name)
         cloud = self.choice("KEYREPORT_AZURE_CLOUD", tuple(CLOUDS), "public")
-        settings = Settings(
-            sink=sink,
-            workspace_id=self.checked("KEYREPORT_WORKSPACE_ID", _guid_problem),
-            log_type=self.checked("KEYREPORT_LOG_TYPE", _log_type_problem) or Settings.log_type,
-            keyvault_url=self.checked("KEYREPORT_KEYVAULT_URL", _https_problem),
-            workspace_key_secret=self.checked("KEYREPORT_WORKSPACE_KEY_SECRET", _secret_name_problem),
-            azure_auth=auth,
-            azure_tenant_id=self.checked("AZURE_TENANT_ID", _tenant_problem),
-            azure_client_id=self.checked("AZURE_CLIENT_ID", _client_id_problem),
-            azure_client_secret_arn=self.checked("KEYREPORT_AZURE_CLIENT_SECRET_ARN", _arn_problem),
-            azure_certificate_arn=self.checked("KEYREPORT_AZURE_CERTIFICATE_ARN", _arn_problem),
-            kms_key_id=self.text("KEYREPORT_KMS_KEY_ID"),
-            kms_certificate=self.certificate("KEYREPORT_KMS_CERTIFICATE"),
-            azure_cloud=CLOUDS[cloud],
-            azure_authority_host=self.checked("KEYREPORT_AZURE_AUTHORITY_HOST", _https_problem),
-            azure_resource_id=self.checked("KEYREPORT_AZURE_RESOURCE_ID", _resource_id_problem),
-            data_collector_endpoint_override=self.checked("KEYREPORT_DATA_COLLECTOR_ENDPOINT", _https_problem),
-            logs_query_endpoint_override=self.checked("KEYREPORT_LOGS_QUERY_ENDPOINT", _https_problem),
-            dce_endpoint=self.checked("KEYREPORT_DCE_ENDPOINT", _https_problem),
-            dcr_id=self.checked("KEYREPORT_DCR_ID", _dcr_id_problem),
-            stream=self.checked("KEYREPORT_STREAM", _stream_problem),
-            run_stream=self.checked("KEYREPORT_RUN_STREAM", _stream_problem),
-            ca_bundle=self.checked("KEYREPORT_CA_BUNDLE", _pem_file_problem),
-            spill_bucket=self.text("KEYREPORT_SPILL_BUCKET"),
-            batch_max_bytes=self.integer(
+        self.check_values()
+        common: dict[str, Any] = {
+            "log_type": self.text("KEYREPORT_LOG_TYPE") or DEFAULT_LOG_TYPE,
+            "spill_bucket": self.text("KEYREPORT_SPILL_BUCKET"),
+            "batch_max_bytes": self.integer(
                 "KEYREPORT_BATCH_MAX_BYTES", 4 * 1024 * 1024, 1024, DATA_COLLECTOR_MAX_POST_BYTES
             ),
-            iam_concurrency=self.integer("KEYREPORT_IAM_CONCURRENCY", 16, 1, 64),
-            aws_retry_mode=self.choice("KEYREPORT_AWS_RETRY_MODE", RETRY_MODES, "standard"),
-            aws_max_attempts=self.integer("KEYREPORT_AWS_MAX_ATTEMPTS", 10, 1, 20),
-            secret_max_age_seconds=self.integer("KEYREPORT_SECRET_MAX_AGE_SECONDS", 900, 0, 86_400),
-            deadline_margin_seconds=self.integer("KEYREPORT_DEADLINE_MARGIN_SECONDS", 20, 0, 300),
-            mode=self.choice("KEYREPORT_MODE", MODES, "account"),
-            queue_url=self.checked("KEYREPORT_QUEUE_URL", _queue_url_problem),
-            member_role_name=self.checked("KEYREPORT_MEMBER_ROLE_NAME", _role_name_problem) or "keyreport-member",
-            external_id=self.checked("KEYREPORT_EXTERNAL_ID", _external_id_problem),
-        )
-        if purpose == "query":
-            self.require(["KEYREPORT_WORKSPACE_ID"], "for keyreport query")
-            self._check_auth(settings)
-        else:
-            self._check_combinations(settings)
-        if self.problems:
-            raise ConfigError(self.problems)
-        return settings
-
-    def _check_combinations(self, s: Settings) -> None:
-        if s.mode == "organization":
-            self.require(["KEYREPORT_QUEUE_URL"], "for KEYREPORT_MODE=organization")
-        if s.sink == "data_collector":
-            self.require(
-                ["KEYREPORT_WORKSPACE_ID", "KEYREPORT_KEYVAULT_URL", "KEYREPORT_WORKSPACE_KEY_SECRET"],
-                "for KEYREPORT_SINK=data_collector",
-            )
-        if s.sink == "logs_ingestion":
-            self.require(["KEYREPORT_DCE_ENDPOINT", "KEYREPORT_DCR_ID"], "for KEYREPORT_SINK=logs_ingestion")
-        if s.sink == "stdout":
-            return  # a dry run talks to no Azure service
-        self._check_auth(s)
-
-    def _check_auth(self, s: Settings) -> None:
-        if s.azure_auth in ("federated", "kms", "certificate", "secret"):
-            self.require(["AZURE_TENANT_ID", "AZURE_CLIENT_ID"], f"for KEYREPORT_AZURE_AUTH={s.azure_auth}")
-        needs = {
-            "secret": "KEYREPORT_AZURE_CLIENT_SECRET_ARN",
-            "certificate": "KEYREPORT_AZURE_CERTIFICATE_ARN",
-            "kms": "KEYREPORT_KMS_KEY_ID",
+            "iam_concurrency": self.integer("KEYREPORT_IAM_CONCURRENCY", 16, 1, 64),
+            "aws_retry_mode": self.choice("KEYREPORT_AWS_RETRY_MODE", RETRY_MODES, "standard"),
+            "aws_max_attempts": self.integer("KEYREPORT_AWS_MAX_ATTEMPTS", 10, 1, 20),
+            "deadline_margin_seconds": self.integer("KEYREPORT_DEADLINE_MARGIN_SECONDS", 20, 0, 300),
         }
-        if s.azure_auth in needs:
-            self.require([needs[s.azure_auth]], f"for KEYREPORT_AZURE_AUTH={s.azure_auth}")
-        if s.azure_auth == "kms":
-            self.require(["KEYREPORT_KMS_CERTIFICATE"], "for KEYREPORT_AZURE_AUTH=kms (keyreport kms-certificate)")
-
-
-def _queue_url_problem(value: str) -> str | None:
-    url = urlparse(value)
-    return (
-        None
-        if url.scheme in ("https", "http") and url.hostname and url.path.count("/") == 2
-        else ("is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
-    )
-
-
-def _role_name_problem(value: str) -> str | None:
-    return None if re.fullmatch(r"[\w+=,.@-]{1,64}", value) else "is not an IAM role name"
-
-
-def _external_id_problem(value: str) -> str | None:
-    return None if re.fullmatch(r"[\w+=,.@:/-]{2,1224}", value) else "is not a valid external id (2-1224 characters)"
-
-
-def _guid_problem(value: str) -> str | None:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return "is not a GUID (the workspace id looks like 1b2c3d4e-...; see the workspace's Overview page)"
-    return None if len(value) == 36 else "must be a GUID written with dashes (36 characters)"
-
-
-def _log_type_problem(value: str) -> str | None:
-    if not LOG_TYPE_PATTERN.fullmatch(value):
-        return "is not a valid Log-Type: letters, digits and underscore only, at most 100 characters"
-    if len(value) + len(RUN_LOG_TYPE_SUFFIX) > 100:
-        return f"leaves no room for the run-summary type {value + RUN_LOG_TYPE_SUFFIX!r} (100 characters at most)"
-    return None
-
-
-def _dcr_id_problem(value: str) -> str | None:
-    if DCR_IMMUTABLE_ID_PATTERN.fullmatch(value):
-        return None
-    if value.lower().startswith("/subscriptions/"):
-        return (
-            "is the rule's resource id; set its immutable id instead (dcr-<32 hex digits>: the DCR's JSON view, "
-            "properties.immutableId, or the template output dataCollectionRuleImmutableId)"
+        mode = self.choice("KEYREPORT_MODE", MODES, "account")
+        organization = (
+            self.group(OrganizationSettings, "for KEYREPORT_MODE=organization") if mode == "organization" else None
         )
-    return "is not a data collection rule immutable id (dcr- followed by 32 lowercase hex digits)"
+        sink = self.group(sink_kind, f"for KEYREPORT_SINK={sink_kind.name}")
+        azure = self.azure(auth_kind, cloud, needs_auth=sink_kind.needs_azure)  # a dry run talks to no Azure service
+        if self.problems or sink is None:
+            raise ConfigError(self.problems)
+        return Settings(sink=sink, azure=azure, organization=organization, **common)
 
-
-def _stream_problem(value: str) -> str | None:
-    if STREAM_PATTERN.fullmatch(value):
-        return None
-    return "is not a custom stream name: Custom- and then letters, digits or underscores (see the DCR's streams)"
-
-
-def _tenant_problem(value: str) -> str | None:
-    # azure-identity accepts a tenant GUID or a verified domain name (contoso.onmicrosoft.com).
-    if re.fullmatch(r"[A-Za-z0-9.-]{1,256}", value):
-        return None
-    return "is not a tenant id: use the directory (tenant) GUID or the tenant's domain name"
-
-
-def _client_id_problem(value: str) -> str | None:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return "is not a client id: use the app registration's Application (client) ID, a GUID"
-    return None
-
-
-def _https_problem(value: str) -> str | None:
-    url = urlparse(value)
-    if url.scheme != "https" or not url.hostname:
-        return "must be an https:// URL"
-    return None
-
-
-def _secret_name_problem(value: str) -> str | None:
-    ok = re.fullmatch(r"[0-9A-Za-z-]{1,127}", value)
-    return None if ok else "is not a Key Vault secret name (letters, digits and dashes, at most 127)"
-
-
-def _arn_problem(value: str) -> str | None:
-    return None if value.startswith("arn:") and value.count(":") >= 5 else "is not an ARN"
-
-
-def _resource_id_problem(value: str) -> str | None:
-    return None if value.startswith("/subscriptions/") else "is not an Azure resource id (/subscriptions/...)"
-
-
-def _pem_file_problem(value: str) -> str | None:
-    path = Path(value)
-    if not path.is_file():
-        return "does not name a readable file"
-    if b"-----BEGIN CERTIFICATE-----" not in path.read_bytes():
-        return "contains no PEM certificate"
-    return None
+    def query_settings(self) -> QuerySettings:
+        auth_kind = self.kind(AUTH_KINDS, "KEYREPORT_AZURE_AUTH", DefaultAuth.name)
+        cloud = self.choice("KEYREPORT_AZURE_CLOUD", tuple(CLOUDS), "public")
+        self.check_values()
+        workspace_id = self.text("KEYREPORT_WORKSPACE_ID")
+        if workspace_id is None:
+            self.problems.append("KEYREPORT_WORKSPACE_ID is required for keyreport query")
+        azure = self.azure(auth_kind, cloud, needs_auth=True)
+        if self.problems or workspace_id is None:
+            raise ConfigError(self.problems)
+        return QuerySettings(workspace_id, azure, self.text("KEYREPORT_LOGS_QUERY_ENDPOINT"))

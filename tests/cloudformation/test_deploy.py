@@ -164,7 +164,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
     assert environment["KEYREPORT_SPILL_BUCKET"] == stack["outputs"]["SpillBucketName"]
     assert (environment["KEYREPORT_AZURE_CLIENT_SECRET_ARN"], environment["KEYREPORT_KMS_KEY_ID"]) == (secret_arn, "")
     settings = Settings.from_env(environment)  # the deployed configuration is one the code accepts
-    assert (settings.azure_auth, settings.spill_bucket) == ("secret", stack["outputs"]["SpillBucketName"])
+    assert (settings.azure.auth.name, settings.spill_bucket) == ("secret", stack["outputs"]["SpillBucketName"])
 
     role = stack["outputs"]["FunctionRoleArn"].rsplit("/", 1)[1]
     grants = role_grants(moto, role)
@@ -211,7 +211,8 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
     environment = lambda_strings(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
     assert environment["KEYREPORT_QUEUE_URL"] == stack["outputs"]["AccountQueueUrl"]
     settings = Settings.from_env(environment)
-    assert (settings.mode, settings.member_role_name, settings.azure_auth) == (
+    assert settings.organization is not None
+    assert (settings.mode, settings.organization.member_role_name, settings.azure.auth.name) == (
         "organization",
         "keyreport-member",
         "federated",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import keyreport.handler
+import keyreport.wiring
 from keyreport.records import fingerprint
 from sandbox.estate import Estate
 from sandbox.lambda_context import LocalLambdaContext
@@ -81,7 +82,7 @@ def new_world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
 
 def cold_start() -> None:
     """Forget what a warm Lambda container keeps: the session, the sinks and their secrets and tokens."""
-    keyreport.handler._SINKS.clear()
+    keyreport.wiring._WARM.clear()
     keyreport.handler._session.cache_clear()
 
 

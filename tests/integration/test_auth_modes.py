@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from keyreport.pipeline import RunFailed
+from keyreport.errors import RunFailed
 from keyreport.settings import ConfigError
 from sandbox import browser
 from sandbox.auth_modes import CERTIFICATE_SECRET_NAME, make_certificate

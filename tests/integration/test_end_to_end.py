@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from keyreport.pipeline import RunFailed
+from keyreport.errors import RunFailed
 from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import ConfigError
 from sandbox.stack import make_workspace_key

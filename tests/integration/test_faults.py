@@ -6,13 +6,14 @@ from __future__ import annotations
 import boto3
 import pytest
 
-import keyreport.handler
 from keyreport import pipeline
 from keyreport.deadline import Deadline
+from keyreport.errors import RunFailed
 from keyreport.records import RunSummary
-from keyreport.replay import replay
 from keyreport.settings import Settings
-from keyreport.spill import SpillBucket
+from keyreport.spill.bucket import SpillBucket
+from keyreport.spill.replay import replay
+from keyreport.wiring import Wiring
 from sandbox.aws_faults import IamFaults
 from sandbox.stack import SPILL_BUCKET
 from tests.integration.conftest import World
@@ -23,7 +24,7 @@ def spill_bucket(world: World) -> SpillBucket:
 
 
 def invoke_failing(world: World, timeout_seconds: float = 900) -> RunSummary:
-    with pytest.raises(pipeline.RunFailed) as failed:
+    with pytest.raises(RunFailed) as failed:
         world.invoke(timeout_seconds)
     return failed.value.summary
 
@@ -41,8 +42,8 @@ def stored_fingerprints(world: World, run_id: str) -> set[str]:
 def run_with_iam_faults(faults: IamFaults) -> pipeline.RunResult:
     settings = Settings.from_env()
     session = faults.install(boto3.Session())
-    sink = keyreport.handler.sink_for(settings, session)
-    return pipeline.run(settings, session, sink, Deadline(), spill=keyreport.handler.spill_for(settings, session))
+    wiring = Wiring(settings, session)
+    return pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), spill=wiring.spill)
 
 
 # -- Azure side ---------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def test_429_storm_past_the_attempts_spills_one_batch_and_replay_delivers_it(
     assert 0 < summary.spilled < world.estate.key_count and summary.failed == 0
     assert len(stored_fingerprints(world, summary.run_id)) == summary.shipped
 
-    outcome = replay(spill_bucket(world), keyreport.handler.sink_for(Settings.from_env(), boto3.Session()), Deadline())
+    outcome = replay(spill_bucket(world), Wiring(Settings.from_env(), boto3.Session()).sink, Deadline())
 
     assert outcome.succeeded and outcome.delivered_rows == summary.spilled
     assert len(stored_fingerprints(world, summary.run_id)) == world.estate.key_count

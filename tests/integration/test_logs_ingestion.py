@@ -12,12 +12,12 @@ import boto3
 import pytest
 import requests
 
-import keyreport.handler
 from keyreport.deadline import Deadline
-from keyreport.pipeline import RunFailed
+from keyreport.errors import RunFailed
 from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import Settings
 from keyreport.sinks import Table
+from keyreport.wiring import Wiring
 from sandbox.logs_ingestion import MAX_CALL_BYTES
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID
 from tests import schema
@@ -97,7 +97,7 @@ def test_requests_are_gzip_bearer_authenticated_and_within_one_megabyte(
 def test_a_large_estate_is_split_under_the_services_limit_by_default(ingestion_world: World) -> None:
     """~4,000 records do not fit one call: the default chunking keeps every request under 1 MiB."""
     world = ingestion_world
-    sink = keyreport.handler.sink_for(Settings.from_env(), boto3.Session())
+    sink = Wiring(Settings.from_env(), boto3.Session()).sink
     rows = [
         {"loggedDate": "2024-06-01T00:00:00Z", "account_number": "123456789012", "user": f"user-{i:05d}" * 4,
          "UserArn": f"arn:aws:iam::123456789012:user/user-{i:05d}", "AccessKeyId": "AKIA...MPLE",
@@ -275,7 +275,7 @@ def test_a_wrong_client_secret_fails_every_chunk_without_hammering_entra(
 def test_a_row_too_big_for_any_request_fails_alone(ingestion_world: World) -> None:
     """Sending it would only earn a 413: it is failed (for the spill) and its neighbours still go."""
     world = ingestion_world
-    sink = keyreport.handler.sink_for(Settings.from_env(), boto3.Session())
+    sink = Wiring(Settings.from_env(), boto3.Session()).sink
     base = {"loggedDate": "2024-06-01T00:00:00Z", "account_number": "123456789012", "Status": "Active"}
     rows = [
         {**base, "user": "before", "RunId": "0b6f2e5c-4a7d-4e1b-9c3f-2d8a6e1f7b40"},

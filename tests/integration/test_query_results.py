@@ -20,10 +20,10 @@ import pytest
 
 from keyreport import __version__, queries
 from keyreport.deadline import Deadline
-from keyreport.handler import sink_for
 from keyreport.records import RunSummary, mask_key_id, parse_timestamp, summary_row
 from keyreport.settings import Settings
 from keyreport.sinks.base import Table
+from keyreport.wiring import Wiring
 from sandbox.estate import EstateKey
 from sandbox.local_kql import LocalWorkspace, ResultTable, StoredTable, TimeRange
 from sandbox.stack import Stack
@@ -193,7 +193,7 @@ def test_an_account_that_stopped_reporting_is_listed(fresh: Shipped) -> None:
     # A run summary of another account from 30 hours ago, shipped through the real sink (signed POST).
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
     silent = RunSummary(str(uuid.uuid4()), SILENT_ACCOUNT, started, __version__, "data_collector", users=2, keys=3)
-    sink = sink_for(Settings.from_env(), boto3.Session())
+    sink = Wiring(Settings.from_env(), boto3.Session()).sink
     assert sink.send(Table.RUNS, [summary_row(silent)], Deadline()).shipped == 1
     fresh.run_ids.add(silent.run_id)
     fresh.ship()

@@ -7,11 +7,11 @@ import io
 import json
 from datetime import UTC, datetime
 
-from keyreport.query_output import Table, as_csv, as_json, as_table, expanded, text
+from keyreport.queries.output import ResultTable, as_csv, as_json, as_table, expanded, text
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 # What the query API returns for `make-series ... by account_number_s`: dynamic columns as JSON text.
-SERIES = Table(
+SERIES = ResultTable(
     "PrimaryResult",
     ("account_number_s", "KeysCreated", "CreateDate_t"),
     ("string", "dynamic", "dynamic"),
@@ -38,12 +38,12 @@ def test_a_make_series_result_is_shown_one_point_per_line() -> None:
 
 
 def test_arrays_of_different_lengths_are_left_as_they_are() -> None:
-    ragged = Table("t", ("a", "b"), ("dynamic", "dynamic"), (("[1,2]", "[1]"),))
+    ragged = ResultTable("t", ("a", "b"), ("dynamic", "dynamic"), (("[1,2]", "[1]"),))
     assert expanded(ragged) == ragged
 
 
 def test_csv_quotes_what_needs_quoting() -> None:
-    table = Table("t", ("User", "When"), ("string", "datetime"), (("svc=reporting,eu", WHEN),))
+    table = ResultTable("t", ("User", "When"), ("string", "datetime"), (("svc=reporting,eu", WHEN),))
     assert list(csv.reader(io.StringIO(as_csv([table])))) == [
         ["User", "When"],
         ["svc=reporting,eu", "2026-01-02T03:04:05Z"],

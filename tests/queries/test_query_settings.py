@@ -11,7 +11,7 @@ WORKSPACE = "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f"
 
 def test_a_workspace_is_all_it_needs() -> None:
     settings = Settings.for_query({"KEYREPORT_WORKSPACE_ID": WORKSPACE})
-    assert settings.workspace_id == WORKSPACE and settings.azure_auth == "default"
+    assert settings.workspace_id == WORKSPACE and settings.azure.auth.name == "default"
     assert settings.logs_query_endpoint == "https://api.loganalytics.io"
 
 
@@ -21,14 +21,14 @@ def test_a_workspace_is_all_it_needs() -> None:
 )
 def test_the_endpoint_follows_the_cloud(cloud: str, endpoint: str) -> None:
     settings = Settings.for_query({"KEYREPORT_WORKSPACE_ID": WORKSPACE, "KEYREPORT_AZURE_CLOUD": cloud})
-    assert settings.logs_query_endpoint == endpoint == settings.azure_cloud.logs_query_endpoint
+    assert settings.logs_query_endpoint == endpoint == settings.azure.cloud.logs_query_endpoint
 
 
 def test_an_override_moves_the_host_but_not_the_audience() -> None:
     env = {"KEYREPORT_WORKSPACE_ID": WORKSPACE, "KEYREPORT_LOGS_QUERY_ENDPOINT": "https://la.internal.example/"}
     settings = Settings.for_query(env)
     assert settings.logs_query_endpoint == "https://la.internal.example"
-    assert settings.azure_cloud.logs_query_endpoint == "https://api.loganalytics.io"
+    assert settings.azure.cloud.logs_query_endpoint == "https://api.loganalytics.io"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keyreport.settings import VARIABLES, ConfigError, Settings
+from keyreport.settings import VARIABLES, ConfigError, DataCollectorSettings, Settings, StdoutSettings
 from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
@@ -23,33 +23,38 @@ def problems(**changes: str) -> list[str]:
     return problems_with(GOOD, **changes)
 
 
+def endpoint(settings: Settings) -> str:
+    assert isinstance(settings.sink, DataCollectorSettings)
+    return settings.sink.endpoint(settings.azure.cloud)
+
+
 def test_good_settings_parse_with_defaults() -> None:
     settings = Settings.from_env(GOOD)
-    assert settings.sink == "data_collector" and settings.log_type == "AWS_Access_Key_Report"
+    assert settings.sink.name == "data_collector" and settings.log_type == "AWS_Access_Key_Report"
     assert settings.run_log_type == "AWS_Access_Key_Report_Run"
-    assert settings.data_collector_endpoint == f"https://{WS}.ods.opinsights.azure.com"
-    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert endpoint(settings) == f"https://{WS}.ods.opinsights.azure.com"
+    assert settings.azure.authority_host == "https://login.microsoftonline.com"
     assert settings.aws_retry_mode == "standard"
 
 
 def test_settings_are_frozen_and_hashable() -> None:
     settings = Settings.from_env(GOOD)
     with pytest.raises(AttributeError):
-        settings.sink = "stdout"  # type: ignore[misc]
+        settings.sink = StdoutSettings()  # type: ignore[misc]
     assert {settings: 1}[Settings.from_env(GOOD)] == 1
 
 
 def test_sovereign_cloud_switches_hosts_together() -> None:
     gov = Settings.from_env(GOOD | {"KEYREPORT_AZURE_CLOUD": "usgov"})
-    assert gov.data_collector_endpoint == f"https://{WS}.ods.opinsights.azure.us"
-    assert gov.authority_host == "https://login.microsoftonline.us"
+    assert endpoint(gov) == f"https://{WS}.ods.opinsights.azure.us"
+    assert gov.azure.authority_host == "https://login.microsoftonline.us"
     china = Settings.from_env(GOOD | {"KEYREPORT_AZURE_CLOUD": "China"})
-    assert china.data_collector_endpoint.endswith(".ods.opinsights.azure.cn")
+    assert endpoint(china).endswith(".ods.opinsights.azure.cn")
 
 
 def test_endpoint_override_wins() -> None:
     settings = Settings.from_env(GOOD | {"KEYREPORT_DATA_COLLECTOR_ENDPOINT": "https://127.0.0.1:8443/"})
-    assert settings.data_collector_endpoint == "https://127.0.0.1:8443"
+    assert endpoint(settings) == "https://127.0.0.1:8443"
 
 
 def test_missing_workspace_id() -> None:
@@ -129,8 +134,8 @@ def test_every_problem_is_listed_at_once() -> None:
 
 
 def test_dry_run_needs_no_azure_settings() -> None:
-    assert Settings.from_env({"KEYREPORT_SINK": "stdout"}).sink == "stdout"
-    assert Settings.from_env({}, KEYREPORT_SINK="stdout").sink == "stdout"
+    assert Settings.from_env({"KEYREPORT_SINK": "stdout"}).sink.name == "stdout"
+    assert Settings.from_env({}, KEYREPORT_SINK="stdout").sink.name == "stdout"
 
 
 def test_every_variable_read_is_documented_in_settings() -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keyreport.settings import Settings
+from keyreport.settings import LogsIngestionSettings, Settings
 from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 DCR = "dcr-00112233445566778899aabbccddeeff"
@@ -23,19 +23,24 @@ def problems(**changes: str) -> list[str]:
     return problems_with(GOOD, **changes)
 
 
+def streams(settings: Settings) -> tuple[LogsIngestionSettings, str, str]:
+    sink = settings.sink
+    assert isinstance(sink, LogsIngestionSettings)
+    return sink, sink.keys_stream(settings.log_type), sink.runs_stream(settings.log_type)
+
+
 def test_needs_no_workspace_id_key_or_vault_and_defaults_the_streams() -> None:
     settings = Settings.from_env(GOOD)
-    assert settings.sink == "logs_ingestion" and settings.dcr_id == DCR
-    assert settings.keys_stream == "Custom-AWS_Access_Key_Report_CL"
-    assert settings.runs_stream == "Custom-AWS_Access_Key_Report_Run_CL"
-    assert settings.azure_cloud.monitor_audience == "https://monitor.azure.com"
+    assert settings.sink.name == "logs_ingestion" and streams(settings)[0].dcr_id == DCR
+    assert streams(settings)[1:] == ("Custom-AWS_Access_Key_Report_CL", "Custom-AWS_Access_Key_Report_Run_CL")
+    assert settings.azure.cloud.monitor_audience == "https://monitor.azure.com"
 
 
 def test_streams_follow_the_log_type_or_are_named() -> None:
     custom = Settings.from_env(GOOD | {"KEYREPORT_LOG_TYPE": "Keys"})
-    assert (custom.keys_stream, custom.runs_stream) == ("Custom-Keys_CL", "Custom-Keys_Run_CL")
+    assert streams(custom)[1:] == ("Custom-Keys_CL", "Custom-Keys_Run_CL")
     named = Settings.from_env(GOOD | {"KEYREPORT_STREAM": "Custom-A", "KEYREPORT_RUN_STREAM": "Custom-B"})
-    assert (named.keys_stream, named.runs_stream) == ("Custom-A", "Custom-B")
+    assert streams(named)[1:] == ("Custom-A", "Custom-B")
 
 
 def test_endpoint_and_rule_are_required() -> None:

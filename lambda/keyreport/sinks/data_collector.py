@@ -5,30 +5,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from keyreport.deadline import Deadline
-from keyreport.errors import first_line
+from keyreport.errors import SecretUnavailable, first_line
+from keyreport.identity.key_vault import WorkspaceKey, workspace_key
 from keyreport.log import logger
 from keyreport.records import Row
-from keyreport.secrets import SecretUnavailable, WorkspaceKey
-from keyreport.sinks.base import (
-    RETRYABLE_STATUSES,
-    Delivery,
-    FailedBatch,
-    RetryPolicy,
-    Table,
-    json_array,
-    json_array_batches,
-    retry_after_seconds,
-)
+from keyreport.sinks.base import Delivery, FailedBatch, Table, encode_row, json_array
+from keyreport.sinks.batching import bounded_batches
+from keyreport.sinks.retry import Answer, Backoff, Decision, GiveUp, Halve, RefreshKey, Retry, retry_after_seconds
+
+if TYPE_CHECKING:
+    from keyreport.settings import DataCollectorSettings, Settings
+    from keyreport.wiring import Wiring
 
 API_VERSION = "2016-04-01"
 FIELD_MAX_BYTES = 32 * 1024
@@ -61,6 +59,20 @@ def cap_field(value: Any) -> Any:
 TOO_LARGE_STATUSES = frozenset({404, 413})
 
 
+def decide(answer: Answer, attempt: int, key_refreshed: bool, backoff: Backoff, remaining: float) -> Decision:
+    """What to do after a POST that did not succeed: the Data Collector's rules, in one place."""
+    if answer.failure == "tls":
+        return GiveUp("tls")  # a proxy or a wrong CA: retrying cannot help
+    if answer.status == 403:
+        # The usual cause is a rotated workspace key: read it again once before giving up.
+        return GiveUp("signature") if key_refreshed else RefreshKey()
+    if answer.status in TOO_LARGE_STATUSES:
+        return Halve()
+    if not answer.transient:
+        return GiveUp("refused")
+    return backoff.after(answer, attempt, remaining)
+
+
 @dataclass
 class _PostFailure:
     reason: str
@@ -81,26 +93,28 @@ class DataCollectorSink:
         session: requests.Session,
         max_bytes: int,
         azure_resource_id: str | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.workspace_id = workspace_id
-        self.url = f"{endpoint.rstrip('/')}/api/logs?api-version={API_VERSION}"
+        self.host = endpoint.rstrip("/")
+        self.url = f"{self.host}/api/logs?api-version={API_VERSION}"
         self.key = key
         self.log_types = log_types
         self.session = session
         self.max_bytes = max_bytes
         self.azure_resource_id = azure_resource_id
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or Backoff()
         self.clock = clock
         self.sleep = sleep
 
     def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
         delivery = Delivery()
-        capped = ({name: cap_field(value) for name, value in row.items()} for row in rows)
-        for batch, body in json_array_batches(capped, self.max_bytes):
-            self._deliver(table, batch, body, deadline, delivery)
+        encoded = ((row, encode_row(row)) for row in ({k: cap_field(v) for k, v in row.items()} for row in rows))
+        for batch in bounded_batches(encoded, lambda pair: len(pair[1]), self.max_bytes, separator_bytes=1):
+            body = json_array(part for _, part in batch)
+            self._deliver(table, [row for row, _ in batch], body, deadline, delivery)
         return delivery
 
     def _deliver(self, table: Table, batch: list[Row], body: bytes, deadline: Deadline, delivery: Delivery) -> None:
@@ -112,10 +126,9 @@ class DataCollectorSink:
         if failure is None:
             delivery.shipped += len(batch)
         elif failure.too_large and len(batch) > 1:
-            # The service says 404 (or 413) for a request it finds too large: halve and try again.
             half = len(batch) // 2
             for part in (batch[:half], batch[half:]):
-                self._deliver(table, part, json_array(part), deadline, delivery)
+                self._deliver(table, part, json_array(map(encode_row, part)), deadline, delivery)
         else:
             logger.error(
                 "batch not delivered", extra={"table": table.value, "rows": len(batch), "reason": failure.reason}
@@ -136,63 +149,60 @@ class DataCollectorSink:
         return headers
 
     def _post(self, log_type: str, body: bytes, deadline: Deadline) -> _PostFailure | None:
-        """Delivers one body; returns None on success, else why not and the attempt history."""
+        """Delivers one body, carrying out `decide`; returns None on success, else why not and the attempts."""
         attempts: list[str] = []
-        refresh_key = key_refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
+        refresh = refreshed = False
+        for attempt in itertools.count(1):
             try:
-                key = self.key.get(refresh=refresh_key)
-                refresh_key = False
+                key = self.key.get(refresh=refresh)
             except SecretUnavailable as error:
                 attempts.append(f"key: {error}")
                 return _PostFailure(str(error), attempts)
-            retry_after: float | None = None
-            try:
-                timeout = (CONNECT_TIMEOUT, max(1.0, min(READ_TIMEOUT, deadline.remaining())))
-                # verify= per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
-                response = self.session.post(
-                    self.url,
-                    data=body,
-                    headers=self._headers(log_type, body, key),
-                    timeout=timeout,
-                    verify=self.session.verify,
-                )
-            except requests.exceptions.SSLError as error:
-                attempts.append("TLS verification failed")
-                return _PostFailure(
-                    f"TLS verification of {self.url.split('/api/')[0]} failed ({first_line(error, 200)}): "
-                    "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA",
-                    attempts,
-                )
-            except requests.RequestException as error:
-                attempts.append(f"{type(error).__name__}")
-            else:
-                if 200 <= response.status_code < 300:
-                    return None
-                attempts.append(f"{response.status_code} {_service_error(response)}".strip())
-                if response.status_code == 403 and not key_refreshed:
-                    # The usual cause is a rotated workspace key: read it again once before giving up.
-                    refresh_key = key_refreshed = True
-                    continue
-                if response.status_code == 403:
-                    return _PostFailure(
-                        "the Data Collector API rejected the signature (403) even with a freshly read "
-                        "workspace key: check that the Key Vault secret holds this workspace's key",
-                        attempts,
-                    )
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return _PostFailure(
-                        f"the Data Collector API refused the batch: {attempts[-1]}",
-                        attempts,
-                        too_large=response.status_code in TOO_LARGE_STATUSES,
-                    )
-                retry_after = retry_after_seconds(response.headers)
-            wait = self.retry.next_delay(attempt, retry_after, deadline)
-            if wait is None:
-                return _PostFailure(f"gave up after {attempt} attempts: {attempts[-1]}", attempts)
-            self.sleep(wait)
+            answer = self._attempt(log_type, body, key, deadline)
+            if answer.ok:
+                return None
+            attempts.append(str(answer))
+            decision = decide(answer, attempt, refreshed, self.retry, deadline.remaining())
+            refresh = isinstance(decision, RefreshKey)
+            refreshed = refreshed or refresh
+            if isinstance(decision, Retry):
+                self.sleep(decision.wait)
+            elif isinstance(decision, Halve | GiveUp):
+                return self._failure(decision, answer, attempt, attempts)
+        raise AssertionError("unreachable")  # itertools.count never ends
+
+    def _attempt(self, log_type: str, body: bytes, key: bytes, deadline: Deadline) -> Answer:
+        timeout = (CONNECT_TIMEOUT, max(1.0, min(READ_TIMEOUT, deadline.remaining())))
+        headers = self._headers(log_type, body, key)
+        try:
+            # verify= per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
+            response = self.session.post(
+                self.url, data=body, headers=headers, timeout=timeout, verify=self.session.verify
+            )
+        except requests.exceptions.SSLError as error:
+            return Answer(failure="tls", detail=first_line(error, 200))
+        except requests.RequestException as error:
+            return Answer(failure="connection", detail=type(error).__name__)
+        return Answer(response.status_code, retry_after_seconds(response.headers), detail=_service_error(response))
+
+    def _failure(self, decision: Halve | GiveUp, answer: Answer, attempt: int, attempts: list[str]) -> _PostFailure:
+        if isinstance(decision, Halve):
+            return _PostFailure(f"the Data Collector API refused the batch: {answer}", attempts, too_large=True)
+        if decision.why == "tls":
+            reason = (
+                f"TLS verification of {self.host} failed ({answer.detail}): "
+                "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA"
+            )
+        elif decision.why == "signature":
+            reason = (
+                "the Data Collector API rejected the signature (403) even with a freshly read "
+                "workspace key: check that the Key Vault secret holds this workspace's key"
+            )
+        elif decision.why == "refused":
+            reason = f"the Data Collector API refused the batch: {answer}"
+        else:
+            reason = f"gave up after {attempt} attempts: {answer}"
+        return _PostFailure(reason, attempts)
 
 
 def _service_error(response: requests.Response) -> str:
@@ -204,3 +214,16 @@ def _service_error(response: requests.Response) -> str:
     if isinstance(body, dict):
         return f"{body.get('Error', '')}: {body.get('Message', '')}"[:300]
     return ""
+
+
+def build(sink: DataCollectorSettings, settings: Settings, wiring: Wiring) -> DataCollectorSink:
+    """The sink for these settings: the workspace key from Key Vault, read with the configured credential."""
+    return DataCollectorSink(
+        workspace_id=sink.workspace_id,
+        endpoint=sink.endpoint(settings.azure.cloud),
+        key=workspace_key(sink, settings.azure, wiring.credential()),
+        log_types={Table.KEYS: settings.log_type, Table.RUNS: settings.run_log_type},
+        session=wiring.http(),
+        max_bytes=settings.batch_max_bytes,
+        azure_resource_id=sink.resource_id,
+    )

@@ -6,22 +6,24 @@ chunk does not cost the others. What keyreport adds:
 - rows are streamed in chunks that encode (as the SDK encodes them) to at most `max_bytes`, under the
   service's 1 MiB per call, so the SDK sends each chunk as exactly one request and never more than one
   chunk is held in memory;
-- azure-core's retry loop runs with keyreport's decisions (DeadlineRetryPolicy): POST is retried on
-  408/429/5xx and connection errors, Retry-After wins, and no wait may end past the Lambda's deadline.
+- azure-core's own retries are off (its public `retry_total=0`): the sink retries a failed chunk itself, by
+  the pure decision `decide` (408/429/5xx and connection errors, Retry-After wins, no wait past the deadline).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
-from azure.core.pipeline import PipelineResponse
-from azure.core.pipeline.policies import RetryPolicy as AzureRetryPolicy
-from azure.core.pipeline.transport import HttpTransport
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.monitor.ingestion import LogsIngestionClient, LogsUploadError
 
 from keyreport import __version__
@@ -30,15 +32,19 @@ from keyreport.deadline import Deadline
 from keyreport.errors import first_line
 from keyreport.log import logger
 from keyreport.records import Row
-from keyreport.settings import Settings
-from keyreport.sinks.base import Delivery, FailedBatch, RetryPolicy, Table
+from keyreport.sinks.base import Delivery, FailedBatch, Table
+from keyreport.sinks.batching import array_size, bounded_batches
+from keyreport.sinks.retry import Answer, Backoff, GiveUp, Retry, retry_after_seconds
 from keyreport.tls import trust_bundle
+
+if TYPE_CHECKING:
+    from keyreport.settings import LogsIngestionSettings, Settings
+    from keyreport.wiring import Wiring
 
 MAX_REQUEST_BYTES = 1_000_000  # the service takes 1 MiB per call, compressed and uncompressed: keep a margin
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-DEADLINE_OPTION = "keyreport_deadline"  # per-call option, read (and removed) by DeadlineRetryPolicy
-RETRYABLE_METHODS = frozenset({"POST", "GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+SEPARATOR_BYTES = 2  # the SDK's json.dumps puts ", " between records
 
 _HINTS = {
     401: "the token was rejected: is KEYREPORT_AZURE_CLOUD the cloud of the data collection endpoint?",
@@ -47,42 +53,28 @@ _HINTS = {
     400: "the rows do not fit the rule's stream declaration: deploy azure/logs-ingestion.json again",
 }
 
+Pair = tuple[Row, MutableMapping[str, Any]]  # a contract row and the stream record it becomes
 
-class DeadlineRetryPolicy(AzureRetryPolicy[Any, Any]):
-    """azure-core's retry loop, with the decisions of keyreport's RetryPolicy.
 
-    azure-core retries a POST only on 500/503/504 or when a Retry-After comes with the answer; this also
-    retries it on 408, 429 and 502 and on connection errors (a duplicate row is better than a lost one),
-    uses capped full-jitter backoff, and gives up instead of waiting when the wait would end past the
-    deadline given per call (azure-core would sleep a long Retry-After through the Lambda's timeout).
-    """
+def answer_of(error: Exception) -> Answer:
+    """What a failed upload came back with, as the retry decision reads it."""
+    if isinstance(error, HttpResponseError) and error.status_code is not None:
+        headers = getattr(error.response, "headers", None) or {}
+        return Answer(error.status_code, retry_after_seconds(headers))
+    if isinstance(error, ClientAuthenticationError):
+        return Answer(failure="no-token")  # azure-identity got no token: no request was made
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return Answer(failure="connection")
+    return Answer(failure="unknown")
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        retries = policy.max_attempts - 1
-        super().__init__(retry_total=retries, retry_connect=retries, retry_read=retries, retry_status=retries)
-        self._policy = policy
-        self._method_whitelist = RETRYABLE_METHODS
 
-    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
-        settings = super().configure_retries(options)
-        settings["deadline"] = options.pop(DEADLINE_OPTION, None) or Deadline()
-        return settings
-
-    def increment(self, settings: dict[str, Any], response: Any = None, error: Exception | None = None) -> bool:
-        if not super().increment(settings, response=response, error=error):
-            return False
-        retry_after = self.get_retry_after(response) if isinstance(response, PipelineResponse) else None
-        wait = self._policy.delay(len(settings["history"]), retry_after)
-        deadline: Deadline = settings["deadline"]
-        if not deadline.allows(wait):
-            return False  # the last answer (or error) stands: better reported than cut off by Lambda
-        settings["wait"] = wait
-        return True
-
-    def sleep(self, settings: dict[str, Any], transport: HttpTransport[Any, Any], response: Any = None) -> None:
-        wait = settings.pop("wait", 0.0)
-        if wait > 0:
-            transport.sleep(wait)
+def decide(answer: Answer, attempt: int, backoff: Backoff, remaining: float) -> Retry | GiveUp:
+    """What to do after an upload that failed: retry transient answers in time, give up on the rest."""
+    if answer.failure == "no-token":
+        return GiveUp("no-token")
+    if not answer.transient:
+        return GiveUp("refused")
+    return backoff.after(answer, attempt, remaining)
 
 
 def sdk_encoded_size(record: Mapping[str, Any]) -> int:
@@ -90,24 +82,14 @@ def sdk_encoded_size(record: Mapping[str, Any]) -> int:
     return len(json.dumps(record))
 
 
-def bounded_chunks(rows: Iterable[Row], columns: Mapping[str, str], max_bytes: int) -> Iterator[list[tuple[Row, Row]]]:
-    """(row, stream record) pairs whose records encode to a JSON array of at most `max_bytes`, streamed.
+def bounded_chunks(rows: Iterable[Row], columns: Mapping[str, str], max_bytes: int) -> Iterator[list[Pair]]:
+    """(row, stream record) pairs whose records encode to a JSON array of at most `max_bytes`, streamed."""
+    pairs = ((row, stream_record(row, columns)) for row in rows)
+    return bounded_batches(pairs, lambda pair: sdk_encoded_size(pair[1]), max_bytes, SEPARATOR_BYTES)
 
-    A record too big for any request comes alone: sending it would only earn a 413, so the sink fails it
-    and the rows around it still go.
-    """
-    chunk: list[tuple[Row, Row]] = []
-    size = 2  # the brackets
-    for row in rows:
-        record = stream_record(row, columns)
-        encoded = sdk_encoded_size(record)
-        if chunk and size + 2 + encoded > max_bytes:
-            yield chunk
-            chunk, size = [], 2
-        size += encoded + (2 if chunk else 0)
-        chunk.append((row, record))
-    if chunk:
-        yield chunk
+
+def sdk_encoded_size_of(records: Iterable[Mapping[str, Any]]) -> int:
+    return array_size((sdk_encoded_size(record) for record in records), SEPARATOR_BYTES)
 
 
 class LogsIngestionSink:
@@ -121,12 +103,16 @@ class LogsIngestionSink:
         streams: Mapping[Table, str],
         columns: Mapping[Table, Mapping[str, str]],
         max_bytes: int = MAX_REQUEST_BYTES,
+        retry: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.rule_id = rule_id
         self.streams = streams
         self.columns = columns
         self.max_bytes = min(max_bytes, MAX_REQUEST_BYTES)
+        self.retry = retry or Backoff()
+        self.sleep = sleep
 
     def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
         delivery = Delivery()
@@ -134,34 +120,48 @@ class LogsIngestionSink:
         auth_failure: str | None = None
         for chunk in bounded_chunks(rows, self.columns[table], self.max_bytes):
             originals = [row for row, _ in chunk]
-            records: list[MutableMapping[str, Any]] = [record for _, record in chunk]
-            if auth_failure is not None:
-                reason = f"not sent: the Entra token could not be had earlier in this run ({auth_failure})"
-                self._failed(delivery, FailedBatch(table, originals, reason, ["not attempted"]))
+            skip = self._not_attempted(chunk, auth_failure, deadline)
+            if skip is not None:
+                self._failed(delivery, FailedBatch(table, originals, skip, ["not attempted"]))
                 continue
-            if sdk_encoded_size_of(records) > self.max_bytes:
-                reason = f"one row encodes to more than {self.max_bytes} bytes, the most one request may carry"
-                self._failed(delivery, FailedBatch(table, originals, reason, ["not attempted"]))
-                continue
-            if deadline.remaining() <= 0:
-                reason = "not sent: no time left before the Lambda deadline"
-                self._failed(delivery, FailedBatch(table, originals, reason, ["not attempted"]))
-                continue
-            failures: list[LogsUploadError] = []
-            self.client.upload(self.rule_id, stream, records, on_error=failures.append, **_call_options(deadline))
-            # The SDK hands back the very record objects it was given: map them back to the contract rows,
-            # which is what a spilled batch keeps for replay.
-            row_of = {id(record): row for row, record in chunk}
-            failed_ids: set[int] = set()
-            for failure in failures:
-                failed_ids.update(id(record) for record in failure.failed_logs)
-                failed_rows = [row_of[id(record)] for record in failure.failed_logs if id(record) in row_of]
-                reason = describe(failure.error, stream)
-                self._failed(delivery, FailedBatch(table, failed_rows, reason, [reason]))
-                if _no_token(failure.error):
-                    auth_failure = reason
-            delivery.shipped += sum(1 for record in records if id(record) not in failed_ids)
+            failed, reason, decision = self._upload(stream, chunk, deadline)
+            delivery.shipped += len(chunk) - len(failed)
+            if failed:
+                self._failed(delivery, FailedBatch(table, failed, reason, [reason]))
+            if decision is not None and decision.why == "no-token":
+                auth_failure = reason
         return delivery
+
+    def _not_attempted(self, chunk: list[Pair], auth_failure: str | None, deadline: Deadline) -> str | None:
+        """Why a chunk is failed without a request, or None to send it."""
+        if auth_failure is not None:
+            return f"not sent: the Entra token could not be had earlier in this run ({auth_failure})"
+        if sdk_encoded_size_of(record for _, record in chunk) > self.max_bytes:
+            return f"one row encodes to more than {self.max_bytes} bytes, the most one request may carry"
+        if deadline.remaining() <= 0:
+            return "not sent: no time left before the Lambda deadline"
+        return None
+
+    def _upload(self, stream: str, chunk: list[Pair], deadline: Deadline) -> tuple[list[Row], str, GiveUp | None]:
+        """Uploads one chunk, carrying out `decide`; returns the rows not accepted, why, and the decision."""
+        pending = chunk
+        attempt = 0
+        while True:
+            attempt += 1
+            failures: list[LogsUploadError] = []
+            records = [record for _, record in pending]
+            self.client.upload(self.rule_id, stream, records, on_error=failures.append, **_call_options(deadline))
+            if not failures:
+                return [], "", None
+            # The SDK hands back the very record objects it was given: map them back to the contract rows.
+            failed_ids = {id(record) for failure in failures for record in failure.failed_logs}
+            pending = [pair for pair in pending if id(pair[1]) in failed_ids]
+            error = failures[-1].error
+            decision = decide(answer_of(error), attempt, self.retry, deadline.remaining())
+            if isinstance(decision, GiveUp):
+                return [row for row, _ in pending], describe(error, stream), decision
+            logger.info("upload retried", extra={"stream": stream, "wait": decision.wait, "attempt": attempt})
+            self.sleep(decision.wait)
 
     @staticmethod
     def _failed(delivery: Delivery, batch: FailedBatch) -> None:
@@ -171,24 +171,15 @@ class LogsIngestionSink:
         delivery.failed_batches.append(batch)
 
 
-def _no_token(error: Exception) -> bool:
-    """azure-identity could not get a token (no HTTP answer from the ingestion endpoint was involved)."""
-    return isinstance(error, ClientAuthenticationError) and getattr(error, "response", None) is None
-
-
-def sdk_encoded_size_of(records: Sequence[Mapping[str, Any]]) -> int:
-    return 2 + sum(sdk_encoded_size(record) for record in records) + 2 * max(0, len(records) - 1)
-
-
 def _call_options(deadline: Deadline) -> dict[str, Any]:
-    """Per-call azure-core options: the deadline for the retry policy, and timeouts that fit inside it."""
+    """Per-call azure-core transport timeouts that fit inside the time remaining."""
     remaining = deadline.remaining()
-    options: dict[str, Any] = {DEADLINE_OPTION: deadline}
-    if math.isfinite(remaining):
-        options["timeout"] = remaining  # azure-core's absolute bound on the call, retries included
-        options["connection_timeout"] = max(1.0, min(CONNECT_TIMEOUT, remaining))
-        options["read_timeout"] = max(1.0, min(READ_TIMEOUT, remaining))
-    return options
+    if not math.isfinite(remaining):
+        return {}
+    return {
+        "connection_timeout": max(1.0, min(CONNECT_TIMEOUT, remaining)),
+        "read_timeout": max(1.0, min(READ_TIMEOUT, remaining)),
+    }
 
 
 def describe(error: Exception, stream: str) -> str:
@@ -207,22 +198,21 @@ def describe(error: Exception, stream: str) -> str:
     return f"{type(error).__name__}: {first_line(error)}"
 
 
-def logs_ingestion_sink(settings: Settings, credential: TokenCredential) -> LogsIngestionSink:
+def build(sink: LogsIngestionSettings, settings: Settings, wiring: Wiring) -> LogsIngestionSink:
     """The sink for these settings: a client for the endpoint, a token for the cloud's Azure Monitor audience."""
-    assert settings.dce_endpoint and settings.dcr_id  # guaranteed by validation for this sink
     client = LogsIngestionClient(
-        settings.dce_endpoint,
-        credential,
-        credential_scopes=[f"{settings.azure_cloud.monitor_audience}/.default"],
-        connection_verify=trust_bundle(settings.ca_bundle),
+        sink.dce_endpoint,
+        wiring.credential(),
+        credential_scopes=[f"{settings.azure.cloud.monitor_audience}/.default"],
+        connection_verify=trust_bundle(settings.azure.ca_bundle),
         logging_enable=False,  # request logging would put the bearer token and the rows in the log
-        retry_policy=DeadlineRetryPolicy(RetryPolicy()),
+        retry_total=0,  # the sink retries, by its own decision (see the module docstring)
         user_agent=f"keyreport/{__version__}",
     )
     return LogsIngestionSink(
         client=client,
-        rule_id=settings.dcr_id,
-        streams={Table.KEYS: settings.keys_stream, Table.RUNS: settings.runs_stream},
+        rule_id=sink.dcr_id,
+        streams={Table.KEYS: sink.keys_stream(settings.log_type), Table.RUNS: sink.runs_stream(settings.log_type)},
         columns={Table.KEYS: KEY_COLUMNS, Table.RUNS: RUN_COLUMNS},
         max_bytes=settings.batch_max_bytes,
     )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from keyreport.deadline import Deadline
 from keyreport.log import logger
 from keyreport.records import Row
 from keyreport.sinks.base import Delivery, Table, encode_row
+
+if TYPE_CHECKING:
+    from keyreport.settings import Settings, StdoutSettings
+    from keyreport.wiring import Wiring
 
 
 class StdoutSink:
@@ -29,3 +33,7 @@ class StdoutSink:
             delivery.shipped += 1
         stream.flush()
         return delivery
+
+
+def build(sink: StdoutSettings, settings: Settings, wiring: Wiring) -> StdoutSink:
+    return StdoutSink()

@@ -1,0 +1,107 @@
+"""Checks of single setting values: each returns what is wrong with a value, or None when it is fine."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+LOG_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+RUN_LOG_TYPE_SUFFIX = "_Run"
+DCR_IMMUTABLE_ID_PATTERN = re.compile(r"^dcr-[0-9a-f]{32}$")
+STREAM_PATTERN = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
+
+
+def queue_url_problem(value: str) -> str | None:
+    url = urlparse(value)
+    return (
+        None
+        if url.scheme in ("https", "http") and url.hostname and url.path.count("/") == 2
+        else ("is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
+    )
+
+
+def role_name_problem(value: str) -> str | None:
+    return None if re.fullmatch(r"[\w+=,.@-]{1,64}", value) else "is not an IAM role name"
+
+
+def external_id_problem(value: str) -> str | None:
+    return None if re.fullmatch(r"[\w+=,.@:/-]{2,1224}", value) else "is not a valid external id (2-1224 characters)"
+
+
+def guid_problem(value: str) -> str | None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return "is not a GUID (the workspace id looks like 1b2c3d4e-...; see the workspace's Overview page)"
+    return None if len(value) == 36 else "must be a GUID written with dashes (36 characters)"
+
+
+def log_type_problem(value: str) -> str | None:
+    if not LOG_TYPE_PATTERN.fullmatch(value):
+        return "is not a valid Log-Type: letters, digits and underscore only, at most 100 characters"
+    if len(value) + len(RUN_LOG_TYPE_SUFFIX) > 100:
+        return f"leaves no room for the run-summary type {value + RUN_LOG_TYPE_SUFFIX!r} (100 characters at most)"
+    return None
+
+
+def dcr_id_problem(value: str) -> str | None:
+    if DCR_IMMUTABLE_ID_PATTERN.fullmatch(value):
+        return None
+    if value.lower().startswith("/subscriptions/"):
+        return (
+            "is the rule's resource id; set its immutable id instead (dcr-<32 hex digits>: the DCR's JSON view, "
+            "properties.immutableId, or the template output dataCollectionRuleImmutableId)"
+        )
+    return "is not a data collection rule immutable id (dcr- followed by 32 lowercase hex digits)"
+
+
+def stream_problem(value: str) -> str | None:
+    if STREAM_PATTERN.fullmatch(value):
+        return None
+    return "is not a custom stream name: Custom- and then letters, digits or underscores (see the DCR's streams)"
+
+
+def tenant_problem(value: str) -> str | None:
+    # azure-identity accepts a tenant GUID or a verified domain name (contoso.onmicrosoft.com).
+    if re.fullmatch(r"[A-Za-z0-9.-]{1,256}", value):
+        return None
+    return "is not a tenant id: use the directory (tenant) GUID or the tenant's domain name"
+
+
+def client_id_problem(value: str) -> str | None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return "is not a client id: use the app registration's Application (client) ID, a GUID"
+    return None
+
+
+def https_problem(value: str) -> str | None:
+    url = urlparse(value)
+    if url.scheme != "https" or not url.hostname:
+        return "must be an https:// URL"
+    return None
+
+
+def secret_name_problem(value: str) -> str | None:
+    ok = re.fullmatch(r"[0-9A-Za-z-]{1,127}", value)
+    return None if ok else "is not a Key Vault secret name (letters, digits and dashes, at most 127)"
+
+
+def arn_problem(value: str) -> str | None:
+    return None if value.startswith("arn:") and value.count(":") >= 5 else "is not an ARN"
+
+
+def resource_id_problem(value: str) -> str | None:
+    return None if value.startswith("/subscriptions/") else "is not an Azure resource id (/subscriptions/...)"
+
+
+def pem_file_problem(value: str) -> str | None:
+    path = Path(value)
+    if not path.is_file():
+        return "does not name a readable file"
+    if b"-----BEGIN CERTIFICATE-----" not in path.read_bytes():
+        return "contains no PEM certificate"
+    return None
