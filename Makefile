@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo sandbox bench test lint typecheck unit integration lock clean
+.PHONY: help demo sandbox bench test lint typecheck unit integration lock clean render
 
 help:
 	@echo "make demo     run the real Lambda handler against the local sandbox (AWS + Azure stand-ins)"
@@ -12,7 +12,8 @@ help:
 	@echo "make test     lint, type-check and every test"
 	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it"
 	@echo "make lock     re-resolve the pinned lock files from pyproject.toml"
-	@echo "make dashboards  re-render the workbook and alert rules (queries/, azure/) from queries/*.kql"
+	@echo "make render   re-render the generated files: workbook and alert rules (queries/*.kql),"
+	@echo "              azure/logs-ingestion.json (queries/schema.json)"
 	@echo "make bench    scale benchmarks (about 20 minutes); results go to bench/RESULTS.md by hand"
 	@echo "make package  build/keyreport-lambda.zip, reproducible (LAMBDA_PYTHON=python3.13 path, NO_COMPILE=1)"
 	@echo "make deploy   package, upload and deploy the stack: STACK=.. ARTIFACT_BUCKET=.. PARAMS='Key=Value ..'"
@@ -30,10 +31,10 @@ $(KQL_STAMP): $(KQL_CHECK)/package.json $(KQL_CHECK)/package-lock.json
 	cd $(KQL_CHECK) && npm ci --no-audit --no-fund
 	touch $@
 
-# The workbook and alert rules are rendered from queries/*.kql: run after changing a query.
-.PHONY: dashboards
-dashboards: $(STAMP)
-	$(BIN)/python -m tests.queries.dashboards
+# The workbook and alert rules are rendered from queries/*.kql, azure/logs-ingestion.json from
+# queries/schema.json (scripts/render*.py): run after changing either; the tests fail while a file is stale.
+render: $(STAMP)
+	$(BIN)/python -m scripts.render
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo $(if $(SINK),--sink $(SINK))

@@ -1,1 +1,1 @@
-"""Build and release helpers (not part of the Lambda package)."""
+"""Build and release helpers, and the renderers of the generated files (not part of the Lambda package)."""

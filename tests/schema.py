@@ -1,20 +1,10 @@
-"""queries/schema.json, the one declaration of both tables, as the tests (and the template renderers) read it."""
+"""The tests' views of queries/schema.json, on top of scripts.schema (the one reader, shared with the renderers)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from scripts.schema import KEYS_TABLE, RUNS_TABLE, SCHEMA_PATH, tables
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "queries" / "schema.json"
-KEYS_TABLE = "AWS_Access_Key_Report_CL"
-RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
-
-
-def tables() -> dict[str, list[dict[str, Any]]]:
-    """Table name -> its declared columns (name, type, field, description), TimeGenerated included."""
-    declared: dict[str, dict[str, Any]] = json.loads(SCHEMA_PATH.read_text())["tables"]
-    return {name: table["columns"] for name, table in declared.items()}
+__all__ = ["KEYS_TABLE", "RUNS_TABLE", "SCHEMA_PATH", "columns", "fields", "tables"]
 
 
 def columns(table: str) -> dict[str, str]:

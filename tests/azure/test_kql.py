@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from scripts import arm, render_logs_ingestion
 from tests import schema
-from tests.azure import templates
 from tests.queries import kusto
 
 # Stream declaration type -> Kusto scalar type of the column `source` exposes to the transformation.
@@ -38,7 +38,7 @@ def run_checker(tables: dict[str, list[tuple[str, str]]], queries: dict[str, str
 
 @pytest.mark.parametrize("table", [schema.KEYS_TABLE, schema.RUNS_TABLE])
 def test_transformation_turns_the_stream_into_exactly_the_table(table: str) -> None:
-    template = json.loads(templates.TEMPLATE_PATH.read_text())
+    template = json.loads(render_logs_ingestion.TEMPLATE_PATH.read_text())
     [rule] = [r for r in template["resources"] if r["type"] == "Microsoft.Insights/dataCollectionRules"]
     stream = rule["properties"]["streamDeclarations"][f"Custom-{table}"]["columns"]
     [flow] = [f for f in rule["properties"]["dataFlows"] if f["outputStream"] == f"Custom-{table}"]
@@ -55,7 +55,7 @@ def test_transformation_turns_the_stream_into_exactly_the_table(table: str) -> N
 
 
 def migration_queries() -> dict[str, str]:
-    text = (templates.ROOT / "docs" / "migration.md").read_text()
+    text = (arm.ROOT / "docs" / "migration.md").read_text()
     blocks = re.findall(r"```kusto\n(.*?)```", text, flags=re.DOTALL)
     return {f"migration.md#{index}": block for index, block in enumerate(blocks, start=1)}
 

@@ -16,7 +16,7 @@ import pytest
 from azure.mgmt.loganalytics import models as loganalytics
 from azure.mgmt.monitor import models as monitor
 
-from tests.azure import templates
+from scripts import render_logs_ingestion
 
 Problems = list[str]
 
@@ -91,7 +91,7 @@ def check_rest_fields(model: type[Any], data: dict[str, Any], path: str, problem
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(templates.TEMPLATE_PATH.read_text())
+    loaded: dict[str, Any] = json.loads(render_logs_ingestion.TEMPLATE_PATH.read_text())
     return loaded
 
 

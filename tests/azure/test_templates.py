@@ -15,8 +15,8 @@ import pytest
 
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, stream_record
 from keyreport.records import KeyRecord, RunSummary, key_row, summary_row
+from scripts import render, render_logs_ingestion
 from tests import schema
-from tests.azure import templates
 
 KEYS, RUNS = schema.KEYS_TABLE, schema.RUNS_TABLE
 TABLE_TYPE = "Microsoft.OperationalInsights/workspaces/tables"
@@ -31,7 +31,7 @@ ARM_EXPRESSION = re.compile(r"^\[(?!\[).*\]$", re.DOTALL)
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(templates.TEMPLATE_PATH.read_text())
+    loaded: dict[str, Any] = json.loads(render_logs_ingestion.TEMPLATE_PATH.read_text())
     return loaded
 
 
@@ -61,8 +61,9 @@ def declared(table: str) -> dict[str, str]:
 
 # -- the file itself ----------------------------------------------------------------------------------
 def test_the_checked_in_template_is_what_schema_json_renders() -> None:
-    assert templates.TEMPLATE_PATH.read_text() == templates.rendered_text(), (
-        "azure/logs-ingestion.json is stale: run `python -m tests.azure.templates` after changing queries/schema.json"
+    [(path, text)] = render_logs_ingestion.rendered().items()
+    assert path.read_text() == text, (
+        f"azure/logs-ingestion.json is stale: run `{render.COMMAND}` after changing queries/schema.json"
     )
 
 
@@ -107,7 +108,7 @@ def test_expressions_are_bracketed_and_balanced(template: dict[str, Any]) -> Non
 # -- tables -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("table", [KEYS, RUNS])
 def test_table_declares_every_column_of_schema_json_with_its_type(template: dict[str, Any], table: str) -> None:
-    expected = {name: templates.TABLE_TYPES[kind] for name, kind in declared(table).items()}
+    expected = {name: render_logs_ingestion.TABLE_TYPES[kind] for name, kind in declared(table).items()}
     assert table_columns(template, table) == expected
     assert table_columns(template, table)["TimeGenerated"] == "dateTime"
     assert set(table_columns(template, table).values()) <= TABLE_COLUMN_TYPES
@@ -128,7 +129,7 @@ def test_stream_columns_are_the_table_columns(template: dict[str, Any], table: s
     assert list(streams) == list(tables)
     assert set(streams.values()) <= STREAM_COLUMN_TYPES
     for name, kind in declared(table).items():
-        assert streams[name] == templates.STREAM_TYPES[kind], name
+        assert streams[name] == render_logs_ingestion.STREAM_TYPES[kind], name
 
 
 def test_rule_is_direct_with_one_flow_per_table_into_the_workspace(template: dict[str, Any]) -> None:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from keyreport import queries
-from tests.queries import dashboards, kusto
+from scripts import render_alerts, render_workbook
+from tests.queries import kusto
 
 # Deliberately broken queries: the checker must report each as an Error (proof that it can fail).
 BROKEN: dict[str, str] = {
@@ -24,18 +25,18 @@ BROKEN: dict[str, str] = {
 def embedded_queries() -> dict[str, str]:
     """Every query inside the generated workbook and alert rules, as checked in, by where it sits."""
     found: dict[str, str] = {}
-    workbook = json.loads(dashboards.WORKBOOK_PATH.read_text())
+    workbook = json.loads(render_workbook.WORKBOOK_PATH.read_text())
     for item in workbook["items"]:
         if item["type"] == 3:
             found[f"workbook:{item['name']}"] = item["content"]["query"]
-    template = json.loads(dashboards.WORKBOOK_TEMPLATE_PATH.read_text())
+    template = json.loads(render_workbook.WORKBOOK_TEMPLATE_PATH.read_text())
     for item in template["variables"]["workbookContent"]["items"]:
         if item["type"] == 3:
             found[f"azure/workbook.json:{item['name']}"] = item["content"]["query"]
-    for resource in json.loads(dashboards.ALERTS_TEMPLATE_PATH.read_text())["resources"]:
+    for resource in json.loads(render_alerts.ALERTS_TEMPLATE_PATH.read_text())["resources"]:
         for index, condition in enumerate(resource["properties"]["criteria"]["allOf"]):
             found[f"azure/alerts.json:{resource['name']}:{index}"] = condition["query"]
-    for path in sorted(dashboards.SENTINEL_DIR.glob("*.yaml")):
+    for path in sorted(render_alerts.SENTINEL_DIR.glob("*.yaml")):
         rule: dict[str, Any] = yaml.safe_load(path.read_text())
         found[f"sentinel:{path.name}"] = rule["query"]
     return found

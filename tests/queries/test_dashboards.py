@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from keyreport import queries
-from tests.queries import dashboards, kusto
+from scripts import arm, render, render_alerts, render_workbook
+from tests.queries import kusto
 from tests.queries.conftest import embedded_queries
 
 LIBRARY = queries.library()
@@ -47,9 +48,12 @@ def query_items(workbook: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for item in workbook["items"] if item["type"] == 3]
 
 
-@pytest.mark.parametrize("path", sorted(dashboards.rendered(), key=str), ids=lambda p: p.name)
+RENDERED = {**render_workbook.rendered(), **render_alerts.rendered()}
+
+
+@pytest.mark.parametrize("path", sorted(RENDERED, key=str), ids=lambda p: p.name)
 def test_checked_in_files_are_what_the_generator_renders(path: Any) -> None:
-    assert path.read_text() == dashboards.rendered()[path], f"{path} is stale: run `python -m tests.queries.dashboards`"
+    assert path.read_text() == RENDERED[path], f"{path} is stale: run `{render.COMMAND}` after changing queries/*.kql"
 
 
 @pytest.mark.parametrize("where", sorted(embedded_queries()))
@@ -67,7 +71,7 @@ def test_every_embedded_query_is_a_library_query_verbatim() -> None:
 
 
 def test_workbook_is_a_gallery_template_with_a_time_range() -> None:
-    workbook = load(dashboards.WORKBOOK_PATH)
+    workbook = load(render_workbook.WORKBOOK_PATH)
     assert workbook["version"] == "Notebook/1.0"
     [parameters] = [item for item in workbook["items"] if item["type"] == 9]
     [time_range] = parameters["content"]["parameters"]
@@ -84,7 +88,9 @@ def test_workbook_is_a_gallery_template_with_a_time_range() -> None:
 
 
 def test_workbook_has_the_panels_the_issue_asks_for() -> None:
-    shown = {item["name"]: item["content"]["visualization"] for item in query_items(load(dashboards.WORKBOOK_PATH))}
+    shown = {
+        item["name"]: item["content"]["visualization"] for item in query_items(load(render_workbook.WORKBOOK_PATH))
+    }
     assert shown["rotation-due"] == "table"
     assert shown["stale-keys"] == "table" and shown["never-used"] == "table"
     assert shown["key-creations-per-day"] == "timechart"
@@ -93,7 +99,7 @@ def test_workbook_has_the_panels_the_issue_asks_for() -> None:
 
 
 def test_workbook_settings_name_columns_the_query_returns(analysis: dict[str, kusto.Analysis]) -> None:
-    for item in query_items(load(dashboards.WORKBOOK_PATH)):
+    for item in query_items(load(render_workbook.WORKBOOK_PATH)):
         content, columns = item["content"], analysis[item["name"]].column_names
         tiles = content.get("tileSettings", {})
         referenced = [
@@ -106,8 +112,8 @@ def test_workbook_settings_name_columns_the_query_returns(analysis: dict[str, ku
 
 
 def test_workbook_arm_template_deploys_the_same_workbook() -> None:
-    template = load(dashboards.WORKBOOK_TEMPLATE_PATH)
-    assert template["$schema"] == dashboards.ARM_SCHEMA and template["contentVersion"]
+    template = load(render_workbook.WORKBOOK_TEMPLATE_PATH)
+    assert template["$schema"] == arm.ARM_SCHEMA and template["contentVersion"]
     [resource] = template["resources"]
     assert resource["type"] == "Microsoft.Insights/workbooks" and resource["kind"] == "shared"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", resource["apiVersion"])
@@ -116,10 +122,10 @@ def test_workbook_arm_template_deploys_the_same_workbook() -> None:
     assert properties["sourceId"] == "[parameters('workspaceResourceId')]" and properties["category"] == "workbook"
     content = template["variables"]["workbookContent"]
     assert content["fallbackResourceIds"] == ["[parameters('workspaceResourceId')]"]
-    assert {**content, "fallbackResourceIds": []} == load(dashboards.WORKBOOK_PATH)
+    assert {**content, "fallbackResourceIds": []} == load(render_workbook.WORKBOOK_PATH)
 
 
-@pytest.mark.parametrize("path", [dashboards.WORKBOOK_TEMPLATE_PATH, dashboards.ALERTS_TEMPLATE_PATH], ids=str)
+@pytest.mark.parametrize("path", [render_workbook.WORKBOOK_TEMPLATE_PATH, render_alerts.ALERTS_TEMPLATE_PATH], ids=str)
 def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
     template = load(path)
     expressions = [text for text in strings(template) if ARM_EXPRESSION.fullmatch(text)]
@@ -136,12 +142,12 @@ def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
 
 
 def test_alert_rules_cover_root_keys_old_keys_and_a_stopped_collector() -> None:
-    assert {alert.query for alert in dashboards.ALERTS} == {"root-keys", "rotation-due", "ingestion-stopped"}
+    assert {alert.query for alert in render_alerts.ALERTS} == {"root-keys", "rotation-due", "ingestion-stopped"}
 
 
 def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto.Analysis]) -> None:
-    template = load(dashboards.ALERTS_TEMPLATE_PATH)
-    assert template["$schema"] == dashboards.ARM_SCHEMA
+    template = load(render_alerts.ALERTS_TEMPLATE_PATH)
+    assert template["$schema"] == arm.ARM_SCHEMA
     by_text = {query.text: query.id for query in LIBRARY.values()}
     for resource in template["resources"]:
         assert resource["type"] == "Microsoft.Insights/scheduledQueryRules" and resource["kind"] == "LogAlert"
@@ -167,8 +173,8 @@ def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto
 
 
 def test_sentinel_rules_are_well_formed_scheduled_rules(analysis: dict[str, kusto.Analysis]) -> None:
-    paths = sorted(dashboards.SENTINEL_DIR.glob("*.yaml"))
-    assert [p.stem for p in paths] == sorted(alert.name for alert in dashboards.ALERTS)
+    paths = sorted(render_alerts.SENTINEL_DIR.glob("*.yaml"))
+    assert [p.stem for p in paths] == sorted(alert.name for alert in render_alerts.ALERTS)
     ids = set()
     by_text = {query.text: query.id for query in LIBRARY.values()}
     for path in paths:

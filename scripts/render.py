@@ -1,0 +1,32 @@
+"""Writes every rendered file (`make render`): the workbook, the alert rules and the Logs Ingestion template.
+
+    python -m scripts.render
+
+Sources: queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py) and queries/schema.json
+(scripts/render_logs_ingestion.py). Run after changing either; the tests fail while a checked-in file differs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scripts import arm, render_alerts, render_logs_ingestion, render_workbook
+
+COMMAND = "make render"  # what the tests tell you to run when a file is stale
+
+
+def rendered() -> dict[Path, str]:
+    """Every generated file and its content."""
+    return {**render_workbook.rendered(), **render_alerts.rendered(), **render_logs_ingestion.rendered()}
+
+
+def main() -> None:
+    for path, text in rendered().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {path.relative_to(arm.ROOT)}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Renders the alert rules: azure/alerts.json (Azure Monitor log search alerts) and queries/alerts/*.yaml (Sentinel).
+
+Every rule's query is a library query's text (queries/*.kql), verbatim. `make render` writes the files;
+tests/queries/test_dashboards.py fails when a checked-in file differs from what this renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keyreport import queries
+from scripts import arm
+
+ALERTS_TEMPLATE_PATH = arm.ROOT / "azure" / "alerts.json"
+SENTINEL_DIR = arm.ROOT / "queries" / "alerts"
+
+ALERT_API = "2023-03-15-preview"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule, rendered both as an Azure Monitor log search alert and as a Sentinel analytics rule."""
+
+    query: str  # library id; one alert per result row (split by Account)
+    name: str
+    display_name: str
+    description: str
+    severity: int  # Azure Monitor: 0 (critical) .. 4 (verbose)
+    sentinel_id: str  # stable GUID: Sentinel tracks a template by it
+    sentinel_severity: str
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    custom_details: dict[str, str]  # Sentinel custom detail -> result column
+    evaluation_frequency: str = "PT1H"
+    window_size: str = "P1D"
+    query_time_range: str = "P2D"  # at least one daily run, whatever the hour
+    sentinel_period: str = "2d"
+    auto_mitigate: bool = True
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        query="root-keys",
+        name="root-access-key",
+        display_name="keyreport: AWS root user has an access key",
+        description="An AWS account's root user holds an access key (active or not). The root user should have "
+        "none: delete it in the account's security credentials. One alert per account.",
+        severity=1,
+        sentinel_id="54821cee-ea45-44f9-88fd-12d75959475c",
+        sentinel_severity="High",
+        tactics=("Persistence", "PrivilegeEscalation"),
+        techniques=("T1078.004",),
+        custom_details={"AwsAccount": "Account", "AccessKey": "AccessKey", "KeyStatus": "Status"},
+    ),
+    Alert(
+        query="rotation-due",
+        name="keys-past-90-days",
+        display_name="keyreport: active AWS access keys older than 90 days",
+        description="Active IAM access keys were created more than 90 days ago and need rotating. One alert per "
+        "account; the rotation-due query lists the keys.",
+        severity=3,
+        sentinel_id="81b0e9ed-8f2b-43df-9bad-caf6d20a25df",
+        sentinel_severity="Medium",
+        tactics=("Persistence",),
+        techniques=("T1078.004",),
+        custom_details={"AwsAccount": "Account", "IamUser": "User", "AccessKey": "AccessKey", "AgeDays": "AgeDays"},
+        evaluation_frequency="P1D",
+    ),
+    Alert(
+        query="ingestion-stopped",
+        name="collector-stopped",
+        display_name="keyreport: an AWS account stopped reporting access keys",
+        description="An account that reported key inventories has not reported for 26 hours: the collector Lambda "
+        "is not running, failing before it ships, or lost access to the account. Stays fired until closed, since "
+        "an account silent for longer than the query range drops out of the result.",
+        severity=2,
+        sentinel_id="3a816c06-6c7d-4ddc-bf58-a5ba3d594237",
+        sentinel_severity="Medium",
+        tactics=("DefenseEvasion",),
+        techniques=("T1562.008",),
+        custom_details={"AwsAccount": "Account", "LastRun": "LastRun", "HoursSilent": "HoursSilent"},
+        sentinel_period="14d",
+        auto_mitigate=False,
+    ),
+)
+
+
+def _alert_resource(alert: Alert, query: queries.Query) -> dict[str, Any]:
+    """One log search alert: fires per Account with at least one result row."""
+    return {
+        "type": "Microsoft.Insights/scheduledQueryRules",
+        "apiVersion": ALERT_API,
+        "name": f"[format('{{0}}-{alert.name}', parameters('namePrefix'))]",
+        "location": "[parameters('location')]",
+        "kind": "LogAlert",
+        "properties": {
+            "displayName": alert.display_name,
+            "description": alert.description,
+            "severity": alert.severity,
+            "enabled": "[parameters('enabled')]",
+            "scopes": ["[parameters('workspaceResourceId')]"],
+            "evaluationFrequency": alert.evaluation_frequency,
+            "windowSize": alert.window_size,
+            "overrideQueryTimeRange": alert.query_time_range,
+            "criteria": {
+                "allOf": [
+                    {
+                        "query": query.text,
+                        "timeAggregation": "Count",
+                        "operator": "GreaterThan",
+                        "threshold": 0,
+                        "dimensions": [{"name": "Account", "operator": "Include", "values": ["*"]}],
+                        "failingPeriods": {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1},
+                    }
+                ]
+            },
+            "autoMitigate": alert.auto_mitigate,
+            "actions": {"actionGroups": "[parameters('actionGroupIds')]"},
+        },
+    }
+
+
+def alerts_template() -> dict[str, Any]:
+    """Every rule as a scheduledQueryRules resource on the workspace, notifying the given action groups."""
+    library = queries.library()
+    return arm.template(
+        "keyreport's log search alert rules on the Log Analytics workspace: a root user key, active keys past "
+        "90 days, an account that stopped reporting.",
+        __file__,
+        parameters={
+            "workspaceResourceId": arm.workspace_parameter(),
+            "location": arm.location_parameter("The workspace's region."),
+            "namePrefix": arm.parameter("string", default="keyreport"),
+            "enabled": arm.parameter("bool", default=True),
+            "actionGroupIds": arm.parameter(
+                "array", "Resource ids of the action groups to notify (email, Teams, ticket).", default=[]
+            ),
+        },
+        resources=[_alert_resource(alert, library[alert.query]) for alert in ALERTS],
+    )
+
+
+def sentinel_rule(alert: Alert) -> dict[str, Any]:
+    """The rule as Sentinel's scheduled analytics rule template fields."""
+    query = queries.library()[alert.query]
+    return {
+        "id": alert.sentinel_id,
+        "name": alert.display_name,
+        "description": alert.description,
+        "severity": alert.sentinel_severity,
+        "status": "Available",
+        "requiredDataConnectors": [],
+        "queryFrequency": _sentinel_span(alert.evaluation_frequency),
+        "queryPeriod": alert.sentinel_period,
+        "triggerOperator": "gt",
+        "triggerThreshold": 0,
+        "tactics": list(alert.tactics),
+        "relevantTechniques": list(alert.techniques),
+        "query": query.text,
+        "customDetails": alert.custom_details,
+        "eventGroupingSettings": {"aggregationKind": "AlertPerResult"},
+        "version": "1.0.0",
+        "kind": "Scheduled",
+    }
+
+
+def _sentinel_span(iso: str) -> str:
+    """PT1H -> 1h, P1D -> 1d: Sentinel's templates write durations that way."""
+    duration = queries.parse_duration(iso)
+    hours = int(duration.total_seconds()) // 3600
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings (the query, descriptions) as `|` blocks, as Sentinel's own templates read."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _string)
+
+
+def sentinel_text(alert: Alert) -> str:
+    """The rule as a Sentinel analytics rule template, under a comment that says how to import it."""
+    header = (
+        "# Microsoft Sentinel scheduled analytics rule (import: Analytics > Import, or the Sentinel repositories "
+        f"feature).\n# {arm.generated_by(__file__)}\n"
+    )
+    return header + yaml.dump(sentinel_rule(alert), Dumper=_LiteralDumper, sort_keys=False, width=1000)
+
+
+def rendered() -> dict[Path, str]:
+    """The files this module generates, and their content."""
+    files = {ALERTS_TEMPLATE_PATH: arm.json_text(alerts_template())}
+    files.update({SENTINEL_DIR / f"{alert.name}.yaml": sentinel_text(alert) for alert in ALERTS})
+    return files

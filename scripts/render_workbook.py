@@ -1,0 +1,207 @@
+"""Renders the Azure Monitor workbook (queries/workbook.json) and its ARM template (azure/workbook.json).
+
+Every panel's query is a library query's text (queries/*.kql), verbatim. `make render` writes the files;
+tests/queries/test_dashboards.py fails when a checked-in file differs from what this renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keyreport import queries
+from scripts import arm
+
+WORKBOOK_PATH = arm.ROOT / "queries" / "workbook.json"
+WORKBOOK_TEMPLATE_PATH = arm.ROOT / "azure" / "workbook.json"
+
+WORKBOOK_API = "2022-04-01"
+WORKSPACE = "microsoft.operationalinsights/workspaces"
+TIME_RANGE = "TimeRange"
+DEFAULT_RANGE_MS = 2 * 86_400_000  # one daily run with slack: the snapshot queries' own default
+RANGE_CHOICES_MS = (86_400_000, 2 * 86_400_000, 7 * 86_400_000, 14 * 86_400_000, 30 * 86_400_000, 90 * 86_400_000)
+TIME_RANGE_PARAMETER_ID = "5c0e4b9a-6f2d-4a8e-9b1c-3d7e2f4a6b80"  # stable: workbooks key parameters by id
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One query item: a library query shown as a grid, a chart or tiles."""
+
+    query: str  # library id; also the item's name
+    title: str
+    width: int = 100  # percent of the row
+    settings: dict[str, Any] = field(default_factory=dict)  # tileSettings / chartSettings / gridSettings
+
+
+@dataclass(frozen=True)
+class Text:
+    """One markdown item between the panels."""
+
+    name: str
+    markdown: str
+
+
+Item = Panel | Text
+
+WORKBOOK: tuple[Item, ...] = (
+    Text(
+        "intro",
+        "# AWS IAM access keys\n"
+        "What keyreport found in its latest runs: keys to rotate, keys nobody uses, root keys, and whether "
+        "every account still reports. Each key counts once: its newest record in the time range. A daily "
+        "collection needs a range of at least one day; keys deleted in AWS leave the grids once their last "
+        "record is out of the range.",
+    ),
+    Panel(
+        "account-compliance",
+        "Rotation compliance per account (% of active keys at most 90 days old)",
+        settings={
+            "tileSettings": {
+                "titleContent": {"columnMatch": "Account", "formatter": 1},
+                "leftContent": {
+                    "columnMatch": "CompliancePct",
+                    "formatter": 12,
+                    "formatOptions": {"palette": "redGreen"},
+                },
+                "secondaryContent": {"columnMatch": "RotationDue", "formatter": 1},
+                "showBorder": True,
+            }
+        },
+    ),
+    Panel("rotation-due", "Rotate: active keys older than 90 days"),
+    Panel("stale-keys", "Stale: keys unused for 90 days or more", width=50),
+    Panel("never-used", "Never used", width=50),
+    Panel(
+        "key-creations-per-day",
+        "Keys created per day (last 365 days)",
+        settings={"chartSettings": {"xAxis": "CreateDate_t", "yAxis": ["KeysCreated"]}},
+    ),
+    Panel(
+        "rotation-compliance",
+        "Rotation compliance over time per account (%)",
+        settings={"chartSettings": {"xAxis": "Day", "yAxis": ["CompliancePct"], "group": "Account"}},
+    ),
+    Panel("root-keys", "Root user keys: should not exist", width=50),
+    Panel("two-active-keys", "Users with two active keys", width=50),
+    Panel("inactive-keys", "Inactive keys still present", width=50),
+    Panel("last-use-by-service", "Last use by service and region", width=50),
+    Text("health", "## Collector health\nOne summary row per account per run, in AWS_Access_Key_Report_Run_CL."),
+    Panel("ingestion-stopped", "Accounts that stopped reporting (no run for 26 hours)", width=50),
+    Panel("ingestion-last-run", "Last run per account", width=50),
+    Panel("ingestion-records-per-run", "Records per run: shipped and received"),
+    Panel("ingestion-errors", "Runs with errors"),
+)
+
+
+def _query_item(panel: Panel, query: queries.Query) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "version": "KqlItem/1.0",
+        "query": query.text,
+        "size": 0,
+        "title": panel.title,
+        "noDataMessage": "Nothing found in the time range.",
+        "timeContext": {"durationMs": DEFAULT_RANGE_MS},
+        "timeContextFromParameter": TIME_RANGE,
+        "queryType": 0,
+        "resourceType": WORKSPACE,
+        "visualization": query.visualization,
+    }
+    if query.visualization == "table":
+        content["gridSettings"] = {"filter": True, "rowLimit": 1000}
+    content.update(panel.settings)
+    item: dict[str, Any] = {"type": 3, "content": content, "name": panel.query}
+    if panel.width != 100:
+        item["customWidth"] = str(panel.width)
+    return item
+
+
+def _parameters_item() -> dict[str, Any]:
+    return {
+        "type": 9,
+        "content": {
+            "version": "KqlParameterItem/1.0",
+            "parameters": [
+                {
+                    "id": TIME_RANGE_PARAMETER_ID,
+                    "version": "KqlParameterItem/1.0",
+                    "name": TIME_RANGE,
+                    "label": "Time range",
+                    "type": 4,
+                    "isRequired": True,
+                    "value": {"durationMs": DEFAULT_RANGE_MS},
+                    "typeSettings": {
+                        "selectableValues": [{"durationMs": ms} for ms in RANGE_CHOICES_MS],
+                        "allowCustom": True,
+                    },
+                }
+            ],
+            "style": "pills",
+            "queryType": 0,
+            "resourceType": WORKSPACE,
+        },
+        "name": "parameters",
+    }
+
+
+def workbook(fallback_resource_ids: list[str] | None = None) -> dict[str, Any]:
+    """The workbook as a gallery template (Notebook/1.0); the ARM template passes its workspace as fallback."""
+    library = queries.library()
+    items: list[dict[str, Any]] = []
+    for index, item in enumerate(WORKBOOK):
+        if isinstance(item, Text):
+            items.append({"type": 1, "content": {"json": item.markdown}, "name": item.name})
+        else:
+            items.append(_query_item(item, library[item.query]))
+        if index == 0:
+            items.append(_parameters_item())
+    return {
+        "version": "Notebook/1.0",
+        "items": items,
+        "fallbackResourceIds": fallback_resource_ids or [],
+        "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
+    }
+
+
+def workbook_template() -> dict[str, Any]:
+    """The workbook, shared in the resource group and bound to the workspace."""
+    workbook_resource = {
+        "type": "Microsoft.Insights/workbooks",
+        "apiVersion": WORKBOOK_API,
+        "name": "[parameters('workbookId')]",
+        "location": "[parameters('location')]",
+        "kind": "shared",
+        "properties": {
+            "displayName": "[parameters('workbookDisplayName')]",
+            "category": "workbook",
+            "version": "Notebook/1.0",
+            "sourceId": "[parameters('workspaceResourceId')]",
+            "serializedData": "[string(variables('workbookContent'))]",
+        },
+    }
+    return arm.template(
+        "keyreport's Azure Monitor workbook (queries/workbook.json), shared in the resource group and bound to "
+        "the Log Analytics workspace.",
+        __file__,
+        parameters={
+            "workspaceResourceId": arm.workspace_parameter(),
+            "workbookDisplayName": arm.parameter("string", default="AWS IAM access keys (keyreport)"),
+            "workbookId": arm.parameter(
+                "string", "The workbook's name (a GUID); pass the same one to update it.", default="[newGuid()]"
+            ),
+            "location": arm.location_parameter(),
+        },
+        variables={"workbookContent": workbook(["[parameters('workspaceResourceId')]"])},
+        resources=[workbook_resource],
+        outputs={
+            "workbookId": {
+                "type": "string",
+                "value": "[resourceId('Microsoft.Insights/workbooks', parameters('workbookId'))]",
+            }
+        },
+    )
+
+
+def rendered() -> dict[Path, str]:
+    """The files this module generates, and their content."""
+    return {WORKBOOK_PATH: arm.json_text(workbook()), WORKBOOK_TEMPLATE_PATH: arm.json_text(workbook_template())}
