@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keyreport.aws.inventory import Inventory, parse_credential_report
+from keyreport.aws.credential_report import parse_credential_report
+from keyreport.aws.inventory import Inventory
 from keyreport.records import key_row
 from keyreport.settings import VARIABLES, ConfigError, Settings
 from keyreport.sinks.base import encode_row, json_array

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from keyreport.aws.inventory import Inventory, parse_credential_report
+from keyreport.aws.credential_report import parse_credential_report
+from keyreport.aws.inventory import Inventory
 from keyreport.records import KeyRecord
 
 T0 = datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC)
