@@ -67,6 +67,8 @@ class EntraEmulator(HttpsEmulator):
         self._tokens = TokenAuthority(self._endpoints, self._directory)
         self._client_credentials = ClientCredentials(self._endpoints, self._directory, self._tokens)
         self.key_id = self._tokens.key_id
+        #: Sign an app-only access token (also for tests: e.g. ``lifetime=-60`` gives an expired one).
+        self.issue_token = self._tokens.issue
         # people: device code and browser sign-in through public client apps
         self.users = UserSignIn(self._endpoints, self._directory, self._tokens)
 
@@ -137,21 +139,6 @@ class EntraEmulator(HttpsEmulator):
     def issued(self) -> list[dict[str, Any]]:
         """Claims of every token issued, oldest first."""
         return self._tokens.issued
-
-    def issue_token(
-        self,
-        tenant_id: str,
-        client_id: str,
-        audience: str,
-        *,
-        lifetime: int | None = None,
-        auth_method: str = "1",
-        **extra_claims: Any,
-    ) -> str:
-        """Sign an app-only access token (also for tests: e.g. ``lifetime=-60`` gives an expired one)."""
-        return self._tokens.issue(
-            tenant_id, client_id, audience, lifetime=lifetime, auth_method=auth_method, **extra_claims
-        )
 
     def sign(self, claims: dict[str, Any]) -> str:
         """A JWT signed with this issuer's key (access tokens, id tokens)."""
