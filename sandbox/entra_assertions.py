@@ -1,5 +1,7 @@
-"""Client assertions at the Entra emulator's token endpoint: certificate-signed (uploaded or trusted by subject
-name and issuer through ``x5c``) and federated (an external IdP's JWT matching a federated identity credential).
+"""Client assertions at the Entra emulator's token endpoint: certificate-signed, or federated from another IdP.
+
+A certificate is one uploaded to the app, or one trusted by subject name and issuer whose chain comes in ``x5c``;
+a federated assertion is an external IdP's JWT that matches one of the app's federated identity credentials.
 """
 
 from __future__ import annotations
