@@ -60,7 +60,9 @@ def moto_spill_bucket(create: bool = True) -> Iterator[SpillBucket]:
 @contextmanager
 def stubbed_client(service: str) -> Iterator[tuple[Any, Stubber]]:
     """A real boto3 client whose calls botocore's Stubber answers; every queued answer must have been used."""
-    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(  # type: ignore[call-overload]
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(client) as stub:
         yield client, stub
         stub.assert_no_pending_responses()

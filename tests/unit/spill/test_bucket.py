@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from keyreport.errors import SpillError
-from keyreport.records import parse_timestamp
+from keyreport.records import Row, parse_timestamp
 from keyreport.sinks.base import FailedBatch, Table
 from keyreport.spill.bucket import FORMAT, PREFIX, SpillBucket
 from tests.unit.fakes import BUCKET, moto_spill_bucket
 
 RUN = "7cb4f91a-d6e0-45b4-9698-8b733d8643bb"
-ROWS = [
+ROWS: list[Row] = [
     {"user": "zoë", "AccessKeyId": "AKIA...0001", "KeyAgeDays": 304, "NeverUsed": False},
     {"user": "李", "AccessKeyId": "AKIA...0002", "PasswordEnabled": None},
 ]
