@@ -8,6 +8,7 @@ grids are checked against the seeded estate.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from keyreport import cli, queries
@@ -16,7 +17,7 @@ from keyreport.queries.output import as_table
 from sandbox.estate import Estate
 from sandbox.expected import Expected
 from sandbox.local_kql import LocalWorkspace, ResultTable, TimeRange
-from sandbox.stack import Stack
+from sandbox.stack import WORKSPACE_ID, Stack
 
 SHOWN_ROWS = 6
 
@@ -40,9 +41,20 @@ def show(stack: Stack, estate: Estate, at: datetime, run_time: datetime) -> list
         workspace.close()
     skipped = [f"{q.id} ({q.not_local_reason})" for q in queries.library().values() if not q.runs_locally]
     print("\nNot run locally, checked by the Kusto analyser in `make test`: " + "; ".join(skipped))
-    print("\n$ keyreport query root-keys   # LogsQueryClient -> Entra token -> query API emulator, over TLS")
-    cli.main(["query", "root-keys"])
-    return _problems(results, Expected(estate, run_time))
+    return _problems(results, Expected(estate, run_time)) + _query_for_real()
+
+
+def _query_for_real() -> list[str]:
+    """`keyreport query` needs the workspace id, which a Logs Ingestion configuration does not carry."""
+    print(f"\n$ KEYREPORT_WORKSPACE_ID={WORKSPACE_ID} keyreport query root-keys   # LogsQueryClient -> Entra -> API")
+    before = os.environ.get("KEYREPORT_WORKSPACE_ID")
+    os.environ["KEYREPORT_WORKSPACE_ID"] = WORKSPACE_ID
+    try:
+        code = cli.main(["query", "root-keys"])
+    finally:
+        if before is None:
+            del os.environ["KEYREPORT_WORKSPACE_ID"]
+    return [] if code == 0 else [f"keyreport query root-keys exited {code}"]
 
 
 def _preview(result: ResultTable) -> str:

@@ -199,7 +199,9 @@ def workbook_template() -> dict[str, Any]:
             "workbookId": {
                 "type": "string",
                 "value": "[resourceId('Microsoft.Insights/workbooks', parameters('workbookId'))]",
-            }
+            },
+            # The GUID to pass as workbookId again to update this workbook in place (docs/queries.md).
+            "workbookName": {"type": "string", "value": "[parameters('workbookId')]"},
         },
     )
 
