@@ -158,3 +158,18 @@ def preview_api_versions(items: list[Shown]) -> list[str]:
         for i in items
         if i.words[:1] == ["az"] and any(re.search(r"api-version=[\d-]+-preview", w) for w in i.words)
     ]
+
+
+_FILE = re.compile(r"`((?:[\w.-]+/)*[\w-]+\.(?:py|json|yaml|yml|kql|md|js|lock|txt|in))`")
+
+
+def files(text: str, where: str, tracked: set[str]) -> list[str]:
+    """A file the prose names exists: as written, in the package (lambda/keyreport), or as a unique path's tail."""
+    problems = []
+    for name in sorted(set(_FILE.findall(text))):
+        if name in tracked or f"lambda/keyreport/{name}" in tracked or f"docs/{name}" in tracked:
+            continue
+        tails = [path for path in tracked if path.endswith("/" + name)]
+        if len(tails) != 1:
+            problems.append(f"{where}: names {name}, which is {'ambiguous' if tails else 'no file of the repository'}")
+    return problems

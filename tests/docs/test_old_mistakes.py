@@ -175,6 +175,10 @@ WRONG = {
         "--auth password is not one of",
     ),
     "a query that is not shipped": (FENCE.format("keyreport query keys-due"), "no shipped query keys-due"),
+    "a file the prose names that does not exist": (
+        "`secretsmanager:GetSecretValue` (`secrets.py`)\n",
+        "names secrets.py",
+    ),
     "a make variable the Makefile never reads": (FENCE.format("make demo SINKS=both"), "reads no variable SINKS"),
 }
 
