@@ -173,3 +173,21 @@ def files(text: str, where: str, tracked: set[str]) -> list[str]:
         if len(tails) != 1:
             problems.append(f"{where}: names {name}, which is {'ambiguous' if tails else 'no file of the repository'}")
     return problems
+
+
+ENV_FILE = "keyreport.env"
+
+
+def persisted(items: list[Shown], doc: str) -> list[str]:
+    """In the walk-through, a value made in one step and used in a later one is kept in keyreport.env first."""
+    if doc != WALKTHROUGH:
+        return []
+    problems, kept, made_in = [], set(ENVIRONMENT), {}
+    for i in (i for i in items if i.block >= 0):
+        stale = {n for n in i.command.uses if made_in.get(n, i.block) != i.block} - kept
+        problems += [f"{i.where}: ${name} comes from an earlier step; keep it in {ENV_FILE}" for name in sorted(stale)]
+        names = {n for n, _ in i.command.assignments} | {i.command.output} - {""}
+        made_in |= dict.fromkeys(names, i.block)
+        if ENV_FILE in i.command.writes:
+            kept |= names | {m for w in i.words[1:] if i.words[0] == "echo" for m in re.findall(r"(\w+)=\$", w)}
+    return problems

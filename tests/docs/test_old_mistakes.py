@@ -91,6 +91,13 @@ OLD = {
         ),
         "workbookId gets output workbookId",
     ),
+    "an id made in one step, used in a later one, and never kept": (
+        "docs/deployment.md",
+        FENCE.format("ROLE_ARN=$(aws cloudformation describe-stacks --stack-name s --query Stacks[0].StackId)")
+        + "\nLater:\n\n"
+        + FENCE.format('aws cloudformation describe-stack-set --stack-set-name "$ROLE_ARN"'),
+        "$ROLE_ARN comes from an earlier step; keep it in keyreport.env",
+    ),
     "a region set but not exported": (
         "docs/deployment.md",
         FENCE.format(
