@@ -30,14 +30,24 @@ def partition(items: list[Shown]) -> list[str]:
 
 
 def certificate_credentials(items: list[Shown]) -> list[str]:
-    """Without --cert, `az ad app credential list/delete` act on the app's passwords, not its certificates."""
-    return [
-        f"{i.where}: in a certificate section, {' '.join(i.words[:5])} needs --cert"
-        for i in items
-        if (_is(i, "az", "ad", "app", "credential", "delete") or _is(i, "az", "ad", "app", "credential", "list"))
-        and re.search(r"kms|certificate", i.heading, re.IGNORECASE)
-        and "--cert" not in i.words
-    ]
+    """Without --cert, `az ad app credential list/delete` act on the app's passwords, not its certificates.
+
+    A section is about certificates when every credential it adds is one (`reset --cert`), or it adds none and
+    its heading names kms or certificates.
+    """
+    problems = []
+    for heading in dict.fromkeys(i.heading for i in items):
+        section = [i for i in items if i.heading == heading]
+        resets = [i for i in section if _is(i, "az", "ad", "app", "credential", "reset")]
+        about = all("--cert" in i.words for i in resets) if resets else re.search(r"kms|certificate", heading, re.I)
+        problems += [
+            f"{i.where}: in a certificate section, {' '.join(i.words[:5])} needs --cert"
+            for i in section
+            if about
+            and (_is(i, "az", "ad", "app", "credential", "delete") or _is(i, "az", "ad", "app", "credential", "list"))
+            and "--cert" not in i.words
+        ]
+    return problems
 
 
 def stack_sets(items: list[Shown], text: str) -> list[str]:
