@@ -12,7 +12,7 @@ from botocore.model import OperationModel, Shape
 
 from tests.docs.guides import ROOT
 from tests.docs.templates import check_cloudformation
-from tests.docs.values import literal, pairs, shorthand
+from tests.docs.values import literal, pairs, query_problems, shorthand
 
 # The AWS CLI's own options, valid on every operation (`aws help`, "Global Options").
 GLOBAL = {
@@ -113,7 +113,7 @@ def _check_operation(model: OperationModel, words: list[str], where: str, mentio
             problems += [f"{where}: {flag} {why}" for why in _values(members[flag], values)]
         elif flag in GLOBAL_CHOICES and values and literal(values[0]) and values[0] not in GLOBAL_CHOICES[flag]:
             problems.append(f"{where}: {flag} {values[0]} is not one of {sorted(GLOBAL_CHOICES[flag])}")
-    return problems + _stack_set_parameters(model, given, where)
+    return problems + query_problems(given, where) + _stack_set_parameters(model, given, where)
 
 
 @cache

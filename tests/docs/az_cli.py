@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.docs.guides import ROOT
 from tests.docs.templates import check_arm
-from tests.docs.values import literal, pairs, placeholder
+from tests.docs.values import literal, pairs, placeholder, query_problems
 
 # Values whose form az checks only when it sends them: the form azure-cli's help states.
 FORMS = {
@@ -45,6 +45,7 @@ def check(words: list[str], where: str, mention: bool) -> list[str]:
         problems += [f"{where}: {flag} is required" for flag in needed]
     for flag, values in given.items():
         problems += _values(name, flag, spec.get(flag, {}), values, where)
+    problems += query_problems(given, where)
     if name == "deployment group create" and given.get("--template-file"):
         problems += check_arm(given["--template-file"][0], pairs(given.get("--parameters", [])), where)
     return problems
