@@ -26,6 +26,7 @@ from moto import mock_aws
 from bench.iam_conditions import IamConditions
 from bench.scale import AWS_ENV
 from keyreport import handler
+from sandbox.aws import assumed_iam
 from sandbox.estate import seed_estate
 from sandbox.lambda_context import LocalLambdaContext
 
@@ -34,15 +35,7 @@ FIRST_MEMBER = 210000000000
 
 
 def member_iam(account_id: str) -> Any:
-    credentials = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}", RoleSessionName="seeding"
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return assumed_iam(boto3.client("sts"), f"arn:aws:iam::{account_id}:role/{ROLE}")
 
 
 def sqs_event(account_id: str) -> dict[str, Any]:
