@@ -1,8 +1,7 @@
 """Real-world IAM conditions on top of moto: per-call latency, IAM's per-API throttling, a slow credential report.
 
 All hook botocore's event system of the session under test, the way a network or IAM itself would act
-on the requests: the product's code runs unmodified. `MotoCpu` measures the CPU moto spends answering, so
-that the product's share of a process's CPU time can be told apart.
+on the requests: the product's code runs unmodified.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.handlers import BUILTIN_HANDLERS
-from moto.core.models import botocore_stubber
 from moto.core.responses import ActionResult
 from moto.iam.responses import IamResponse
 
@@ -75,34 +73,6 @@ def iam_paging() -> Iterator[None]:
         yield
     finally:
         IamResponse.list_users = original  # type: ignore[method-assign]
-
-
-class MotoCpu:
-    """Thread CPU time spent in moto's request handling while active (moto answers every request, even
-    those answered here first: botocore takes the first answer, but calls every before-send handler)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._lock = threading.Lock()
-        self._original: Any = None
-
-    def __enter__(self) -> MotoCpu:
-        self._original = original = botocore_stubber.process_request
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - started
-                with self._lock:
-                    self.seconds += spent
-
-        botocore_stubber.process_request = timed  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        botocore_stubber.process_request = self._original  # type: ignore[method-assign]
 
 
 class IamConditions:

@@ -24,7 +24,7 @@ import boto3
 from moto import mock_aws
 
 from bench.iam_conditions import IamConditions
-from bench.scale import AWS_ENV
+from bench.remote_moto import AWS_ENV
 from keyreport import handler
 from sandbox.aws import assumed_iam
 from sandbox.estate import seed_estate
