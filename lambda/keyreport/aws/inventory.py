@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from keyreport.aws.credential_report import CredentialReport, ReportRow, fetch_credential_report
 from keyreport.errors import aws_error_code
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, KeyRecord, mask_key_id
+from keyreport.records import ROOT_USER, KeyRecord, UserRecord, mask_key_id
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -33,6 +33,7 @@ class _UserResult:
     """What a worker thread found for one user; only the main thread updates InventoryStats."""
 
     records: list[KeyRecord] = field(default_factory=list)
+    user: UserRecord | None = None  # None when the user was skipped
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -60,7 +61,7 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
 
 
 class Inventory:
-    """Streams KeyRecords for one account. `stats` is complete once the iterator is exhausted."""
+    """Streams KeyRecords for one account. `stats` and `users` are complete once the iterator is exhausted."""
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class Inventory:
         self.sleep = sleep
         self.stats = InventoryStats()
         self.report: CredentialReport | None = None
+        self.users: list[UserRecord] = []  # one per user read, from what the key listing already fetched
 
     def records(self) -> Iterator[KeyRecord]:
         self.report = fetch_credential_report(self.iam, self.report_wait_seconds, self.sleep)
@@ -86,6 +88,8 @@ class Inventory:
             self.stats.users_skipped += result.skipped
             self.stats.errors.extend(result.errors)
             self.stats.keys += len(result.records)
+            if result.user is not None:
+                self.users.append(result.user)
             yield from result.records
 
     def _users(self) -> Iterator[dict[str, Any]]:
@@ -136,6 +140,7 @@ class Inventory:
             return result
         row = self.report.rows.get(name) if self.report else None
         result.records = [self._key_record(user, dict(key), row, result.errors) for key in keys]
+        result.user = user_record(user, row, result.records)
         return result
 
     def _key_record(
@@ -176,3 +181,22 @@ class Inventory:
             None if service in _ABSENT else service,
             None if region in _ABSENT else region,
         )
+
+
+def user_record(user: dict[str, Any], row: ReportRow | None, keys: list[KeyRecord]) -> UserRecord:
+    """The user as ListUsers, its credential report row (if any) and its keys describe it: no extra call."""
+    signed_in: datetime | None = user.get("PasswordLastUsed") or (row.password_last_used if row else None)
+    uses = [key.last_used_date for key in keys if key.last_used_date is not None]
+    return UserRecord(
+        user_name=user["UserName"],
+        user_arn=user["Arn"],
+        path=user.get("Path", "/"),
+        create_date=user.get("CreateDate"),
+        password_enabled=row.password_enabled if row else None,
+        password_last_used=signed_in,
+        password_last_changed=row.password_last_changed if row else None,
+        mfa_active=row.mfa_active if row else None,
+        active_keys=sum(key.status == "Active" for key in keys),
+        keys=len(keys),
+        last_activity=max([*uses, *([signed_in] if signed_in else [])], default=None),
+    )
