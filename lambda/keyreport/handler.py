@@ -11,13 +11,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from keyreport import pipeline
 from keyreport.aws import organization
 from keyreport.aws.clients import AwsClients
-from keyreport.check import run_checks
 from keyreport.deadline import Deadline
 from keyreport.errors import ConfigError, RunFailed
 from keyreport.log import logger
 from keyreport.metrics import publish_run
 from keyreport.records import summary_row
 from keyreport.settings import DEFAULT_MEMBER_ROLE, Settings
+from keyreport.validation import account_id_problem
 from keyreport.wiring import Wiring, warm_wiring
 
 
@@ -65,8 +65,10 @@ def _check(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
     """The test event {"keyreport": "check"} (optionally "account": a member account id): every hop, no row.
 
     A fresh Wiring, so no secret or token a warm container kept can hide a problem."""
+    from keyreport.check import run_checks  # noqa: PLC0415 (it loads the Azure SDKs: only for this event)
+
     account = event.get("account")
-    if account is not None and not (isinstance(account, str) and organization.ACCOUNT_ID.match(account)):
+    if account is not None and (not isinstance(account, str) or account_id_problem(account)):
         raise ConfigError([f"the check event's account {account!r} is not a 12-digit AWS account id"])
     report = run_checks(Wiring(wiring.settings, wiring.session), member_account=account)
     logger.info("check finished", extra={"check": report.as_dict()})

@@ -22,6 +22,10 @@ def queue_url_problem(value: str) -> str | None:
     )
 
 
+def account_id_problem(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]{12}", value) else "is not a 12-digit AWS account id"
+
+
 def metrics_namespace_problem(value: str) -> str | None:
     if value.startswith("AWS/"):
         return "must not start with AWS/ (reserved for AWS services)"

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from keyreport.aws.organization import ACCOUNT_ID
 from keyreport.check import run_checks
 from keyreport.check.runner import HOP_TIMEOUT_SECONDS
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED
 from keyreport.log import logger
 from keyreport.settings import Settings
+from keyreport.validation import account_id_problem
 from keyreport.wiring import Wiring
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ def add_to(commands: Commands) -> None:
 
 
 def _account_id(value: str) -> str:
-    if not ACCOUNT_ID.match(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
+    problem = account_id_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value!r} {problem}")
     return value
 
 
