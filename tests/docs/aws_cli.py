@@ -8,6 +8,7 @@ from typing import Any
 
 import botocore.session
 from botocore import xform_name
+from botocore.exceptions import DataNotFoundError
 from botocore.model import OperationModel, Shape
 
 from tests.docs.guides import ROOT
@@ -119,6 +120,8 @@ def _check_operation(model: OperationModel, words: list[str], where: str, mentio
             problems += [f"{where}: {flag} {why}" for why in _values(members[flag], values)]
         elif flag in GLOBAL_CHOICES and values and literal(values[0]) and values[0] not in GLOBAL_CHOICES[flag]:
             problems.append(f"{where}: {flag} {values[0]} is not one of {sorted(GLOBAL_CHOICES[flag])}")
+    if "--no-verify-ssl" in given:
+        problems.append(f"{where}: --no-verify-ssl turns TLS verification off; keyreport's guides never do")
     return problems + query_problems(given, where) + _stack_set_parameters(model, given, where)
 
 
@@ -126,7 +129,7 @@ def _check_operation(model: OperationModel, words: list[str], where: str, mentio
 def _paginated_names(service: str) -> frozenset[str]:
     try:
         return frozenset(_session().get_paginator_model(service)._paginator_config)
-    except botocore.exceptions.UnknownServiceError:
+    except DataNotFoundError:  # UnknownServiceError is one: a service without paginators
         return frozenset()
 
 

@@ -165,6 +165,7 @@ WRONG = {
         ),
         "Enabled takes true or false",
     ),
+    "TLS verification turned off": (FENCE.format("aws iam list-users --no-verify-ssl"), "turns TLS verification off"),
     "a template parameter that does not exist": (
         FENCE.format('make deploy ARTIFACT_BUCKET=b PARAMS="WorkspaceGuid=0"'),
         "has no parameter WorkspaceGuid",
