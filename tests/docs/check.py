@@ -61,6 +61,7 @@ def _rules(doc: str, items: list[Shown], text: str, kept: set[str]) -> list[str]
         + rules.role_propagation(items)
         + rules.region(items, doc)
         + rules.kept_values(items, doc, kept)
+        + rules.persisted(items, doc)
         + rules.arm_outputs(items)
         + rules.preview_api_versions(items)
     )

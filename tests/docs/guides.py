@@ -44,7 +44,10 @@ def shown(doc: str, text: str) -> list[Shown]:
         prose = prose[: fence.start()] + re.sub(r"[^\n]", " ", fence[0]) + prose[fence.end() :]
         if fence[1] in _SHELL:
             first = text.count("\n", 0, fence.start(2)) + 1
-            found += [(c.line, number, c) for c in read(fence[2], first)]
+            try:
+                found += [(c.line, number, c) for c in read(fence[2], first)]
+            except (ValueError, IndexError, AssertionError) as error:
+                raise AssertionError(f"{doc}:{first}: this shell block does not parse ({error!r})") from None
     for span in _INLINE.finditer(prose):
         line = text.count("\n", 0, span.start()) + 1
         found += [(line, -1, c) for c in _inline(span[1].replace("\n", " "), line)]

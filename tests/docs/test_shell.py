@@ -35,4 +35,6 @@ def test_placeholders_are_words_not_redirections() -> None:
 def test_an_unquoted_here_document_is_read_as_shell_a_quoted_one_is_not() -> None:
     commands = read("cat > f <<EOF\nA=$(aws sts get-caller-identity)\nEOF\ncat > g <<'EOF'\nB=$(aws iam x)\nEOF\n")
     assert [c.words[:2] for c in commands if c.words] == [["cat"], ["aws", "sts"], ["cat"]]
-    assert ("A", SUBSTITUTION) in [a for c in commands for a in c.assignments]
+    assert [(c.assignments, c.writes) for c in commands if c.assignments] == [([("A", SUBSTITUTION)], ["f"])]
+    (echo,) = read('echo "B=$B" >> keyreport.env')
+    assert echo.writes == ["keyreport.env"]
