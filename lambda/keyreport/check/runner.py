@@ -62,11 +62,16 @@ def run_checks(
     member_account: str | None = None,
     query_token: bool = False,
     timeout: float = HOP_TIMEOUT_SECONDS,
-    on_hop: Callable[[str, Hop | None], None] | None = None,
+) -> Report:
+    return run_probes(plan(wiring, member_account=member_account, query_token=query_token), timeout)
+
+
+def run_probes(
+    probes: list[Probe], timeout: float = HOP_TIMEOUT_SECONDS, on_hop: Callable[[str, Hop | None], None] | None = None
 ) -> Report:
     """Runs every hop in order; `on_hop(name, None)` before one starts and `on_hop(name, hop)` after (progress)."""
     report = Report()
-    for name, probe in plan(wiring, member_account=member_account, query_token=query_token):
+    for name, probe in probes:
         if on_hop is not None:
             on_hop(name, None)
         hop = run_hop(name, probe, timeout)

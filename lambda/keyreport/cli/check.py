@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from keyreport.check import run_checks
-from keyreport.check.runner import HOP_TIMEOUT_SECONDS
+from keyreport.check import Hop
+from keyreport.check.runner import HOP_TIMEOUT_SECONDS, plan, run_probes
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED
+from keyreport.cli.progress import Progress, wanted
 from keyreport.log import logger
 from keyreport.settings import Settings
 from keyreport.validation import account_id_problem
@@ -43,7 +44,19 @@ def _account_id(value: str) -> str:
 def check(args: argparse.Namespace) -> int:
     logger.setLevel("INFO" if args.verbose else "WARNING")
     wiring = Wiring(Settings.from_env(), boto3.Session())
-    report = run_checks(wiring, member_account=args.account, query_token=True, timeout=args.hop_timeout)
+    probes = plan(wiring, member_account=args.account, query_token=True)
+    progress = Progress(wanted(args), "check", "hop", total=len(probes))
+
+    def on_hop(name: str, hop: Hop | None) -> None:
+        if hop is None:
+            progress.describe(name)
+        else:
+            progress.advance()
+
+    try:
+        report = run_probes(probes, args.hop_timeout, on_hop)
+    finally:
+        progress.close()
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
