@@ -71,7 +71,7 @@ def _ship_users(
     inventory: Inventory, sink: Sink, deadline: Deadline, spill: SpillBucket | None, summary: RunSummary
 ) -> list[FailedBatch]:
     """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
-    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users)
+    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
     delivery = sink.send(Table.USERS, rows, deadline)
     if delivery.failed:
         summary.errors.append(f"{delivery.failed} user rows not delivered")

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.docs.guides import ROOT
 from tests.docs.templates import check_arm
-from tests.docs.values import literal, pairs, placeholder
+from tests.docs.values import literal, pairs, placeholder, query_problems
 
 # Values whose form az checks only when it sends them: the form azure-cli's help states.
 FORMS = {
@@ -36,7 +36,10 @@ def command_name(words: list[str]) -> str:
 def check(words: list[str], where: str, mention: bool) -> list[str]:
     name = command_name(words)
     if not name:
-        return [f"{where}: not an az command of {table()['source']}"]
+        return [
+            f"{where}: not an az command of {table()['source']}; a new one? refresh tests/docs/az_commands.json "
+            "as README.md (Development) says"
+        ]
     spec = table()["commands"][name]["options"]
     flags = {flag: flag for flag in spec} | {alias: flag for flag, s in spec.items() for alias in s.get("aliases", [])}
     given, problems = _split(words[1 + len(name.split()) :], spec, flags, where)
@@ -45,6 +48,7 @@ def check(words: list[str], where: str, mention: bool) -> list[str]:
         problems += [f"{where}: {flag} is required" for flag in needed]
     for flag, values in given.items():
         problems += _values(name, flag, spec.get(flag, {}), values, where)
+    problems += query_problems(given, where)
     if name == "deployment group create" and given.get("--template-file"):
         problems += check_arm(given["--template-file"][0], pairs(given.get("--parameters", [])), where)
     return problems

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
+from functools import cache
 
 from tests.docs import aws_cli, az_cli, local_tools, rules
 from tests.docs.guides import GUIDES, ROOT, Shown, shown
@@ -14,6 +16,13 @@ TOOLS: dict[str, Checker] = {
     "keyreport": local_tools.check_keyreport,
     "make": lambda words, where, mention: local_tools.check_make(words, where),
 }
+
+
+@cache
+def tracked() -> set[str]:
+    """The repository's files (git's list, so a file left over in the work tree does not count)."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return set(listed.split())
 
 
 def real() -> dict[str, str]:
@@ -30,6 +39,7 @@ def problems(texts: dict[str, str]) -> list[str]:
         found += _commands(items)
         found += _rules(doc, items, texts[doc], set() if doc == rules.WALKTHROUGH else kept)
         found += rules.prose(texts[doc], texts.get(rules.WALKTHROUGH, ""), doc)
+        found += rules.files(texts[doc], doc, tracked())
     return found
 
 
@@ -51,6 +61,7 @@ def _rules(doc: str, items: list[Shown], text: str, kept: set[str]) -> list[str]
         + rules.role_propagation(items)
         + rules.region(items, doc)
         + rules.kept_values(items, doc, kept)
+        + rules.persisted(items, doc)
         + rules.arm_outputs(items)
         + rules.preview_api_versions(items)
     )

@@ -13,7 +13,7 @@ GUIDES = ("README.md", "docs/deployment.md", "docs/authentication.md", "docs/que
 TOOLS = ("aws", "az", "keyreport", "make")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 _SHELL = {"sh", "bash", "shell", "console"}
-_INLINE = re.compile(r"(?<!`)`([^`\n]+(?:\n[^`\n]+)?)`(?!`)")
+_INLINE = re.compile(r"(?<!`)`((?:[^`\n]|\n(?!\n))+)`(?!`)")  # within one paragraph
 _HEADING = re.compile(r"^#+ (.*)$", re.MULTILINE)
 
 
@@ -44,14 +44,26 @@ def shown(doc: str, text: str) -> list[Shown]:
         prose = prose[: fence.start()] + re.sub(r"[^\n]", " ", fence[0]) + prose[fence.end() :]
         if fence[1] in _SHELL:
             first = text.count("\n", 0, fence.start(2)) + 1
-            found += [(c.line, number, c) for c in read(fence[2], first)]
+            try:
+                found += [(c.line, number, c) for c in read(fence[2], first)]
+            except (ValueError, IndexError, AssertionError) as error:
+                raise AssertionError(f"{doc}:{first}: this shell block does not parse ({error!r})") from None
     for span in _INLINE.finditer(prose):
-        code = span[1].replace("\n", " ")
-        if code.split(" ", 1)[0] in TOOLS and " " in code:
-            line = text.count("\n", 0, span.start()) + 1
-            found += [(line, -1, c) for c in read(code, line)]
+        line = text.count("\n", 0, span.start()) + 1
+        found += [(line, -1, c) for c in _inline(span[1].replace("\n", " "), line)]
     headings = [(text.count("\n", 0, h.start()) + 1, h[1]) for h in _HEADING.finditer(prose)]
     return [Shown(doc, line, _heading(headings, line), block, c) for line, block, c in sorted(found, key=_order)]
+
+
+def _inline(code: str, line: int) -> list[Command]:
+    """Inline code that runs a tool (`aws …`, `X=$(az …)`); other inline code is prose and may not parse."""
+    try:
+        commands = read(code, line)
+    except (ValueError, IndexError, AssertionError):
+        if code.split(" ", 1)[0] in TOOLS:
+            raise
+        return []
+    return [c for c in commands if len(c.words) > 1 and c.words[0] in TOOLS]
 
 
 def _order(item: tuple[int, int, Command]) -> int:

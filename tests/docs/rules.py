@@ -30,14 +30,24 @@ def partition(items: list[Shown]) -> list[str]:
 
 
 def certificate_credentials(items: list[Shown]) -> list[str]:
-    """Without --cert, `az ad app credential list/delete` act on the app's passwords, not its certificates."""
-    return [
-        f"{i.where}: in a certificate section, {' '.join(i.words[:5])} needs --cert"
-        for i in items
-        if (_is(i, "az", "ad", "app", "credential", "delete") or _is(i, "az", "ad", "app", "credential", "list"))
-        and re.search(r"kms|certificate", i.heading, re.IGNORECASE)
-        and "--cert" not in i.words
-    ]
+    """Without --cert, `az ad app credential list/delete` act on the app's passwords, not its certificates.
+
+    A section is about certificates when every credential it adds is one (`reset --cert`), or it adds none and
+    its heading names kms or certificates.
+    """
+    problems = []
+    for heading in dict.fromkeys(i.heading for i in items):
+        section = [i for i in items if i.heading == heading]
+        resets = [i for i in section if _is(i, "az", "ad", "app", "credential", "reset")]
+        about = all("--cert" in i.words for i in resets) if resets else re.search(r"kms|certificate", heading, re.I)
+        problems += [
+            f"{i.where}: in a certificate section, {' '.join(i.words[:5])} needs --cert"
+            for i in section
+            if about
+            and (_is(i, "az", "ad", "app", "credential", "delete") or _is(i, "az", "ad", "app", "credential", "list"))
+            and "--cert" not in i.words
+        ]
+    return problems
 
 
 def stack_sets(items: list[Shown], text: str) -> list[str]:
@@ -158,3 +168,36 @@ def preview_api_versions(items: list[Shown]) -> list[str]:
         for i in items
         if i.words[:1] == ["az"] and any(re.search(r"api-version=[\d-]+-preview", w) for w in i.words)
     ]
+
+
+_FILE = re.compile(r"`((?:[\w.-]+/)*[\w-]+\.(?:py|json|yaml|yml|kql|md|js|lock|txt|in))`")
+
+
+def files(text: str, where: str, tracked: set[str]) -> list[str]:
+    """A file the prose names exists: as written, in the package (lambda/keyreport), or as a unique path's tail."""
+    problems = []
+    for name in sorted(set(_FILE.findall(text))):
+        if name in tracked or f"lambda/keyreport/{name}" in tracked or f"docs/{name}" in tracked:
+            continue
+        tails = [path for path in tracked if path.endswith("/" + name)]
+        if len(tails) != 1:
+            problems.append(f"{where}: names {name}, which is {'ambiguous' if tails else 'no file of the repository'}")
+    return problems
+
+
+ENV_FILE = "keyreport.env"
+
+
+def persisted(items: list[Shown], doc: str) -> list[str]:
+    """In the walk-through, a value made in one step and used in a later one is kept in keyreport.env first."""
+    if doc != WALKTHROUGH:
+        return []
+    problems, kept, made_in = [], set(ENVIRONMENT), {}
+    for i in (i for i in items if i.block >= 0):
+        stale = {n for n in i.command.uses if made_in.get(n, i.block) != i.block} - kept
+        problems += [f"{i.where}: ${name} comes from an earlier step; keep it in {ENV_FILE}" for name in sorted(stale)]
+        names = {n for n, _ in i.command.assignments} | {i.command.output} - {""}
+        made_in |= dict.fromkeys(names, i.block)
+        if ENV_FILE in i.command.writes:
+            kept |= names | {m for w in i.words[1:] if i.words[0] == "echo" for m in re.findall(r"(\w+)=\$", w)}
+    return problems

@@ -24,6 +24,7 @@ class Command:
     condition: bool = False  # the condition of an until/while/if: run again or checked, not run once blindly
     output: str = ""  # the variable this command's output is assigned to, for VAR=$(command)
     exported: bool = False  # `export A=…`: the assignments reach the commands the shell starts
+    writes: list[str] = field(default_factory=list)  # files its output (or its here-document line) goes to
 
 
 @dataclass
@@ -36,8 +37,9 @@ class _Reader:
     word: str | None = None
     uses: set[str] = field(default_factory=set)
     condition: bool = False
-    heredocs: list[tuple[str, bool]] = field(default_factory=list)
+    heredocs: list[tuple[str, bool, str]] = field(default_factory=list)
     redirect: bool = False
+    targets: list[str] = field(default_factory=list)
     start_line: int = 0
 
     def add(self, text: str) -> None:
@@ -50,6 +52,7 @@ class _Reader:
             return
         if self.redirect:
             self.redirect = False
+            self.targets.append(self.word)
         elif not self.words and self.word in _KEYWORDS | _LOOP_KEYWORDS | _ENDS:
             self.condition = self.condition or self.word in _LOOP_KEYWORDS
         else:
@@ -61,7 +64,9 @@ class _Reader:
         self.end_word()
         if self.words:
             self.commands.append(_command(self.words, self.start_line, self.uses, self.condition))
+            self.commands[-1].writes = self.targets
         self.words, self.uses, self.condition = [], set(), self.condition and piped
+        self.targets = []
 
 
 def _command(words: list[str], line: int, uses: set[str], condition: bool) -> Command:
@@ -217,18 +222,21 @@ def _closing_parenthesis(text: str, i: int) -> int:
 def _heredoc_start(r: _Reader) -> None:
     match = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_]+)\1").match(r.text, r.i)
     assert match, f"line {r.line}: a here-document without a delimiter"
-    r.heredocs.append((match[2], not match[1]))
+    r.heredocs.append((match[2], not match[1], r.targets[-1] if r.targets else ""))
     r.end_word()
     r.i = match.end()
 
 
 def _heredoc_bodies(r: _Reader) -> None:
     """An unquoted here-document is read as shell (the guides write assignments into a file they source)."""
-    for delimiter, expands in r.heredocs:
+    for delimiter, expands, target in r.heredocs:
         end = re.compile(rf"^{delimiter}$", re.MULTILINE).search(r.text, r.i)
         assert end, f"line {r.line}: here-document {delimiter} is never closed"
         if expands:
-            r.commands.extend(read(r.text[r.i : end.start()], r.line))
+            body = read(r.text[r.i : end.start()], r.line)
+            for command in body:
+                command.writes = [target] if target and not command.output else command.writes
+            r.commands.extend(body)
         r.line += r.text.count("\n", r.i, end.end())
         r.i = end.end()
     r.heredocs = []

@@ -91,6 +91,13 @@ OLD = {
         ),
         "workbookId gets output workbookId",
     ),
+    "an id made in one step, used in a later one, and never kept": (
+        "docs/deployment.md",
+        FENCE.format("ROLE_ARN=$(aws cloudformation describe-stacks --stack-name s --query Stacks[0].StackId)")
+        + "\nLater:\n\n"
+        + FENCE.format('aws cloudformation describe-stack-set --stack-set-name "$ROLE_ARN"'),
+        "$ROLE_ARN comes from an earlier step; keep it in keyreport.env",
+    ),
     "a region set but not exported": (
         "docs/deployment.md",
         FENCE.format(
@@ -151,6 +158,14 @@ WRONG = {
         ),
         "has no member OrganizationalUnits",
     ),
+    "a shorthand value that is not a boolean": (
+        FENCE.format(
+            "aws cloudformation create-stack-set --stack-set-name s --template-body file://cloudformation/member-role.yaml"
+            " --auto-deployment Enabled=yes"
+        ),
+        "Enabled takes true or false",
+    ),
+    "TLS verification turned off": (FENCE.format("aws iam list-users --no-verify-ssl"), "turns TLS verification off"),
     "a template parameter that does not exist": (
         FENCE.format('make deploy ARTIFACT_BUCKET=b PARAMS="WorkspaceGuid=0"'),
         "has no parameter WorkspaceGuid",
@@ -175,6 +190,14 @@ WRONG = {
         "--auth password is not one of",
     ),
     "a query that is not shipped": (FENCE.format("keyreport query keys-due"), "no shipped query keys-due"),
+    "a --query that is not JMESPath": (
+        FENCE.format("aws cloudformation describe-stacks --stack-name s --query \"Stacks[0].Outputs[?OutputKey=='F'\""),
+        "is not JMESPath",
+    ),
+    "a file the prose names that does not exist": (
+        "`secretsmanager:GetSecretValue` (`secrets.py`)\n",
+        "names secrets.py",
+    ),
     "a make variable the Makefile never reads": (FENCE.format("make demo SINKS=both"), "reads no variable SINKS"),
 }
 
@@ -195,3 +218,8 @@ def test_each_kind_of_wrong_command_is_caught(name: str) -> None:
     text, expected = WRONG[name]
     found = _problems_with("docs/migration.md", text)
     assert any(expected in problem for problem in found), f"{name}: {expected!r} not in\n" + "\n".join(found)
+
+
+def test_a_shell_block_that_does_not_parse_is_named() -> None:
+    with pytest.raises(AssertionError, match=r"docs/migration.md:2: this shell block does not parse"):
+        _problems_with("docs/migration.md", FENCE.format("aws iam list-users --query 'Users"))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import jmespath
+from jmespath.exceptions import JMESPathError
+
 from tests.docs.shell import SUBSTITUTION
 
 _PLACEHOLDER = re.compile(r"<[^<>]+>|\.\.\.|…")
@@ -46,3 +49,15 @@ def pairs(words: list[str]) -> list[tuple[str, str]]:
 def shorthand(value: str) -> dict[str, str]:
     """The AWS CLI's shorthand syntax for one structure: `Key=Value,Key2=Value2`."""
     return dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+
+
+def query_problems(given: dict[str, list[str]], where: str) -> list[str]:
+    """`--query` takes JMESPath, in the AWS CLI and az alike: a literal one must compile."""
+    problems = []
+    for value in given.get("--query", [])[:1]:
+        if literal(value):
+            try:
+                jmespath.compile(value)
+            except JMESPathError as error:
+                problems.append(f"{where}: --query {value} is not JMESPath ({str(error).splitlines()[0]})")
+    return problems

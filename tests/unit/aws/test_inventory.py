@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -107,23 +108,28 @@ def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[obje
     assert second.last_used_date is None and first.password_enabled is True and first.mfa_active is False
     assert (inventory.stats.users, inventory.stats.keys, inventory.stats.users_skipped) == (2, 3, 0)
     assert inventory.stats.report_used
-    alice, bob = inventory.users  # one per user, from what was already read: no call of its own
+    alice, bob = inventory.users()  # one per user, from what was already read: no call of its own
     assert (alice.user_name, alice.path, alice.create_date, alice.keys, alice.active_keys) == ("alice", "/", T0, 2, 2)
     assert (alice.password_enabled, alice.mfa_active, alice.last_activity) == (True, False, USED)
     assert alice.password_last_used is None and alice.password_last_changed is None
     assert (bob.keys, bob.active_keys, bob.last_activity) == (0, 0, None)
 
 
-def test_report_in_progress_is_polled_until_complete(iam: tuple[object, Stubber]) -> None:
+def test_keys_are_listed_while_the_report_is_in_progress(iam: tuple[object, Stubber]) -> None:
     client, stub = iam
+    listed = threading.Event()
+    client.meta.events.register("after-call.iam.ListAccessKeys", lambda **_: listed.set())  # type: ignore[attr-defined]
     stub.add_response("generate_credential_report", {"State": "STARTED"})
+    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
+    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
+    stub.add_response("generate_credential_report", {"State": "INPROGRESS"})
     stub.add_response("generate_credential_report", {"State": "COMPLETE"})
     stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
     report(stub, [user_line("alice", (T0, USED), None)])
-    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
-    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
-    records, _ = collect(client)
-    assert records[0].last_used_date == USED
+    # The report's poll waits for the listing: the Stubber's answers then come in exactly this order.
+    inventory = Inventory(client, concurrency=1, sleep=lambda _: listed.wait(5) and None)  # type: ignore[arg-type]
+    records = list(inventory.records())
+    assert records[0].last_used_date == USED and records[0].mfa_active is False and inventory.stats.report_used
 
 
 def test_without_the_report_last_use_comes_per_key(iam: tuple[object, Stubber]) -> None:
@@ -170,7 +176,7 @@ def test_user_deleted_mid_run_is_skipped_and_counted(iam: tuple[object, Stubber]
     assert [r.user_name for r in records] == ["alice"]
     assert inventory.stats.users == 3 and inventory.stats.users_skipped == 2
     assert inventory.stats.errors == ["user locked: AccessDenied"]  # a deletion is not an error
-    assert [u.user_name for u in inventory.users] == ["alice"]  # no row for a user that could not be read
+    assert [u.user_name for u in inventory.users()] == ["alice"]  # no row for a user that could not be read
 
 
 def test_a_users_sign_in_counts_as_activity_and_the_report_gives_password_times(iam: tuple[object, Stubber]) -> None:
@@ -183,7 +189,7 @@ def test_a_users_sign_in_counts_as_activity_and_the_report_gives_password_times(
     stub.add_response("list_users", {"Users": [{**user("carol"), "PasswordLastUsed": signed_in}], "IsTruncated": False})
     stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("carol", "AKIAAAAAAAAAAAAAAAA1", T0, "Inactive")]})
     _, inventory = collect(client)
-    [carol] = inventory.users
+    [carol] = inventory.users()
     assert (carol.password_last_used, carol.last_activity) == (signed_in, signed_in)
     assert carol.password_last_changed == datetime(2025, 1, 1, tzinfo=UTC) and carol.mfa_active is True
     assert (carol.keys, carol.active_keys) == (1, 0)
