@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -150,6 +151,8 @@ def organization(world: World, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_organization_mode_lists_accounts_and_assumes_the_member_role(world: World, organization: str) -> None:
     report = check()
     assert report.passed, "\n".join(report.lines())
+    [queue] = [hop for hop in report.hops if hop.name == "account queue"]
+    assert queue.detail == "keyreport-accounts is reachable, 0 message(s) waiting"
     [member] = [hop for hop in report.hops if hop.name == "member role"]
     assert member.detail == f"assumed arn:aws:iam::{organization}:role/keyreport-member with the external id"
 
@@ -227,6 +230,17 @@ def test_wrong_workspace_key_is_the_403_of_the_data_collector(world: World) -> N
     hop = first_failure(check())
     assert hop.name == "data collector" and "answered 403 InvalidAuthorization" in hop.detail
     assert hop.cause.startswith("wrong workspace key") and stored(world) == before
+
+
+def test_a_skewed_clock_is_named_as_the_cause_of_the_403(world: World) -> None:
+    collector = world.stack.collector
+    collector.clock = lambda: datetime.now(UTC) + timedelta(minutes=20)  # the service's clock, 20 min ahead
+    try:
+        hop = first_failure(check())
+    finally:
+        collector.clock = lambda: datetime.now(UTC)
+    assert hop.name == "data collector" and "403" in hop.detail
+    assert hop.cause.startswith("clock skew") and "NTP" in hop.fix
 
 
 def test_dcr_role_missing_is_the_403_of_the_logs_ingestion_api(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
