@@ -95,6 +95,14 @@ def test_federated_shows_what_the_federated_credential_must_say(world: World, mo
     assert f"issuer {modes.issuer.url}, subject {modes.role_arn}, audience api://AzureADTokenExchange" in sts.detail
 
 
+@pytest.mark.parametrize("auth", ["certificate", "kms", "default"])
+def test_every_other_sign_in_mode_passes(world: World, monkeypatch: pytest.MonkeyPatch, auth: str) -> None:
+    world.configure(monkeypatch, world.stack.env(auth=auth))
+    report = check()
+    assert report.passed, "\n".join(report.lines())
+    assert not [hop for hop in report.hops if hop.name == "sts:GetWebIdentityToken"]
+
+
 # -- AWS side ---------------------------------------------------------------------------------------------
 
 
@@ -195,6 +203,28 @@ def test_federated_credential_mismatch_shows_both_sides(world: World, monkeypatc
     assert hop.name == "token for Key Vault" and hop.detail.endswith("AADSTS70021")
     assert "no federated credential of the app matches" in hop.cause
     assert f"issuer {modes.issuer.url}, subject {modes.role_arn}, audience api://AzureADTokenExchange" in hop.fix
+
+
+def test_sts_refusing_the_web_identity_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes = world.stack.auth_modes
+    assert modes is not None
+    world.configure(monkeypatch, world.stack.env(auth="federated"))
+    modes.issuer.denied.add(modes.role_arn)
+    try:
+        hop = first_failure(check())
+    finally:
+        modes.issuer.denied.discard(modes.role_arn)
+    assert hop.name == "sts:GetWebIdentityToken" and "may not call sts:GetWebIdentityToken" in hop.detail
+    assert "AWS side" in hop.cause
+
+
+def test_client_secret_gone_from_secrets_manager(world: World) -> None:
+    world.stack.aws.client("secretsmanager").delete_secret(
+        SecretId=world.env["KEYREPORT_AZURE_CLIENT_SECRET_ARN"], ForceDeleteWithoutRecovery=True
+    )
+    hop = first_failure(check())
+    assert hop.name == "token for Key Vault" and "ResourceNotFoundException" in hop.detail
+    assert "AWS side" in hop.cause
 
 
 def test_key_vault_secret_missing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
