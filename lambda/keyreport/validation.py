@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 LOG_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 RUN_LOG_TYPE_SUFFIX = "_Run"
+USERS_LOG_TYPE_SUFFIX = "_Users"  # the longer suffix: the Log-Type length check uses it
 DCR_IMMUTABLE_ID_PATTERN = re.compile(r"^dcr-[0-9a-f]{32}$")
 STREAM_PATTERN = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
 
@@ -20,6 +21,17 @@ def queue_url_problem(value: str) -> str | None:
         if url.scheme in ("https", "http") and url.hostname and url.path.count("/") == 2
         else ("is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
     )
+
+
+def account_id_problem(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]{12}", value) else "is not a 12-digit AWS account id"
+
+
+def metrics_namespace_problem(value: str) -> str | None:
+    if value.startswith("AWS/"):
+        return "must not start with AWS/ (reserved for AWS services)"
+    ok = re.fullmatch(r"[A-Za-z0-9.\-_/#: ]{1,255}", value)
+    return None if ok else "is not a CloudWatch namespace (letters, digits, . - _ / # : and spaces, up to 255)"
 
 
 def role_name_problem(value: str) -> str | None:
@@ -41,8 +53,8 @@ def guid_problem(value: str) -> str | None:
 def log_type_problem(value: str) -> str | None:
     if not LOG_TYPE_PATTERN.fullmatch(value):
         return "is not a valid Log-Type: letters, digits and underscore only, at most 100 characters"
-    if len(value) + len(RUN_LOG_TYPE_SUFFIX) > 100:
-        return f"leaves no room for the run-summary type {value + RUN_LOG_TYPE_SUFFIX!r} (100 characters at most)"
+    if len(value) + len(USERS_LOG_TYPE_SUFFIX) > 100:
+        return f"leaves no room for the users type {value + USERS_LOG_TYPE_SUFFIX!r} (100 characters at most)"
     return None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import botocore.session
 from botocore import xform_name
+from botocore.exceptions import DataNotFoundError
 from botocore.model import OperationModel, Shape
 
 from tests.docs.guides import ROOT
@@ -39,11 +40,17 @@ class Custom:
     required: frozenset[str] = frozenset()
 
 
-# From `aws s3 cp help`, `aws cloudformation deploy help`, `aws cloudformation package help` (AWS CLI v2), and the
-# one customised operation the guides use: `aws lambda invoke` writes the response to a positional outfile.
+# The options of these commands' ARG_TABLE in awscli 1.46.3 (awscli/customizations/cloudformation/deploy.py,
+# package.py, s3/subcommands.py), the same in AWS CLI v2's `aws … help`. `aws lambda invoke` is the one
+# customised operation the guides use: it writes the response to a positional outfile.
+_CP = """--acl --cache-control --case-conflict --checksum-algorithm --checksum-mode --content-disposition
+--content-encoding --content-language --content-type --exclude --expected-size --expires --grants --include
+--metadata --metadata-directive --page-size --request-payer --source-region --sse --sse-c --sse-c-copy-source
+--sse-c-copy-source-key --sse-c-key --sse-kms-key-id --storage-class --website-redirect"""
+_CP_SWITCHES = """--dryrun --follow-symlinks --force-glacier-transfer --ignore-glacier-warnings --no-follow-symlinks
+--no-guess-mime-type --no-progress --only-show-errors --quiet --recursive"""
 CUSTOM = {
-    ("s3", "cp"): Custom({"--only-show-errors": 0, "--quiet": 0, "--recursive": 0, "--sse": 1,
-                          "--sse-kms-key-id": 1, "--content-type": 1, "--acl": 1, "--dryrun": 0}, 2),
+    ("s3", "cp"): Custom(dict.fromkeys(_CP.split(), 1) | dict.fromkeys(_CP_SWITCHES.split(), 0), 2),
     ("cloudformation", "deploy"): Custom(
         {"--template-file": 1, "--stack-name": 1, "--s3-bucket": 1, "--s3-prefix": 1, "--force-upload": 0,
          "--kms-key-id": 1, "--parameter-overrides": 2, "--capabilities": 2, "--no-execute-changeset": 0,
@@ -113,6 +120,8 @@ def _check_operation(model: OperationModel, words: list[str], where: str, mentio
             problems += [f"{where}: {flag} {why}" for why in _values(members[flag], values)]
         elif flag in GLOBAL_CHOICES and values and literal(values[0]) and values[0] not in GLOBAL_CHOICES[flag]:
             problems.append(f"{where}: {flag} {values[0]} is not one of {sorted(GLOBAL_CHOICES[flag])}")
+    if "--no-verify-ssl" in given:
+        problems.append(f"{where}: --no-verify-ssl turns TLS verification off; keyreport's guides never do")
     return problems + query_problems(given, where) + _stack_set_parameters(model, given, where)
 
 
@@ -120,7 +129,7 @@ def _check_operation(model: OperationModel, words: list[str], where: str, mentio
 def _paginated_names(service: str) -> frozenset[str]:
     try:
         return frozenset(_session().get_paginator_model(service)._paginator_config)
-    except botocore.exceptions.UnknownServiceError:
+    except DataNotFoundError:  # UnknownServiceError is one: a service without paginators
         return frozenset()
 
 
@@ -159,9 +168,21 @@ def _values(shape: Shape, values: list[str]) -> list[str]:
         if enum and literal(value) and value not in enum:
             problems.append(f"{value} is not one of {enum}")
         if target.type_name == "structure" and literal(value.split("=", 1)[0]):
-            keys = set(shorthand(value))
-            unknown = sorted(keys - set(target.members))
-            problems += [f"{value}: {target.name} has no member {key}" for key in unknown]
+            problems += _shorthand(target, value)
+    return problems
+
+
+def _shorthand(target: Any, value: str) -> list[str]:
+    """Each Key=Value of a structure: the member exists, and takes that value (enum, boolean)."""
+    problems = []
+    for key, item in shorthand(value).items():
+        member = target.members.get(key)
+        if member is None:
+            problems.append(f"{value}: {target.name} has no member {key}")
+        elif literal(item) and getattr(member, "enum", []) and item not in member.enum:
+            problems.append(f"{value}: {key}={item} is not one of {member.enum}")
+        elif literal(item) and member.type_name == "boolean" and item not in ("true", "false"):
+            problems.append(f"{value}: {key} takes true or false")
     return problems
 
 

@@ -36,7 +36,10 @@ def command_name(words: list[str]) -> str:
 def check(words: list[str], where: str, mention: bool) -> list[str]:
     name = command_name(words)
     if not name:
-        return [f"{where}: not an az command of {table()['source']}"]
+        return [
+            f"{where}: not an az command of {table()['source']}; a new one? refresh tests/docs/az_commands.json "
+            "as README.md (Development) says"
+        ]
     spec = table()["commands"][name]["options"]
     flags = {flag: flag for flag in spec} | {alias: flag for flag, s in spec.items() for alias in s.get("aliases", [])}
     given, problems = _split(words[1 + len(name.split()) :], spec, flags, where)

@@ -158,6 +158,14 @@ WRONG = {
         ),
         "has no member OrganizationalUnits",
     ),
+    "a shorthand value that is not a boolean": (
+        FENCE.format(
+            "aws cloudformation create-stack-set --stack-set-name s --template-body file://cloudformation/member-role.yaml"
+            " --auto-deployment Enabled=yes"
+        ),
+        "Enabled takes true or false",
+    ),
+    "TLS verification turned off": (FENCE.format("aws iam list-users --no-verify-ssl"), "turns TLS verification off"),
     "a template parameter that does not exist": (
         FENCE.format('make deploy ARTIFACT_BUCKET=b PARAMS="WorkspaceGuid=0"'),
         "has no parameter WorkspaceGuid",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings
 from keyreport.spill.replay import replay as replay_spilled
@@ -29,7 +30,11 @@ def replay(args: argparse.Namespace) -> int:
     wiring = Wiring(Settings.from_env(), boto3.Session())
     if wiring.spill is None:
         raise ConfigError(["KEYREPORT_SPILL_BUCKET is required for keyreport replay"])
-    outcome = replay_spilled(wiring.spill, wiring.sink, deadline)
+    progress = Progress(wanted(args), "spilled batches", "batch")
+    try:
+        outcome = replay_spilled(CountingSpill(wiring.spill, progress), CountingSink(wiring.sink, progress), deadline)
+    finally:
+        progress.close()
     print(
         f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} delivered and deleted "
         f"({outcome.delivered_rows} rows), {len(outcome.kept)} kept",
