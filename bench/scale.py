@@ -95,7 +95,11 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
         workspace_id=WORKSPACE_ID,
         endpoint=collector.url,
         key=key,
-        log_types={Table.KEYS: "AWS_Access_Key_Report", Table.RUNS: "AWS_Access_Key_Report_Run"},
+        log_types={
+            Table.KEYS: "AWS_Access_Key_Report",
+            Table.RUNS: "AWS_Access_Key_Report_Run",
+            Table.USERS: "AWS_Access_Key_Report_Users",
+        },
         session=session,
         max_bytes=4 * 1024 * 1024,
     )
