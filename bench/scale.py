@@ -31,6 +31,7 @@ from moto import mock_aws
 from bench.iam_conditions import IamConditions
 from keyreport import pipeline
 from keyreport.deadline import Deadline
+from keyreport.deployment_key import DeploymentKey
 from keyreport.identity.key_vault import WorkspaceKey
 from keyreport.identity.secret_cache import CachedSecret
 from keyreport.records import KeyRecord, key_row
@@ -42,6 +43,8 @@ from sandbox.data_collector import DataCollectorEmulator
 from sandbox.estate import seed_estate
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
 from sandbox.tls import LocalCA
+
+KEY = DeploymentKey.throwaway().fingerprint  # the baseline's rows are keyed like the product's
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -82,7 +85,9 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
 def run_keyreport(users: int, conditions: IamConditions, sink: DataCollectorSink, settings: Settings) -> Measurement:
     session = conditions.install(boto3.Session())
     started = time.monotonic()
-    result = pipeline.run(settings, Wiring(settings, session).aws, sink, Deadline())
+    wiring = Wiring(settings, session)
+    key = wiring.deployment_key.fingerprint
+    result = pipeline.run(settings, wiring.aws, sink, Deadline(), fingerprint_key=key)
     seconds = time.monotonic() - started
     summary = result.summary
     return Measurement(
@@ -120,7 +125,10 @@ def run_serial_baseline(users: int, conditions: IamConditions, sink: DataCollect
                         last.get("ServiceName"),
                         last.get("Region"),
                     )
-                    rows.append(key_row(record, run_time=now, run_id="00000000-0000-0000-0000-000000000000"))
+                    row = key_row(
+                        record, run_time=now, run_id="00000000-0000-0000-0000-000000000000", fingerprint_key=KEY
+                    )
+                    rows.append(row)
     delivery = sink.send(Table.KEYS, rows, Deadline())
     seconds = time.monotonic() - started
     return Measurement(

@@ -19,6 +19,7 @@ ALWAYS = {
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
     "s3:PutObject",
+    "secretsmanager:GetSecretValue",  # the fingerprint key
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "sqs:SendMessage",

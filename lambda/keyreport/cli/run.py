@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(None, **overrides, **sign_in.settings_overrides(args))
     wiring = Wiring(settings, boto3.Session(), sign_in.person_credential(args, settings.azure))
-    result = pipeline.run(settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
+    fingerprint_key = wiring.deployment_key.fingerprint
+    result = pipeline.run(
+        settings, wiring.aws, wiring.sink, deadline, fingerprint_key=fingerprint_key, spill=wiring.spill
+    )
     row = summary_row(result.summary)
     if args.json:
         print(json.dumps(row, indent=2))
