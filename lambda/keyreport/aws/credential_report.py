@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 _REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
+# A report that becomes ready is noticed within this long; one cheap IAM call per poll.
+POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,19 @@ def _report_rows(content: bytes) -> dict[str, ReportRow]:
 
 
 def fetch_credential_report(
-    iam: IAMClient, wait_seconds: float, sleep: Callable[[float], None] = time.sleep
+    iam: IAMClient,
+    wait_seconds: float,
+    sleep: Callable[[float], bool | None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CredentialReport | None:
-    """Generate (or reuse, within AWS's 4-hour window) the credential report; None if it cannot be had."""
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.5
+    """Generate (or reuse, within AWS's 4-hour window) the credential report; None if it cannot be had.
+
+    Polled every POLL_SECONDS from the start of one poll to the next, so a report that becomes ready is
+    seen within that time however long it took. `sleep` returning True (an Event's wait) stops the polling.
+    """
+    deadline = clock() + wait_seconds
     while True:
+        polled = clock()
         try:
             state = iam.generate_credential_report()["State"]
             if state == "COMPLETE":
@@ -128,8 +137,8 @@ def fetch_credential_report(
         except ValueError as error:
             logger.warning("credential report unreadable, falling back to per-key calls", extra={"error": str(error)})
             return None
-        if time.monotonic() + delay > deadline:
+        if polled + POLL_SECONDS > deadline:
             logger.warning("credential report not ready in time, falling back to per-key calls")
             return None
-        sleep(delay)
-        delay = min(delay * 2, 5.0)
+        if sleep(max(0.0, polled + POLL_SECONDS - clock())):
+            return None

@@ -57,15 +57,17 @@ def _deliver(
         reasons = [failed.reason for failed in delivery.failed_batches]
         logger.warning("spilled batch kept", extra={"key": batch.key, "failed": delivery.failed, "reasons": reasons})
         return
-    outcome.delivered_objects += 1
     if read_only:
+        outcome.delivered_objects += 1
         logger.info("spilled batch shown, left in the bucket", extra={"key": batch.key, "rows": delivery.shipped})
         return
     try:
         spill.delete(batch.key)
-    except SpillError as error:
+    except SpillError as error:  # delivered, but it stays: the next replay sends it again, the queries absorb it
         outcome.errors.append(str(error))
+        outcome.kept.append(batch.key)
         return
+    outcome.delivered_objects += 1
     logger.info("spilled batch delivered", extra={"key": batch.key, "rows": delivery.shipped})
 
 
