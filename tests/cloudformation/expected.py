@@ -19,6 +19,7 @@ ALWAYS = {
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
     "s3:PutObject",
+    "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
     "logs:CreateLogStream",
     "logs:PutLogEvents",

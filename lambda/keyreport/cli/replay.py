@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings, StdoutSettings
 from keyreport.spill.replay import replay as replay_spilled
@@ -38,7 +39,12 @@ def replay(args: argparse.Namespace) -> int:
     wiring = Wiring(settings, boto3.Session())
     assert wiring.spill is not None  # checked above
     read_only = isinstance(settings.sink, StdoutSettings)  # a dry run shows the batches and changes nothing
-    outcome = replay_spilled(wiring.spill, wiring.sink, deadline, read_only=read_only)
+    progress = Progress(wanted(args), "spilled batches", "batch")
+    try:
+        spill, sink = CountingSpill(wiring.spill, progress), CountingSink(wiring.sink, progress)
+        outcome = replay_spilled(spill, sink, deadline, read_only=read_only)
+    finally:
+        progress.close()
     print(
         f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} "
         f"{'shown, none deleted' if read_only else 'delivered and deleted'} ({outcome.delivered_rows} rows), "

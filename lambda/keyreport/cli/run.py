@@ -12,6 +12,7 @@ import boto3
 from keyreport import pipeline
 from keyreport.cli import sign_in
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.progress import CountingSink, Progress, counting_spill, wanted
 from keyreport.records import summary_row
 from keyreport.settings import SINKS, Settings
 from keyreport.wiring import Wiring
@@ -33,11 +34,15 @@ def run(args: argparse.Namespace) -> int:
     deadline = start(args)
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(None, **overrides, **sign_in.settings_overrides(args))
-    wiring = Wiring(settings, boto3.Session(), sign_in.person_credential(args, settings.azure))
+    session, progress = boto3.Session(), Progress(wanted(args), "users read", "user")
+    progress.watch_inventory(session)
+    wiring = Wiring(settings, session, sign_in.person_credential(args, settings.azure))
+    sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)
     fingerprint_key = wiring.deployment_key.fingerprint
-    result = pipeline.run(
-        settings, wiring.aws, wiring.sink, deadline, fingerprint_key=fingerprint_key, spill=wiring.spill
-    )
+    try:
+        result = pipeline.run(settings, wiring.aws, sink, deadline, fingerprint_key=fingerprint_key, spill=spill)
+    finally:
+        progress.close()
     row = summary_row(result.summary)
     if args.json:
         print(json.dumps(row, indent=2))

@@ -80,7 +80,7 @@ class SpillBucket:
     def __init__(self, s3: S3Client, bucket: str, mac_key: bytes, *, max_bytes: int = MAX_OBJECT_BYTES) -> None:
         self.s3 = s3
         self.bucket = bucket
-        self._mac_key = mac_key
+        self.mac_key = mac_key
         self.max_bytes = max_bytes
 
     def put(self, batch: FailedBatch, *, run_id: str, account_id: str, sink: str, sequence: int) -> SpilledBatch:
@@ -96,7 +96,7 @@ class SpillBucket:
                 Body=body,
                 ContentType="application/json",
                 ServerSideEncryption="AES256",
-                Metadata={MAC_METADATA: mac(self._mac_key, key, body)},
+                Metadata={MAC_METADATA: mac(self.mac_key, key, body)},
             )
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
@@ -116,7 +116,7 @@ class SpillBucket:
         if where is None:
             raise SpillRejected("its key is not one keyreport writes (<account>/<run id>/<table>-<n>.json)")
         body, metadata = self._read(key)
-        expected = mac(self._mac_key, key, body)
+        expected = mac(self.mac_key, key, body)
         if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
             raise SpillRejected(
                 "its MAC does not match: not written by this deployment's function, or changed since"
