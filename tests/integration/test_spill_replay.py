@@ -65,9 +65,13 @@ class Planter:
         self.planted: dict[str, str] = {}  # object key -> the reason replay must give
 
     def genuine(self, index: int = 0) -> tuple[dict[str, Any], bytes, dict[str, str]]:
-        answer = self.s3.get_object(Bucket=SPILL_BUCKET, Key=self.spilled.keys[index])
+        """The `index`th genuine object of the keys table."""
+        answer = self.s3.get_object(Bucket=SPILL_BUCKET, Key=self.key_batches()[index])
         body = answer["Body"].read()
         return json.loads(body), body, answer["Metadata"]
+
+    def key_batches(self) -> list[str]:
+        return [key for key in self.spilled.keys if "/keys-" in key]
 
     def new_key(self, account: str | None = None, table: str = "keys") -> str:
         return f"{PREFIX}{account or self.account}/{uuid.uuid4()}/{table}-00000.json"
@@ -112,7 +116,7 @@ def plant_everything(world: World, spilled: Spilled) -> Planter:
     _, body, metadata = plant.genuine(1)
     tampered = body.replace(b'"Status":"Active"', b'"Status":"Activf"', 1)
     assert len(tampered) == len(body) and tampered != body
-    plant.put(spilled.keys[1], tampered, "its MAC does not match", **metadata)
+    plant.put(plant.key_batches()[1], tampered, "its MAC does not match", **metadata)
     oversized = b" " * (MAX_OBJECT_BYTES + 1)
     plant.put(plant.new_key(), oversized, f"over the {MAX_OBJECT_BYTES}-byte limit", mac_key=plant.key)
     plant.put(plant.new_key(), b"{not json", "it is not JSON", mac_key=plant.key)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS
+from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS
 from keyreport.errors import SpillRejected
 from keyreport.records import ACCOUNT_ID, FINGERPRINT_PREFIX, Row, parse_timestamp
 from keyreport.sinks.base import Table
@@ -23,7 +23,11 @@ from keyreport.sinks.base import Table
 FORMAT = "keyreport-spill/2"
 # Every table a batch can belong to, with its columns: a table added to schema.json is added here too
 # (tests/unit/spill/test_validation.py fails for a Table without an entry).
-TABLE_COLUMNS: Mapping[Table, Mapping[str, str]] = {Table.KEYS: KEY_COLUMNS, Table.RUNS: RUN_COLUMNS}
+TABLE_COLUMNS: Mapping[Table, Mapping[str, str]] = {
+    Table.KEYS: KEY_COLUMNS,
+    Table.RUNS: RUN_COLUMNS,
+    Table.USERS: USER_COLUMNS,
+}
 REQUIRED_FIELDS = ("loggedDate", "account_number")
 DOCUMENT_FIELDS = frozenset({"format", "run_id", "account_id", "sink", "table", "reason", "attempts"})
 DOCUMENT_FIELDS |= {"spilled_at", "rows"}
