@@ -16,7 +16,7 @@ from keyreport.aws.inventory import Inventory
 from keyreport.deadline import Deadline
 from keyreport.errors import SpillError
 from keyreport.log import logger
-from keyreport.records import KeyRecord, RunSummary, key_row, summary_row
+from keyreport.records import KeyRecord, RunSummary, key_row, summary_row, user_row
 from keyreport.settings import Settings
 from keyreport.sinks.base import FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
@@ -57,6 +57,7 @@ def run(
     unsettled = _settle(delivery.failed_batches, spill, summary)
     summary.spilled = delivery.failed - sum(len(batch.rows) for batch in unsettled)
     summary.failed = delivery.failed - summary.spilled
+    unsettled += _ship_users(inventory, sink, deadline, spill, summary)
     summary.duration_seconds = time.monotonic() - started_clock
     run_delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
     if run_delivery.failed_batches:
@@ -64,6 +65,17 @@ def run(
         unsettled += _settle(run_delivery.failed_batches, spill, summary)
     logger.info("run finished", extra={"summary": summary_row(summary), "credential_report": stats.report_used})
     return RunResult(summary, unsettled)
+
+
+def _ship_users(
+    inventory: Inventory, sink: Sink, deadline: Deadline, spill: SpillBucket | None, summary: RunSummary
+) -> list[FailedBatch]:
+    """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
+    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
+    delivery = sink.send(Table.USERS, rows, deadline)
+    if delivery.failed:
+        summary.errors.append(f"{delivery.failed} user rows not delivered")
+    return _settle(delivery.failed_batches, spill, summary)
 
 
 def report_unreachable_account(

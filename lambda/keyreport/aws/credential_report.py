@@ -42,6 +42,8 @@ class ReportRow:
     password_enabled: bool | None
     mfa_active: bool | None
     slots: tuple[KeySlot, KeySlot]
+    password_last_used: datetime | None = None
+    password_last_changed: datetime | None = None
 
     def slot_for(self, create_date: datetime) -> KeySlot | None:
         """The slot whose rotation time is the key's creation time; None when that is not unambiguous."""
@@ -104,6 +106,8 @@ def _report_rows(content: bytes) -> dict[str, ReportRow]:
             password_enabled=_bool(line.get("password_enabled", "")),
             mfa_active=_bool(line.get("mfa_active", "")),
             slots=(slots[0], slots[1]),
+            password_last_used=_date(line.get("password_last_used", "")),
+            password_last_changed=_date(line.get("password_last_changed", "")),
         )
     return rows
 
