@@ -46,6 +46,7 @@ SINK_ENV: dict[str, dict[str, str]] = {
     },
 }
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+FINGERPRINT = {"KEYREPORT_FINGERPRINT_SECRET_ARN": ARN + "fingerprint"}  # every sink that ships needs it
 
 # Runs in the fresh interpreter: times the import and the build, lists the modules loaded.
 PROBE = """
@@ -71,7 +72,14 @@ class Mode:
 
     def env(self, certificate: str) -> dict[str, str]:
         auth = {name: value.replace("<certificate>", certificate) for name, value in AUTH_ENV[self.auth].items()}
-        return AWS_ENV | SINK_ENV[self.sink] | auth | {"KEYREPORT_SINK": self.sink, "KEYREPORT_AZURE_AUTH": self.auth}
+        shipping = FINGERPRINT if self.sink != "stdout" else {}
+        return (
+            AWS_ENV
+            | SINK_ENV[self.sink]
+            | shipping
+            | auth
+            | {"KEYREPORT_SINK": self.sink, "KEYREPORT_AZURE_AUTH": self.auth}
+        )
 
 
 # The packages worth knowing about at cold start: what each sink and mode needs, and what it must not load.
