@@ -49,6 +49,13 @@ class SpillError(Exception):
     """The spill bucket could not take or give back a batch."""
 
 
+class SpillRejected(Exception):
+    """A spill object that is not an authentic, well-formed batch: quarantined, never delivered.
+
+    The message says what is wrong and never quotes the object's content.
+    """
+
+
 class AccountUnreachable(Exception):
     """The member role could not be assumed: the account is reported as failed, the others go on."""
 

@@ -37,17 +37,24 @@ def run(
     sink: Sink,
     deadline: Deadline,
     *,
+    fingerprint_key: bytes,
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
-    """Inventories the account `account` reaches and ships its records; failed batches are spilled."""
+    """Inventories the account `account` reaches and ships its records; failed batches are spilled.
+
+    `fingerprint_key` is the deployment's (keyreport.deployment_key), so fingerprints join across its runs.
+    """
     started_clock = time.monotonic()
     account_id = account.sts().get_caller_identity()["Account"]
     summary = _new_summary(account_id, sink, clock)
     logger.append_keys(run_id=summary.run_id, account=account_id)
     inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
     records = _until_inventory_fails(inventory.records(), summary)
-    rows = (key_row(record, run_time=summary.started, run_id=summary.run_id) for record in records)
+    rows = (
+        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=fingerprint_key)
+        for record in records
+    )
     delivery = sink.send(Table.KEYS, rows, deadline)
 
     stats = inventory.stats
