@@ -12,7 +12,7 @@ from keyreport.errors import RunFailed
 from sandbox.lambda_context import LocalLambdaContext
 from sandbox.stack import make_workspace_key
 from tests.integration.conftest import World
-from tests.integration.test_organization import organization  # noqa: F401 (a fixture)
+from tests.integration.test_organization import organization, queue_arn  # noqa: F401 (a fixture)
 
 NAMESPACE = "KeyReport/sandbox-stack"
 COUNTS = ["SuccessfulRuns", "FailedRuns", "Users", "Keys", "RecordsShipped", "RecordsSpilled", "RecordsFailed"]
@@ -95,6 +95,7 @@ def test_member_accounts_each_get_their_own_line(
     event = {
         "Records": [
             {"messageId": f"m-{n}", "body": json.dumps({"account_id": account}), "eventSource": "aws:sqs"}
+            | {"eventSourceARN": queue_arn(world, organization["queue"])}
             for n, account in enumerate(members)
         ]
     }
