@@ -57,6 +57,7 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "iam:ListAccessKeys",
         "iam:GetAccessKeyLastUsed",
         "credential report",
+        "fingerprint key",
         "spill bucket",
         "clock",
         "token for Key Vault",
@@ -65,7 +66,7 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "data collector",
     ]
     assert all(hop.milliseconds >= 0 and hop.detail for hop in report.hops)
-    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[7].detail
+    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[8].detail
     assert stored(world) == before, "a check must leave no row in any table"
     assert len(world.stack.collector.posts) == posts + 1 and world.stack.collector.posts[-1].records == 0
     assert not list(world.stack.aws.client("s3").list_objects_v2(Bucket="keyreport-spill-sandbox").get("Contents", []))
@@ -139,6 +140,15 @@ def test_credential_report_denied(world: World, action: str) -> None:
     assert (hop.name, hop.cause) == ("credential report", f"the function's role may not call iam:{action}")
     assert f'"Action": "iam:{action}", "Resource": "*"' in hop.fix
     assert sum(not h.passed for h in report.hops) == 1
+
+
+def test_fingerprint_secret_not_a_fingerprint_key(world: World) -> None:
+    world.stack.aws.client("secretsmanager").put_secret_value(
+        SecretId=world.env["KEYREPORT_FINGERPRINT_SECRET_ARN"], SecretString="short"
+    )
+    hop = first_failure(check())
+    assert hop.name == "fingerprint key" and "holds 5 characters" in hop.detail
+    assert "secretsmanager:GetSecretValue" in hop.fix
 
 
 def test_spill_bucket_denied(world: World) -> None:
