@@ -42,6 +42,9 @@ class InventoryStats:
     users: int = 0
     keys: int = 0
     users_skipped: int = 0
+    users_read: int = 0  # users whose keys were read (skipped ones included): users - users_read were not
+    listing_complete: bool = False
+    root_keys_known: bool = True  # False: only the report knows them, and it did not say (see the run row)
     report_used: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -78,12 +81,15 @@ class Inventory:
         self.report: CredentialReport | None = None
 
     def records(self) -> Iterator[KeyRecord]:
-        self.report = fetch_credential_report(self.iam, self.report_wait_seconds, self.sleep)
+        outcome = fetch_credential_report(self.iam, self.report_wait_seconds, self.sleep)
+        self.report, self.stats.root_keys_known = outcome.report, outcome.root_keys_known
+        self.stats.errors.extend(outcome.errors)
         self.stats.report_used = self.report is not None
         if self.report is not None:
             yield from self._root_keys(self.report)
         for result in bounded_map(self._user_keys, self._users(), self.concurrency):
             self.stats.users_skipped += result.skipped
+            self.stats.users_read += 1
             self.stats.errors.extend(result.errors)
             self.stats.keys += len(result.records)
             yield from result.records
@@ -94,6 +100,7 @@ class Inventory:
             for user in page["Users"]:
                 self.stats.users += 1
                 yield dict(user)
+        self.stats.listing_complete = True
 
     def _root_keys(self, report: CredentialReport) -> Iterator[KeyRecord]:
         """The root user's keys exist only in the report: they have no listable id, so the slot names them."""

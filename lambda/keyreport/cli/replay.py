@@ -6,9 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-import boto3
-
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings
 from keyreport.spill.replay import replay as replay_spilled
@@ -26,7 +24,7 @@ def add_to(commands: Commands) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     deadline = start(args)
-    wiring = Wiring(Settings.from_env(), boto3.Session())
+    wiring = Wiring(Settings.from_env(), aws_session())
     if wiring.spill is None:
         raise ConfigError(["KEYREPORT_SPILL_BUCKET is required for keyreport replay"])
     outcome = replay_spilled(wiring.spill, wiring.sink, deadline)

@@ -7,11 +7,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-import boto3
-
 from keyreport import pipeline
 from keyreport.cli import sign_in
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
 from keyreport.records import summary_row
 from keyreport.settings import SINKS, Settings
 from keyreport.wiring import Wiring
@@ -33,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = start(args)
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(None, **overrides, **sign_in.settings_overrides(args))
-    wiring = Wiring(settings, boto3.Session(), sign_in.person_credential(args, settings.azure))
+    wiring = Wiring(settings, aws_session(), sign_in.person_credential(args, settings.azure))
     result = pipeline.run(settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
     row = summary_row(result.summary)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keyreport.deadline import Deadline
+from keyreport.deadline import Deadline, bounding
 from keyreport.errors import SpillError
 from keyreport.log import logger
 from keyreport.sinks import Sink
@@ -25,6 +25,11 @@ class ReplayOutcome:
 
 
 def replay(spill: SpillBucket, sink: Sink, deadline: Deadline) -> ReplayOutcome:
+    with bounding(deadline):
+        return _replay(spill, sink, deadline)
+
+
+def _replay(spill: SpillBucket, sink: Sink, deadline: Deadline) -> ReplayOutcome:
     outcome = ReplayOutcome()
     for key in list(spill.object_keys()):
         outcome.objects += 1
