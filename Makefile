@@ -11,7 +11,7 @@ help:
 	@echo "              SINK=logs_ingestion ships through the Logs Ingestion API; SINK=both runs both and compares"
 	@echo "make test     lint, type-check and every test"
 	@echo "make soak     the deadline fault cases with a 60 s Lambda timeout (longer than make test's)"
-	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it"
+	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it (USERS=300)"
 	@echo "make lock     re-resolve the pinned lock files from pyproject.toml"
 	@echo "make render   re-render the generated files: workbook and alert rules (queries/*.kql),"
 	@echo "              azure/logs-ingestion.json (queries/schema.json)"
@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo $(if $(SINK),--sink $(SINK))
 
 sandbox: $(STAMP)
-	$(BIN)/python -m sandbox
+	$(BIN)/python -m sandbox $(if $(USERS),--users $(USERS))
 
 # Not part of `make test`: wall-clock figures belong in bench/RESULTS.md, measured on a quiet machine.
 bench: $(STAMP)

@@ -1,7 +1,8 @@
-"""Real-world IAM conditions on top of moto: per-call latency and IAM's per-API throttling.
+"""Real-world IAM conditions on top of moto: per-call latency, IAM's per-API throttling, a slow credential report.
 
-Both hook botocore's event system of the session under test, the way a network or IAM itself would act
-on the requests: the product's code runs unmodified.
+All hook botocore's event system of the session under test, the way a network or IAM itself would act
+on the requests: the product's code runs unmodified. `MotoCpu` measures the CPU moto spends answering, so
+that the product's share of a process's CPU time can be told apart.
 """
 
 from __future__ import annotations
@@ -13,8 +14,25 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from moto.core.models import botocore_stubber
 
 from sandbox.aws_faults import error_response, query_action
+
+_IN_PROGRESS = (
+    b'<GenerateCredentialReportResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    b"<GenerateCredentialReportResult><State>INPROGRESS</State></GenerateCredentialReportResult>"
+    b"<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>"
+    b"</GenerateCredentialReportResponse>"
+)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
 
 
 class TokenBucket:
@@ -32,11 +50,44 @@ class TokenBucket:
         return False
 
 
+class MotoCpu:
+    """Thread CPU time spent in moto's request handling while active (moto answers every request, even
+    those answered here first: botocore takes the first answer, but calls every before-send handler)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._original: Any = None
+
+    def __enter__(self) -> MotoCpu:
+        self._original = original = botocore_stubber.process_request
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with self._lock:
+                    self.seconds += spent
+
+        botocore_stubber.process_request = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        botocore_stubber.process_request = self._original  # type: ignore[method-assign]
+
+
 class IamConditions:
     """Counts every IAM request; adds `latency` seconds to each; throttles each API to `rate`/s (burst)."""
 
-    def __init__(self, latency: float = 0.0, rate: float | None = None, burst: float = 100) -> None:
+    def __init__(
+        self, latency: float = 0.0, rate: float | None = None, burst: float = 100, report_seconds: float = 0.0
+    ) -> None:
+        """`report_seconds`: the credential report is INPROGRESS until this long after the first request."""
         self.latency = latency
+        self.report_seconds = report_seconds
+        self._report_asked: float | None = None
         self.rate, self.burst = rate, burst
         self._lock = threading.Lock()
         self._buckets: dict[str, TokenBucket] = {}
@@ -70,4 +121,18 @@ class IamConditions:
         finally:
             with self._lock:
                 self.in_flight -= 1
-        return None if allowed else error_response(request, "Throttling", "Rate exceeded")
+        if not allowed:
+            return error_response(request, "Throttling", "Rate exceeded")
+        if action == "GenerateCredentialReport" and self._report_pending():
+            headers = HTTPHeaders()
+            headers["Content-Type"] = "text/xml"
+            return AWSResponse(request.url, 200, headers, _Body(_IN_PROGRESS))
+        return None  # moto's own before-send handler answers
+
+    def _report_pending(self) -> bool:
+        """The first request starts the report; it is INPROGRESS until `report_seconds` later, then moto's."""
+        with self._lock:
+            now = time.monotonic()
+            if self._report_asked is None:
+                self._report_asked = now
+            return now - self._report_asked < self.report_seconds

@@ -3,10 +3,16 @@
     python -m bench.scale latency  --users 5000            # 50 ms per IAM call, no throttling
     python -m bench.scale throttle --users 5000            # 50 calls/s per IAM API, burst 100
     python -m bench.scale memory   --users 1000 5000       # peak RSS of a separate `keyreport run` process
+    python -m bench.scale latency  --users 5000 --no-baseline --report-seconds 0 10   # a slow credential report
 
 moto runs in process (`mock_aws`: several times faster than its HTTP server), latency and throttling are
 added on the wire by bench.iam_conditions, and records are shipped over TLS to the sandbox's Data
 Collector emulator. The product runs unmodified: pipeline.run with the DataCollectorSink.
+
+CPU: `cpu_seconds` is the whole process's CPU time during the run; moto's share (thread CPU time inside its
+handler) and the Data Collector emulator's (inside its request handler) are measured and taken out, so
+`cpu_ms_per_call` is the product's CPU per IAM call (botocore, the inventory, records, the sink's client side).
+No socket is opened for IAM here: a real endpoint adds TLS and HTTP parsing on top.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import boto3
 import requests
 from moto import mock_aws
 
-from bench.iam_conditions import IamConditions
+from bench.iam_conditions import IamConditions, MotoCpu
 from keyreport import pipeline
 from keyreport.deadline import Deadline
 from keyreport.identity.key_vault import WorkspaceKey
@@ -40,9 +46,11 @@ from keyreport.sinks.data_collector import DataCollectorSink
 from keyreport.wiring import Wiring
 from sandbox.data_collector import DataCollectorEmulator
 from sandbox.estate import seed_estate
+from sandbox.https import Request, Response
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
 from sandbox.tls import LocalCA
 
+DEFAULT_CONCURRENCY = Settings.from_env({"KEYREPORT_SINK": "stdout"}).iam_concurrency
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -63,6 +71,29 @@ class Measurement:
     throttled: int
     peak_in_flight: int
     seconds: float
+    concurrency: int = 1
+    report_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    moto_cpu_seconds: float = 0.0
+    collector_cpu_seconds: float = 0.0
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        product = self.cpu_seconds - self.moto_cpu_seconds - self.collector_cpu_seconds
+        return round(1000 * product / max(1, self.iam_calls), 3)
+
+
+class MeteredCollector(DataCollectorEmulator):
+    """The emulator, with the CPU time its request handler spends (server side, not the product's)."""
+
+    cpu_seconds = 0.0
+
+    def handle(self, request: Request) -> Response:
+        started = time.thread_time()
+        try:
+            return super().handle(request)
+        finally:
+            self.cpu_seconds += time.thread_time() - started
 
 
 def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
@@ -79,9 +110,17 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
     )
 
 
-def run_keyreport(users: int, conditions: IamConditions, sink: DataCollectorSink, settings: Settings) -> Measurement:
+def run_keyreport(
+    users: int,
+    conditions: IamConditions,
+    meters: tuple[MotoCpu, MeteredCollector],
+    sink: DataCollectorSink,
+    settings: Settings,
+) -> Measurement:
     session = conditions.install(boto3.Session())
-    started = time.monotonic()
+    moto, collector = meters
+    moto_cpu, collector_cpu = moto.seconds, collector.cpu_seconds
+    started, cpu = time.monotonic(), time.process_time()
     result = pipeline.run(settings, Wiring(settings, session).aws, sink, Deadline())
     seconds = time.monotonic() - started
     summary = result.summary
@@ -95,6 +134,11 @@ def run_keyreport(users: int, conditions: IamConditions, sink: DataCollectorSink
         sum(conditions.throttled.values()),
         conditions.peak_in_flight,
         seconds,
+        settings.iam_concurrency,
+        conditions.report_seconds,
+        time.process_time() - cpu,
+        moto.seconds - moto_cpu,
+        collector.cpu_seconds - collector_cpu,
     )
 
 
@@ -136,32 +180,47 @@ def run_serial_baseline(users: int, conditions: IamConditions, sink: DataCollect
     )
 
 
-def in_process(
-    users: int, latency: float, rate: float | None, concurrency: int, retry_mode: str, baseline: bool
-) -> list[Measurement]:
+@dataclass(frozen=True)
+class Plan:
+    """The runs of one in-process benchmark: every concurrency x report delay, then the serial baseline."""
+
+    latency: float
+    rate: float | None
+    retry_mode: str
+    concurrencies: list[int]
+    report_seconds: list[float]
+    baseline: bool
+
+
+def in_process(users: int, plan: Plan) -> list[Measurement]:
     os.environ.update(AWS_ENV)
     results = []
-    with tempfile.TemporaryDirectory() as directory, mock_aws():
+    with tempfile.TemporaryDirectory() as directory, mock_aws(), MotoCpu() as moto:
         ca = LocalCA(directory)
-        with DataCollectorEmulator(ca, WORKSPACE_ID, make_workspace_key("bench")) as collector:
+        with MeteredCollector(ca, WORKSPACE_ID, make_workspace_key("bench")) as collector:
             sink = _sink(collector, ca.ca_bundle_path)
             seeding = time.monotonic()
-            estate = seed_estate(boto3.client("iam"), users=users, seed=7, root_keys=0)
+            iam = boto3.client("iam")
+            estate = seed_estate(iam, users=users, seed=7, root_keys=0)
+            iam.generate_credential_report()  # moto's report is then COMPLETE: IamConditions decides how long it takes
             print(
                 f"# seeded {estate.user_count} users / {estate.key_count} keys in {time.monotonic() - seeding:.1f}s",
                 file=sys.stderr,
             )
-            settings = Settings.from_env(
-                {
-                    "KEYREPORT_SINK": "stdout",
-                    "KEYREPORT_IAM_CONCURRENCY": str(concurrency),
-                    "KEYREPORT_AWS_RETRY_MODE": retry_mode,
-                }
-            )
-            results.append(run_keyreport(users, IamConditions(latency, rate), sink, settings))
-            print(f"# {results[-1]}", file=sys.stderr)
-            if baseline:
-                results.append(run_serial_baseline(users, IamConditions(latency, rate), sink))
+            for concurrency in plan.concurrencies:
+                settings = Settings.from_env(
+                    {
+                        "KEYREPORT_SINK": "stdout",
+                        "KEYREPORT_IAM_CONCURRENCY": str(concurrency),
+                        "KEYREPORT_AWS_RETRY_MODE": plan.retry_mode,
+                    }
+                )
+                for seconds in plan.report_seconds:
+                    conditions = IamConditions(plan.latency, plan.rate, report_seconds=seconds)
+                    results.append(run_keyreport(users, conditions, (moto, collector), sink, settings))
+                    print(f"# {results[-1]}", file=sys.stderr)
+            if plan.baseline:
+                results.append(run_serial_baseline(users, IamConditions(plan.latency, plan.rate), sink))
                 print(f"# {results[-1]}", file=sys.stderr)
     return results
 
@@ -199,10 +258,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[5000])
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--burst", type=float, default=100.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[DEFAULT_CONCURRENCY])
     parser.add_argument("--retry-mode", choices=["standard", "adaptive"], default="standard")  # the product default
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--report-seconds", type=float, nargs="+", default=[0.0], help="credential report delays")
     args = parser.parse_args()
 
     if args.regime == "memory":
@@ -211,29 +270,18 @@ def main() -> None:
         for users in sorted(args.users):
             print(json.dumps(peak_rss_of_a_run(users)))
         return
-    rate = args.rate if args.regime == "throttle" else None
+    plan = Plan(
+        latency=args.latency,
+        rate=args.rate if args.regime == "throttle" else None,
+        retry_mode=args.retry_mode,
+        concurrencies=args.concurrency,
+        report_seconds=args.report_seconds,
+        baseline=not args.no_baseline and args.regime == "latency",
+    )
     for users in args.users:
-        results = in_process(
-            users,
-            args.latency,
-            rate,
-            args.concurrency,
-            args.retry_mode,
-            baseline=not args.no_baseline and args.regime == "latency",
-        )
-        for result in results:
-            print(
-                json.dumps(
-                    {
-                        "regime": args.regime,
-                        "latency": args.latency,
-                        "rate": rate,
-                        "concurrency": args.concurrency,
-                        "retry_mode": args.retry_mode,
-                    }
-                    | asdict(result)
-                )
-            )
+        for result in in_process(users, plan):
+            facts = {"regime": args.regime, "latency": plan.latency, "rate": plan.rate, "retry_mode": plan.retry_mode}
+            print(json.dumps(facts | asdict(result) | {"cpu_ms_per_call": result.cpu_ms_per_call}))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from keyreport.records import parse_timestamp
 from sandbox import dashboard_demo
 from sandbox.auth_modes import AUTH_MODES
 from sandbox.estate import Estate
+from sandbox.expected import ROTATION_DAYS, UNUSED_DAYS, Expected
 from sandbox.lambda_context import LocalLambdaContext
 from sandbox.stack import SINKS, Stack
 
@@ -84,19 +86,19 @@ def report(
         "last used": "LastUsedDate_t",
         "service": "ServiceName_s",
     }
-    old = sorted((r for r in rows if r["Status_s"] == "Active" and r["KeyAgeDays_d"] >= 90), key=by_age)
+    old = sorted((r for r in rows if r["Status_s"] == "Active" and r["KeyAgeDays_d"] > ROTATION_DAYS), key=by_age)
     never = sorted((r for r in rows if r["NeverUsed_b"]), key=by_age)
     stale = sorted(
-        (r for r in rows if not r["NeverUsed_b"] and r["DaysSinceLastUse_d"] >= 90),
+        (r for r in rows if not r["NeverUsed_b"] and r["DaysSinceLastUse_d"] > UNUSED_DAYS),
         key=lambda row: -float(row["DaysSinceLastUse_d"]),
     )
     root = [r for r in rows if r["user_s"] == "<root_account>"]
 
-    table("Active keys 90+ days old: rotate", old, key_columns)
+    table("Active keys over 90 days old: rotate", old, key_columns)
     table(
         "Keys never used: remove?", never, {k: v for k, v in key_columns.items() if k not in ("last used", "service")}
     )
-    table("Keys unused for 90+ days: stale", stale, key_columns | {"days since use": "DaysSinceLastUse_d"})
+    table("Keys unused for over 90 days: stale", stale, key_columns | {"days since use": "DaysSinceLastUse_d"})
     table("Root user keys: should not exist", root, key_columns)
     runs = [r for r in stored_rows(stack, sink, RUNS_TABLE) if r.get("RunId_g") == summary["RunId"]]
     table(
@@ -114,10 +116,11 @@ def report(
     )
 
     problems: list[str] = []
+    truth = Expected(estate, parse_timestamp(summary["loggedDate"]))
     _check("all keys", rows, estate.key_count, problems)
-    _check("active keys older than 90 days", old, len(estate.keys_older_than(90, at=at, active_only=True)), problems)
+    _check("active keys over 90 days old", old, len(truth.rotation_due()), problems)
     _check("never used", never, len(estate.never_used()), problems)
-    _check("unused for 90+ days", stale, len(estate.unused_for(90, at=at)), problems)
+    _check("unused for over 90 days", stale, len(truth.stale()), problems)
     return problems
 
 
@@ -155,16 +158,18 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("azure").setLevel(logging.WARNING)
         read_backs: dict[str, list[dict[str, Any]]] = {}
+        run_time = datetime.now(UTC)
         for sink in SINKS if args.sink == "both" else (args.sink,):
             summary = _invoke(stack, sink, args.auth)
             if summary is None:
                 return 1
+            run_time = parse_timestamp(summary["loggedDate"])
             problems = report(stack, estate, summary, datetime.now(UTC), sink)
             if problems:
                 print("Read-back does not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
                 return 1
             read_backs[sink] = _latest(stored_rows(stack, sink, KEYS_TABLE), summary["RunId"])
-        problems = dashboard_demo.show(stack, estate, datetime.now(UTC))
+        problems = dashboard_demo.show(stack, estate, datetime.now(UTC), run_time)
         if problems:
             print("The dashboards do not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 1

@@ -10,7 +10,6 @@ for a PKCE mismatch, ``invalid_client`` for an app that is not a public client).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -19,13 +18,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from sandbox.entra_common import NO_STORE, Endpoints, Refusal, b64url
+from sandbox.entra_directory import Directory
+from sandbox.entra_tokens import TokenAuthority
 from sandbox.https import Request, Response
-
-if TYPE_CHECKING:
-    from sandbox.entra import EntraEmulator
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 USER_GRANTS = frozenset({DEVICE_CODE_GRANT, "authorization_code", "refresh_token"})
@@ -33,14 +32,6 @@ OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 DEVICE_CODE_SECONDS = 900
 POLL_INTERVAL = 1  # Entra says 5; the sandbox keeps tests quick (the client honours whatever it is told)
 AUTH_CODE_SECONDS = 600
-
-
-class UserFlowRefusal(Exception):
-    """A user-flow request Entra would refuse (same fields as the emulator's own refusals)."""
-
-    def __init__(self, status: int, error: str, code: int, description: str) -> None:
-        super().__init__(description)
-        self.status, self.error, self.code, self.description = status, error, code, description
 
 
 @dataclass(frozen=True)
@@ -91,15 +82,19 @@ class _State:
 
 
 class UserSignIn:
-    def __init__(self, entra: EntraEmulator) -> None:
-        self._entra = entra
+    """People's sign-in through the public client apps of ``directory``; tokens come from ``tokens``."""
+
+    def __init__(self, endpoints: Endpoints, directory: Directory, tokens: TokenAuthority) -> None:
+        self._endpoints = endpoints
+        self._directory = directory
+        self._authority = tokens
         self._lock = threading.Lock()
         self._state = _State()
 
     # -- set-up, from code ------------------------------------------------------------------------
     def add_public_client(self, tenant_id: str, client_id: str) -> None:
         """Register an app that allows public client flows (device code, browser with PKCE)."""
-        self._entra.register_app(tenant_id, client_id)
+        self._directory.register_app(tenant_id, client_id)
         with self._lock:
             self._state.public_clients.add((tenant_id, client_id))
 
@@ -137,7 +132,7 @@ class UserSignIn:
             self._state.device_codes[device_code] = _DeviceCode(
                 tenant_id, client_id, audience, user_code, time.time() + DEVICE_CODE_SECONDS
             )
-        uri = f"{self._entra.url}/devicelogin"
+        uri = f"{self._endpoints.url}/devicelogin"
         return Response.json(
             200,
             {
@@ -156,7 +151,7 @@ class UserSignIn:
         self._public_client(tenant_id, client_id)
         redirect_uri = request.param("redirect_uri") or ""
         if urlsplit(redirect_uri).scheme != "http" or urlsplit(redirect_uri).hostname not in ("localhost", "127.0.0.1"):
-            raise UserFlowRefusal(
+            raise Refusal(
                 400,
                 "invalid_request",
                 50011,
@@ -164,7 +159,7 @@ class UserSignIn:
                 f"configured for the application '{client_id}'. (The sandbox allows http://localhost only.)",
             )
         if request.param("response_type") != "code" or request.param("code_challenge_method") != "S256":
-            raise UserFlowRefusal(400, "invalid_request", 9002325, "Proof Key for Code Exchange (S256) is required.")
+            raise Refusal(400, "invalid_request", 9002325, "Proof Key for Code Exchange (S256) is required.")
         with self._lock:
             user = self._state.browser.get(tenant_id)
         if user is None:  # a real page would ask for a password here; the sandbox has nobody to type it
@@ -197,9 +192,7 @@ class UserSignIn:
             with self._lock:
                 held = self._state.refresh_tokens.get(form.get("refresh_token", ""))
             if held is None or held.client_id != client_id or held.tenant_id != tenant_id:
-                raise UserFlowRefusal(
-                    400, "invalid_grant", 9002313, "Invalid request. Malformed or invalid refresh token."
-                )
+                raise Refusal(400, "invalid_grant", 9002313, "Invalid request. Malformed or invalid refresh token.")
             user, audience = held.user, _audience(form.get("scope", ""))
         return self._tokens(user, client_id, audience, None)
 
@@ -208,7 +201,7 @@ class UserSignIn:
         with self._lock:
             public = (tenant_id, client_id) in self._state.public_clients
         if not public:
-            raise UserFlowRefusal(
+            raise Refusal(
                 401,
                 "invalid_client",
                 7000218,
@@ -220,12 +213,12 @@ class UserSignIn:
         with self._lock:
             pending = self._state.device_codes.get(device_code)
             if pending is None or pending.client_id != client_id:
-                raise UserFlowRefusal(400, "invalid_grant", 70000, "The provided device code is not valid.")
+                raise Refusal(400, "invalid_grant", 70000, "The provided device code is not valid.")
             if time.time() > pending.expires_at:
                 del self._state.device_codes[device_code]
-                raise UserFlowRefusal(400, "expired_token", 70020, "The provided value for device_code is expired.")
+                raise Refusal(400, "expired_token", 70020, "The provided value for device_code is expired.")
             if pending.user is None:
-                raise UserFlowRefusal(
+                raise Refusal(
                     400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending."
                 )
             del self._state.device_codes[device_code]
@@ -235,20 +228,18 @@ class UserSignIn:
         with self._lock:
             issued = self._state.auth_codes.pop(form.get("code", ""), None)
         if issued is None or issued.client_id != client_id or time.time() > issued.expires_at:
-            raise UserFlowRefusal(400, "invalid_grant", 70008, "The provided authorization code is expired or invalid.")
+            raise Refusal(400, "invalid_grant", 70008, "The provided authorization code is expired or invalid.")
         if form.get("redirect_uri") != issued.redirect_uri:
-            raise UserFlowRefusal(400, "invalid_grant", 70002, "The redirect_uri does not match the one authorized.")
+            raise Refusal(400, "invalid_grant", 70002, "The redirect_uri does not match the one authorized.")
         verifier = form.get("code_verifier", "")
-        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        computed = b64url(hashlib.sha256(verifier.encode()).digest())
         if not verifier or computed != issued.challenge:
-            raise UserFlowRefusal(
-                400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied."
-            )
+            raise Refusal(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied.")
         return issued.user, issued.audience, issued.nonce
 
     def _tokens(self, user: User, client_id: str, audience: str, nonce: str | None) -> Response:
-        entra, tenant = self._entra, user.tenant_id
-        access_token = entra.issue_token(
+        tenant = user.tenant_id
+        access_token = self._authority.issue(
             tenant,
             client_id,
             audience,
@@ -263,7 +254,7 @@ class UserSignIn:
         now = int(time.time())
         id_claims: dict[str, Any] = {
             "aud": client_id,
-            "iss": entra.issuer(tenant),
+            "iss": self._endpoints.issuer(tenant),
             "iat": now,
             "nbf": now,
             "exp": now + 3600,
@@ -284,21 +275,21 @@ class UserSignIn:
             {
                 "token_type": "Bearer",
                 "scope": f"{audience}/user_impersonation openid profile offline_access",
-                "expires_in": entra.token_lifetime,
-                "ext_expires_in": entra.token_lifetime,
+                "expires_in": self._authority.lifetime,
+                "ext_expires_in": self._authority.lifetime,
                 "access_token": access_token,
                 "refresh_token": refresh_token,
-                "id_token": entra.sign(id_claims),
+                "id_token": self._authority.sign(id_claims),
                 "client_info": _client_info(user),
             },
-            {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
+            NO_STORE,
         )
 
 
 def _audience(scope: str) -> str:
     resources = [s for s in scope.split() if s not in OIDC_SCOPES]
     if len(resources) != 1 or not resources[0].endswith("/.default"):
-        raise UserFlowRefusal(
+        raise Refusal(
             400,
             "invalid_scope",
             70011,
@@ -309,5 +300,4 @@ def _audience(scope: str) -> str:
 
 
 def _client_info(user: User) -> str:
-    payload = json.dumps({"uid": user.object_id, "utid": user.tenant_id}).encode()
-    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return b64url(json.dumps({"uid": user.object_id, "utid": user.tenant_id}).encode())

@@ -8,7 +8,8 @@ that need those say so in their header (``local: no: ...``); this module refuses
 
 Tables look like a Data Collector workspace: the standard columns plus the custom columns the emulator
 created (a column exists once a record carried it), typed as the emulator typed them. A time range
-filters ``TimeGenerated`` the way the query API's ``timespan`` does.
+filters ``TimeGenerated`` the way the query API's ``timespan`` does. The workspace functions of
+``queries/functions/`` are registered as a workspace deployed with azure/functions.json has them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import duckdb
 import duckdb_kql
 
+from keyreport import queries
 from sandbox.data_collector import parse_iso_datetime
 
 ENGINE = f"duckdb-kql {version('duckdb-kql')}"
@@ -133,8 +135,9 @@ class LocalWorkspace:
     range takes the table's own name, which is what the query sees.
     """
 
-    def __init__(self, tables: Iterable[StoredTable]) -> None:
+    def __init__(self, tables: Iterable[StoredTable], functions: Sequence[str] | None = None) -> None:
         self.tables = {table.name: table for table in tables}
+        self.functions = list(deployed_functions() if functions is None else functions)
         self._lock = threading.Lock()
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET TimeZone='UTC'")
@@ -164,7 +167,9 @@ class LocalWorkspace:
             for name in self.tables:
                 connection.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_visible(name, time_range)}')
             try:
-                relation = duckdb_kql.kql(connection, query, allow_write=False, query_now=_naive(now))
+                relation = duckdb_kql.kql(
+                    connection, query, allow_write=False, query_now=_naive(now), functions=self.functions
+                )
                 rows = relation.fetchall()
             except duckdb_kql.KqlUnsupportedError as error:
                 raise LocalUnsupported(f"{ENGINE} cannot run this query: {error}") from None
@@ -175,6 +180,11 @@ class LocalWorkspace:
             names, kinds = relation.columns, relation.types
         columns = tuple(Column(name, _kusto_type(str(kind))) for name, kind in zip(names, kinds, strict=True))
         return ResultTable(columns, tuple(tuple(_python_value(value) for value in row) for row in rows))
+
+
+def deployed_functions() -> list[str]:
+    """The shipped workspace functions, as definitions duckdb-kql registers (`function Name() { body }`)."""
+    return [function.definition() for function in queries.functions().values()]
 
 
 def _visible(name: str, time_range: TimeRange | None) -> str:

@@ -295,20 +295,18 @@ class LogsIngestionEmulator(HttpsEmulator, WorkspaceTables):
         for name, value in record.items():
             kind = flow.stream_columns.get(name)
             if kind is None:
-                raise _Rejected(
-                    400,
-                    "InvalidStreamData",
-                    f"Record {index} has property '{name}', which stream '{flow.stream}' does not declare "
+                raise _invalid_record(
+                    index,
+                    f"has property '{name}', which stream '{flow.stream}' does not declare "
                     "(Azure would drop it without an error; the sandbox refuses it so the loss is noticed).",
                 )
             if value is None:
                 continue
             if not _fits(value, kind):
-                raise _Rejected(
-                    400,
-                    "InvalidStreamData",
-                    f"Record {index} property '{name}' is {type(value).__name__} {value!r:.60}, but stream "
-                    f"'{flow.stream}' declares it {kind}.",
+                raise _invalid_record(
+                    index,
+                    f"property '{name}' is {type(value).__name__} {value!r:.60}, but stream '{flow.stream}' "
+                    f"declares it {kind}.",
                 )
             if name in flow.table_columns:
                 stored = _stored(value, flow.table_columns[name])
@@ -317,6 +315,10 @@ class LogsIngestionEmulator(HttpsEmulator, WorkspaceTables):
         generated = row.pop("TimeGenerated", None) or format_datetime(received)
         standard = {"TenantId": self.workspace_id, "TimeGenerated": generated, "Type": flow.table}
         return {**standard, **row}
+
+
+def _invalid_record(index: int, detail: str) -> _Rejected:
+    return _Rejected(400, "InvalidStreamData", f"Record {index} {detail}")
 
 
 def _fits(value: Any, kind: str) -> bool:

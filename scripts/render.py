@@ -1,8 +1,10 @@
-"""Writes every rendered file (`make render`): the workbook, the alert rules and the Logs Ingestion template.
+"""Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions and the
+Logs Ingestion template.
 
     python -m scripts.render
 
-Sources: queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py) and queries/schema.json
+Sources: queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
+(scripts/render_functions.py) and queries/schema.json
 (scripts/render_logs_ingestion.py). Run after changing either; the tests fail while a checked-in file differs.
 """
 
@@ -11,14 +13,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scripts import arm, render_alerts, render_logs_ingestion, render_workbook
+from scripts import arm, render_alerts, render_functions, render_logs_ingestion, render_workbook
 
 COMMAND = "make render"  # what the tests tell you to run when a file is stale
 
 
 def rendered() -> dict[Path, str]:
     """Every generated file and its content."""
-    return {**render_workbook.rendered(), **render_alerts.rendered(), **render_logs_ingestion.rendered()}
+    return {
+        **render_workbook.rendered(),
+        **render_alerts.rendered(),
+        **render_logs_ingestion.rendered(),
+        **render_functions.rendered(),
+    }
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Renders the alert rules: azure/alerts.json (Azure Monitor log search alerts) and queries/alerts/*.yaml (Sentinel).
 
-Every rule's query is a library query's text (queries/*.kql), verbatim. `make render` writes the files;
+Every rule's query is a library query's text (queries/*.kql), verbatim; so are its severity, the controls it
+evidences and its remediation, when the query's header names them. `make render` writes the files;
 tests/queries/test_dashboards.py fails when a checked-in file differs from what this renders.
 """
 
@@ -19,6 +20,9 @@ ALERTS_TEMPLATE_PATH = arm.ROOT / "azure" / "alerts.json"
 SENTINEL_DIR = arm.ROOT / "queries" / "alerts"
 
 ALERT_API = "2023-03-15-preview"
+# A query header's severity as Azure Monitor (0 critical .. 4 verbose) and Sentinel (no Critical) write it.
+MONITOR_SEVERITY = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3, "Informational": 4}
+SENTINEL_SEVERITY = {level: "High" if level == "Critical" else level for level in MONITOR_SEVERITY}
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,30 @@ class Alert:
     name: str
     display_name: str
     description: str
-    severity: int  # Azure Monitor: 0 (critical) .. 4 (verbose)
     sentinel_id: str  # stable GUID: Sentinel tracks a template by it
-    sentinel_severity: str
     tactics: tuple[str, ...]
     techniques: tuple[str, ...]
     custom_details: dict[str, str]  # Sentinel custom detail -> result column
+    severity: str | None = None  # for a query whose header names none (ingestion health); else the header's
     evaluation_frequency: str = "PT1H"
     window_size: str = "P1D"
-    query_time_range: str = "P2D"  # at least one daily run, whatever the hour
-    sentinel_period: str = "2d"
+    query_time_range: str = "P7D"  # the current-state functions keep a snapshot this old, marked Stale
+    sentinel_period: str = "7d"
     auto_mitigate: bool = True
+
+    def level(self) -> str:
+        """The rule's severity: the query header's, or the rule's own when the header names none."""
+        level = queries.library()[self.query].severity or self.severity
+        if level is None:
+            raise ValueError(f"alert {self.name}: neither the query header nor the rule names a severity")
+        return level
+
+    def full_description(self) -> str:
+        """The description, then the controls the query evidences and what to do, from the query's header."""
+        query = queries.library()[self.query]
+        if not query.controls:
+            return self.description
+        return f"{self.description} Controls: {', '.join(query.controls)}. Remediation: {query.remediation}"
 
 
 ALERTS: tuple[Alert, ...] = (
@@ -49,9 +66,7 @@ ALERTS: tuple[Alert, ...] = (
         display_name="keyreport: AWS root user has an access key",
         description="An AWS account's root user holds an access key (active or not). The root user should have "
         "none: delete it in the account's security credentials. One alert per account.",
-        severity=1,
         sentinel_id="54821cee-ea45-44f9-88fd-12d75959475c",
-        sentinel_severity="High",
         tactics=("Persistence", "PrivilegeEscalation"),
         techniques=("T1078.004",),
         custom_details={"AwsAccount": "Account", "AccessKey": "AccessKey", "KeyStatus": "Status"},
@@ -62,9 +77,7 @@ ALERTS: tuple[Alert, ...] = (
         display_name="keyreport: active AWS access keys older than 90 days",
         description="Active IAM access keys were created more than 90 days ago and need rotating. One alert per "
         "account; the rotation-due query lists the keys.",
-        severity=3,
         sentinel_id="81b0e9ed-8f2b-43df-9bad-caf6d20a25df",
-        sentinel_severity="Medium",
         tactics=("Persistence",),
         techniques=("T1078.004",),
         custom_details={"AwsAccount": "Account", "IamUser": "User", "AccessKey": "AccessKey", "AgeDays": "AgeDays"},
@@ -77,12 +90,12 @@ ALERTS: tuple[Alert, ...] = (
         description="An account that reported key inventories has not reported for 26 hours: the collector Lambda "
         "is not running, failing before it ships, or lost access to the account. Stays fired until closed, since "
         "an account silent for longer than the query range drops out of the result.",
-        severity=2,
         sentinel_id="3a816c06-6c7d-4ddc-bf58-a5ba3d594237",
-        sentinel_severity="Medium",
         tactics=("DefenseEvasion",),
         techniques=("T1562.008",),
         custom_details={"AwsAccount": "Account", "LastRun": "LastRun", "HoursSilent": "HoursSilent"},
+        severity="Medium",
+        query_time_range="P14D",
         sentinel_period="14d",
         auto_mitigate=False,
     ),
@@ -99,8 +112,8 @@ def _alert_resource(alert: Alert, query: queries.Query) -> dict[str, Any]:
         "kind": "LogAlert",
         "properties": {
             "displayName": alert.display_name,
-            "description": alert.description,
-            "severity": alert.severity,
+            "description": alert.full_description(),
+            "severity": MONITOR_SEVERITY[alert.level()],
             "enabled": "[parameters('enabled')]",
             "scopes": ["[parameters('workspaceResourceId')]"],
             "evaluationFrequency": alert.evaluation_frequency,
@@ -150,8 +163,8 @@ def sentinel_rule(alert: Alert) -> dict[str, Any]:
     return {
         "id": alert.sentinel_id,
         "name": alert.display_name,
-        "description": alert.description,
-        "severity": alert.sentinel_severity,
+        "description": alert.full_description(),
+        "severity": SENTINEL_SEVERITY[alert.level()],
         "status": "Available",
         "requiredDataConnectors": [],
         "queryFrequency": _sentinel_span(alert.evaluation_frequency),

@@ -19,7 +19,7 @@ WORKBOOK_TEMPLATE_PATH = arm.ROOT / "azure" / "workbook.json"
 WORKBOOK_API = "2022-04-01"
 WORKSPACE = "microsoft.operationalinsights/workspaces"
 TIME_RANGE = "TimeRange"
-DEFAULT_RANGE_MS = 2 * 86_400_000  # one daily run with slack: the snapshot queries' own default
+DEFAULT_RANGE_MS = 7 * 86_400_000  # how old a last complete snapshot may be: the current-state queries' default
 RANGE_CHOICES_MS = (86_400_000, 2 * 86_400_000, 7 * 86_400_000, 14 * 86_400_000, 30 * 86_400_000, 90 * 86_400_000)
 TIME_RANGE_PARAMETER_ID = "5c0e4b9a-6f2d-4a8e-9b1c-3d7e2f4a6b80"  # stable: workbooks key parameters by id
 
@@ -48,10 +48,12 @@ WORKBOOK: tuple[Item, ...] = (
     Text(
         "intro",
         "# AWS IAM access keys\n"
-        "What keyreport found in its latest runs: keys to rotate, keys nobody uses, root keys, and whether "
-        "every account still reports. Each key counts once: its newest record in the time range. A daily "
-        "collection needs a range of at least one day; keys deleted in AWS leave the grids once their last "
-        "record is out of the range.",
+        "The estate as it is now: keys to rotate, keys nobody uses, root keys, and whether every account still "
+        "reports. Every grid shows each account's latest complete inventory (KeyReport_CurrentKeys), so a key "
+        "deleted, deactivated or rotated in AWS leaves it at the next complete run. An account whose latest run "
+        "was partial or failed keeps its last complete snapshot, marked Stale; the time range bounds how old "
+        "that snapshot may be. Thresholds (90 days, 45 days, a 7-day grace for never-used keys) are whole days, "
+        "set once in KeyReport_Thresholds.",
     ),
     Panel(
         "account-compliance",
@@ -197,7 +199,9 @@ def workbook_template() -> dict[str, Any]:
             "workbookId": {
                 "type": "string",
                 "value": "[resourceId('Microsoft.Insights/workbooks', parameters('workbookId'))]",
-            }
+            },
+            # The GUID to pass as workbookId again to update this workbook in place (docs/queries.md).
+            "workbookName": {"type": "string", "value": "[parameters('workbookId')]"},
         },
     )
 

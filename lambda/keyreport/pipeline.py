@@ -226,10 +226,7 @@ def unknown_root_keys(root_arn: str) -> KeyRecord:
 def _until_stopped(inventory: Inventory, deadline: Deadline, summary: RunSummary) -> Iterator[KeyRecord]:
     records = inventory.records()
     try:
-        for record in records:
-            yield record
-            if deadline.expired:
-                raise DeadlineReached("the run's deadline came before every user was read")
+        yield from records  # the inventory stops itself at the deadline (DeadlineReached)
     except (ClientError, BotoCoreError, DeadlineReached) as error:
         getattr(records, "close", lambda: None)()  # pending calls are refused now: the pool winds down at once
         text = f"inventory stopped: {type(error).__name__}: {first_line(error)}"[:500]

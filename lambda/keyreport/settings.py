@@ -163,46 +163,46 @@ _CREDENTIALS = "keyreport.identity.credentials"
 
 
 @dataclass(frozen=True)
-class FederatedAuth:
-    """An STS-signed web identity token exchanged at Entra: nothing stored."""
+class _AppRegistration:
+    """The Entra app registration every mode but `default` signs in as."""
 
-    name: ClassVar[str] = "federated"
-    builder: ClassVar[str] = f"{_CREDENTIALS}:federated"
     tenant_id: str = _env("AZURE_TENANT_ID")
     client_id: str = _env("AZURE_CLIENT_ID")
 
 
 @dataclass(frozen=True)
-class KmsAuth:
+class FederatedAuth(_AppRegistration):
+    """An STS-signed web identity token exchanged at Entra: nothing stored."""
+
+    name: ClassVar[str] = "federated"
+    builder: ClassVar[str] = f"{_CREDENTIALS}:federated"
+
+
+@dataclass(frozen=True)
+class KmsAuth(_AppRegistration):
     """Client assertions signed inside AWS KMS with the key the registered certificate certifies."""
 
     name: ClassVar[str] = "kms"
     builder: ClassVar[str] = f"{_CREDENTIALS}:kms"
-    tenant_id: str = _env("AZURE_TENANT_ID")
-    client_id: str = _env("AZURE_CLIENT_ID")
     key_id: str = _env("KEYREPORT_KMS_KEY_ID")
     certificate: str = _env("KEYREPORT_KMS_CERTIFICATE", hint=" (keyreport kms-certificate)")
 
 
 @dataclass(frozen=True)
-class CertificateAuth:
+class CertificateAuth(_AppRegistration):
     """A client certificate (PEM) kept in Secrets Manager."""
 
     name: ClassVar[str] = "certificate"
     builder: ClassVar[str] = f"{_CREDENTIALS}:certificate"
-    tenant_id: str = _env("AZURE_TENANT_ID")
-    client_id: str = _env("AZURE_CLIENT_ID")
     certificate_arn: str = _env("KEYREPORT_AZURE_CERTIFICATE_ARN")
 
 
 @dataclass(frozen=True)
-class SecretAuth:
+class SecretAuth(_AppRegistration):
     """A client secret kept in Secrets Manager."""
 
     name: ClassVar[str] = "secret"
     builder: ClassVar[str] = f"{_CREDENTIALS}:client_secret"
-    tenant_id: str = _env("AZURE_TENANT_ID")
-    client_id: str = _env("AZURE_CLIENT_ID")
     client_secret_arn: str = _env("KEYREPORT_AZURE_CLIENT_SECRET_ARN")
 
 

@@ -26,7 +26,7 @@ IMPORT_SECONDS = 120.0  # the child's init phase on a loaded machine; not part o
 
 @dataclass
 class Invocation:
-    """What one child did: whether it ended by itself before the kill, how long it ran, its log."""
+    """What one child did: whether its handler returned before the kill, how long it ran, its log."""
 
     exited: bool
     seconds: float
@@ -69,15 +69,27 @@ def invoke_and_kill(env: dict[str, str], timeout_seconds: float) -> Invocation:
     output = [stdout.get(timeout=IMPORT_SECONDS) or ""]
     assert output == ["ready"], f"the child did not start: {output}"
     started = time.monotonic()
-    try:
-        child.wait(timeout=timeout_seconds)
-        exited = True
-    except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGKILL)  # what Lambda does at the timeout: no cleanup, no last words
-        child.wait()
-        exited = False
+    returned = _handler_returned(stdout, output, started + timeout_seconds)
     seconds = time.monotonic() - started
-    return Invocation(exited, seconds, _json_lines(_drain(stderr)), output + _drain(stdout))
+    # Lambda ends the invocation when the handler returns (or freezes it); at the timeout, it kills.
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return Invocation(returned, seconds, _json_lines(_drain(stderr)), output + _drain(stdout))
+
+
+def _handler_returned(stdout: queue.Queue[str | None], output: list[str], end: float) -> bool:
+    """Reads the child's stdout until it says the handler returned (True) or the timeout passes."""
+    while (left := end - time.monotonic()) > 0:
+        try:
+            line = stdout.get(timeout=left)
+        except queue.Empty:
+            return False
+        if line is None:
+            return False  # it died without returning
+        output.append(line)
+        if line.startswith("finished "):
+            return True
+    return False
 
 
 def _drain(lines: queue.Queue[str | None]) -> list[str]:

@@ -78,7 +78,7 @@ def test_json_output_is_the_workspaces_answer(shipped: World, capsys: pytest.Cap
     assert (document["query"], document["workspace"], document["status"]) == ("root-keys", WORKSPACE_ID, "Success")
     [table] = document["tables"]
     assert [c["name"] for c in table["columns"]][:3] == ["Account", "AccessKey", "Status"]
-    expected = [dict(row, Created=_iso(row["Created"]), LastUsed=_iso(row["LastUsed"]), LastSeen=_iso(row["LastSeen"]))
+    expected = [dict(row, Created=_iso(row["Created"]), LastUsed=_iso(row["LastUsed"]), AsOf=_iso(row["AsOf"]))
                 for row in local_answer(shipped, "root-keys")]  # fmt: skip
     assert comparable(table["rows"]) == comparable(expected)
     assert {row["AccessKey"] for row in table["rows"]} == {key.access_key_id for key in shipped.estate.root_keys}
@@ -108,7 +108,8 @@ def test_table_output_lists_every_key_to_rotate(shipped: World, capsys: pytest.C
         "AgeDays",
         "LastUsed",
         "LastService",
-        "LastSeen",
+        "AsOf",
+        "Stale",
     ]
     expected = local_answer(shipped, "rotation-due")
     assert lines[-1] == f"({len(expected)} rows)" and len(lines) == len(expected) + 3

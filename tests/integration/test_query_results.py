@@ -25,6 +25,7 @@ from keyreport.settings import Settings
 from keyreport.sinks.base import Table
 from keyreport.wiring import Wiring
 from sandbox.estate import EstateKey
+from sandbox.expected import Expected
 from sandbox.local_kql import LocalWorkspace, ResultTable, StoredTable, TimeRange
 from sandbox.stack import Stack
 from tests.integration.conftest import World, new_world
@@ -65,6 +66,11 @@ class Shipped:
     def records(self, query_id: str) -> list[dict[str, Any]]:
         return self.run(query_id).records()
 
+    @property
+    def expected(self) -> Expected:
+        """What the estate implies as the last run saw it (ages in whole days at its run time)."""
+        return Expected(self.world.estate, parse_timestamp(self.summary["loggedDate"]))
+
 
 def pairs(keys: tuple[EstateKey, ...]) -> Counter[tuple[str, str]]:
     return Counter((key.user_name, mask_key_id(key.access_key_id)) for key in keys)
@@ -86,35 +92,41 @@ def fresh(world: World) -> Shipped:
     return Shipped(world, set(), datetime.now(UTC), {})
 
 
-def test_rotation_due_is_exactly_the_active_keys_older_than_90_days(one_run: Shipped) -> None:
-    estate, at = one_run.world.estate, one_run.at
+def test_rotation_due_is_exactly_the_active_keys_over_90_whole_days(one_run: Shipped) -> None:
+    expected = one_run.expected
     records = one_run.records("rotation-due")
-    assert Counter((r["User"], r["AccessKey"]) for r in records) == pairs(
-        estate.keys_older_than(90, at=at, active_only=True)
-    )
+    assert Counter((r["User"], r["AccessKey"]) for r in records) == pairs(expected.rotation_due())
     ages = [r["AgeDays"] for r in records]
-    assert ages == sorted(ages, reverse=True) and min(ages) >= 90
-    near = [key for key in estate.keys if timedelta(days=89) < key.age(at) < timedelta(days=91)]
-    assert len({key.age(at) > timedelta(days=90) for key in near}) == 2, "keys on both sides of the 90-day line"
+    assert ages == sorted(ages, reverse=True) and min(ages) == min(expected.age(k) for k in expected.rotation_due())
+    assert min(ages) > 90 and all(r["Stale"] is False for r in records)
+    near = [k for k in one_run.world.estate.keys if timedelta(days=90) < k.age(expected.run_time) < timedelta(days=91)]
+    listed = {r["AccessKey"] for r in records}
+    assert near and not listed & {mask_key_id(k.access_key_id) for k in near}, "90.5 days is 90 whole days: not over 90"
 
 
 @pytest.mark.parametrize("query_id", ["never-used", "stale-keys", "inactive-keys", "root-keys"])
 def test_never_used_stale_inactive_and_root(one_run: Shipped, query_id: str) -> None:
-    estate, at = one_run.world.estate, one_run.at
     expected = {
-        "never-used": estate.never_used(),
-        "stale-keys": estate.unused_for(90, at=at),
-        "inactive-keys": estate.inactive(),
-        "root-keys": estate.root_keys,
-    }[query_id]
+        "never-used": one_run.expected.never_used,
+        "stale-keys": one_run.expected.stale,
+        "inactive-keys": one_run.expected.inactive,
+        "root-keys": one_run.expected.root_keys,
+    }[query_id]()
     found = Counter((r.get("User", "<root_account>"), r["AccessKey"]) for r in one_run.records(query_id))
     assert expected, f"{query_id}: the seeded estate should have some"
     assert found == pairs(expected)
 
 
+def test_never_used_keys_within_the_grace_period_are_not_listed(one_run: Shipped) -> None:
+    fresh = [k for k in one_run.world.estate.never_used() if one_run.expected.age(k) <= 7]
+    assert fresh, "the seeded estate has never-used keys created this week"
+    listed = {r["AccessKey"] for r in one_run.records("never-used")}
+    assert not listed & {mask_key_id(k.access_key_id) for k in fresh}
+
+
 def test_users_with_two_active_keys(one_run: Shipped) -> None:
     records = one_run.records("two-active-keys")
-    assert sorted(r["User"] for r in records) == sorted(one_run.world.estate.users_with_two_active_keys())
+    assert sorted(r["User"] for r in records) == sorted(one_run.expected.users_with_two_active_keys())
     assert all(r["ActiveKeys"] == 2 for r in records)
 
 
@@ -127,21 +139,20 @@ def test_last_use_by_service_and_region(one_run: Shipped) -> None:
 
 
 def test_account_compliance_tiles(one_run: Shipped) -> None:
-    estate, at = one_run.world.estate, one_run.at
+    estate, truth = one_run.world.estate, one_run.expected
     [tile] = one_run.records("account-compliance")
-    active, due = len(estate.active()), len(estate.keys_older_than(90, at=at, active_only=True))
-    assert tile["Account"] == estate.account_id
+    active, due = len(estate.active()), len(truth.rotation_due())
+    assert tile["Account"] == estate.account_id and tile["SnapshotStale"] is False
     assert (tile["Keys"], tile["ActiveKeys"], tile["RotationDue"]) == (estate.key_count, active, due)
-    expected = (len(estate.never_used()), len(estate.unused_for(90, at=at)), len(estate.root_keys))
+    expected = (len(truth.never_used()), len(truth.stale()), len(truth.root_keys()))
     assert (tile["NeverUsed"], tile["Stale"], tile["RootKeys"]) == expected
     assert tile["CompliancePct"] == round(100.0 * (active - due) / active, 1)
 
 
 def test_rotation_compliance_counts_ages_at_run_time(one_run: Shipped) -> None:
     estate = one_run.world.estate
-    run_time = parse_timestamp(one_run.summary["loggedDate"])
     [today] = one_run.records("rotation-compliance")
-    overdue = len(estate.keys_older_than(90, at=run_time, active_only=True))
+    overdue = len(one_run.expected.rotation_due())
     assert (today["Account"], today["ActiveKeys"], today["Overdue"]) == (
         estate.account_id,
         len(estate.active()),
@@ -177,7 +188,7 @@ def test_a_second_run_doubles_naive_counts_but_not_the_deduplicated_ones(fresh: 
     twice = fresh.ship().ship()
     estate, at = twice.world.estate, twice.at
     rotation = Counter((r["User"], r["AccessKey"]) for r in twice.records("rotation-due"))
-    assert rotation == pairs(estate.keys_older_than(90, at=at, active_only=True))
+    assert rotation == pairs(twice.expected.rotation_due())
     naive = Counter((r["User"], r["AccessKey"]) for r in twice.records("original-key-age"))
     calendar_old = tuple(key for key in estate.keys if (at.date() - key.create_date.date()).days > 90)
     assert naive == pairs(calendar_old) + pairs(calendar_old)  # the original query counts records, not keys

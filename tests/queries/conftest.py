@@ -45,4 +45,5 @@ def embedded_queries() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def analysis() -> dict[str, kusto.Analysis]:
     library = {query.id: query.text for query in queries.library().values()}
-    return kusto.analyse({**library, **embedded_queries(), **BROKEN})
+    functions = {f"function:{function.id}": function.text for function in queries.functions().values()}
+    return kusto.analyse({**library, **functions, **embedded_queries(), **BROKEN})

@@ -2,7 +2,8 @@
 // Parses and semantically analyses KQL with Microsoft's Kusto language service (Kusto.Language, as
 // compiled to JavaScript in @kusto/language-service-next), against declared tables.
 //
-// stdin:  {"tables": {"Name": [["Column", "type"], ...]}, "queries": [{"id": "...", "text": "..."}]}
+// stdin:  {"tables": {"Name": [["Column", "type"], ...]}, "functions": {"Name": "body", ...} (optional),
+//          "queries": [{"id": "...", "text": "..."}]}
 // stdout: {"analyser": "<package>@<version>", "results": [{"id", "diagnostics": [{severity, code, message,
 //          start, length}], "columns": [{name, type}]}]}
 // One process analyses every query: loading the language service is the slow part (about a second).
@@ -19,11 +20,15 @@ require(path.join(packageDir, "Kusto.Language.Bridge.js"));
 const Kusto = globalThis.Kusto;
 const version = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
 
-function globalsFor(tables) {
+function globalsFor(tables, functions) {
   const symbols = Object.entries(tables).map(([name, columns]) => {
     const schema = "(" + columns.map(([column, type]) => `${column}:${type}`).join(", ") + ")";
     return new Kusto.Language.Symbols.TableSymbol.$ctor7(name, schema, "");
   });
+  // Workspace functions without parameters, as the saved searches declare them: `Name() { body }`.
+  for (const [name, body] of Object.entries(functions || {})) {
+    symbols.push(new Kusto.Language.Symbols.FunctionSymbol.$ctor16(name, "()", `{\n${body}\n}`, ""));
+  }
   const database = new Kusto.Language.Symbols.DatabaseSymbol.$ctor2("workspace", null, symbols);
   return Kusto.Language.GlobalState.Default.WithDatabase(database);
 }
@@ -50,7 +55,7 @@ function analyse(globals, query) {
 
 function main() {
   const request = JSON.parse(fs.readFileSync(0, "utf8"));
-  const globals = globalsFor(request.tables);
+  const globals = globalsFor(request.tables, request.functions);
   const results = request.queries.map((query) => analyse(globals, query));
   process.stdout.write(JSON.stringify({ analyser: `${PACKAGE}@${version}`, results }));
 }

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from keyreport import queries as library
 from tests import schema
 
 HERE = Path(__file__).resolve().parent
@@ -60,8 +61,16 @@ def declared_tables() -> dict[str, list[tuple[str, str]]]:
     return {name: [(c["name"], c["type"]) for c in columns] for name, columns in schema.tables().items()}
 
 
-def analyse(queries: dict[str, str]) -> dict[str, Analysis]:
-    """Parse and analyse every query (id -> text) against the declared tables, in one node process."""
+def declared_functions() -> dict[str, str]:
+    """The workspace functions (queries/functions/*.kql) by name: their bodies, as deployed."""
+    return {function.id: function.text for function in library.functions().values()}
+
+
+def analyse(queries: dict[str, str], functions: dict[str, str] | None = None) -> dict[str, Analysis]:
+    """Parse and analyse every query (id -> text) against the declared tables and functions, in one node process.
+
+    `functions` defaults to the shipped ones, so that a query calling `KeyReport_CurrentKeys()` resolves.
+    """
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on PATH: the KQL check needs Node.js 18+")
@@ -69,6 +78,7 @@ def analyse(queries: dict[str, str]) -> dict[str, Analysis]:
         raise RuntimeError(f"{NODE_MODULES} is missing: run `make test` (it runs `npm ci` in tests/queries)")
     request = {
         "tables": declared_tables(),
+        "functions": declared_functions() if functions is None else functions,
         "queries": [{"id": name, "text": text} for name, text in queries.items()],
     }
     done = subprocess.run(

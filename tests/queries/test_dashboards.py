@@ -142,7 +142,28 @@ def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
 
 
 def test_alert_rules_cover_root_keys_old_keys_and_a_stopped_collector() -> None:
-    assert {alert.query for alert in render_alerts.ALERTS} == {"root-keys", "rotation-due", "ingestion-stopped"}
+    assert {alert.query for alert in render_alerts.ALERTS} >= {"root-keys", "rotation-due", "ingestion-stopped"}
+
+
+@pytest.mark.parametrize("alert", render_alerts.ALERTS, ids=lambda alert: alert.name)
+def test_rules_carry_the_query_headers_severity_controls_and_remediation(alert: render_alerts.Alert) -> None:
+    query = LIBRARY[alert.query]
+    [resource] = [r for r in load(render_alerts.ALERTS_TEMPLATE_PATH)["resources"] if alert.name in r["name"]]
+    rule = yaml.safe_load((render_alerts.SENTINEL_DIR / f"{alert.name}.yaml").read_text())
+    level = query.severity or alert.severity
+    assert resource["properties"]["severity"] == render_alerts.MONITOR_SEVERITY[str(level)]
+    assert rule["severity"] == render_alerts.SENTINEL_SEVERITY[str(level)]
+    if query.controls:
+        assert alert.severity is None, "the query header names the severity: the rule must not name another"
+        for description in (resource["properties"]["description"], rule["description"]):
+            assert f"Controls: {', '.join(query.controls)}." in description
+            assert description.endswith(f"Remediation: {query.remediation}")
+
+
+def test_a_rule_without_any_severity_is_refused() -> None:
+    rule = render_alerts.Alert("ingestion-stopped", "x", "x", "x", "00000000-0000-0000-0000-000000000000", (), (), {})
+    with pytest.raises(ValueError, match="alert x: neither the query header nor the rule names a severity"):
+        rule.level()
 
 
 def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto.Analysis]) -> None:
@@ -162,7 +183,7 @@ def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto
             queries.parse_duration(properties[key])
             for key in ("evaluationFrequency", "windowSize", "overrideQueryTimeRange")
         )
-        assert frequency <= window <= span <= queries.parse_duration("P2D")
+        assert frequency <= window <= span <= queries.parse_duration("P14D")
         [condition] = properties["criteria"]["allOf"]
         assert condition["timeAggregation"] == "Count" and condition["operator"] == "GreaterThan"
         assert condition["threshold"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from tests.queries import kusto
 from tests.queries.conftest import BROKEN
 
 LIBRARY = queries.library()
+FUNCTIONS = queries.functions()
 ORIGINAL_KEY_AGE = (
     "AWS_Access_Key_Report_CL | extend key_age = datetime_diff('day',now(),CreateDate_t) | project Age=key_age,"
     "AccessKey=AccessKeyId_s, User=user_s | where Age > 90 | sort by Age"
@@ -68,13 +70,48 @@ def test_the_original_reports_queries_ship_verbatim() -> None:
     assert LIBRARY["original-creations-2019"].text.strip() == ORIGINAL_CREATIONS
 
 
-def test_snapshot_queries_take_the_newest_row_per_key() -> None:
-    # Anything counting keys over a time range would count a key once per run without it.
-    per_key = [q for q in LIBRARY.values() if "AWS_Access_Key_Report_CL" in q.text and not q.id.startswith("original")]
-    for query in per_key:
-        if query.id == "ingestion-records-per-run":
-            continue  # counts records per run on purpose
-        assert "arg_max(TimeGenerated, *) by KeyFingerprint_s" in query.text, query.id
+def test_key_queries_start_from_the_current_state_functions() -> None:
+    # The current state is defined once: no query picks its own newest row per key or reads the table itself.
+    raw = {"ingestion-records-per-run"}  # counts records per run on purpose
+    for query in LIBRARY.values():
+        if query.id.startswith("original") or query.id in raw or query.id.startswith("ingestion"):
+            continue
+        assert query.text.startswith("KeyReport_"), query.id
+        assert "arg_max" not in query.text and "AWS_Access_Key_Report_CL" not in query.text, query.id
+    current = FUNCTIONS["KeyReport_CurrentKeys"].text
+    assert "KeyReport_KeySnapshots()" in current and 'Status_s == "ok"' in current
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_passes_the_kusto_analyser(name: str, analysis: dict[str, kusto.Analysis]) -> None:
+    result = analysis[f"function:{name}"]
+    assert not result.errors, "\n" + result.error_report()
+    assert result.columns, f"{name}: the analyser found no result columns"
+
+
+def test_a_query_calling_an_undeclared_function_fails_the_analyser() -> None:
+    text = "KeyReport_CurrentKeys() | count"
+    assert not kusto.analyse({"call": text})["call"].errors
+    assert kusto.analyse({"call": text}, functions={})["call"].errors
+
+
+def test_thresholds_are_defined_once() -> None:
+    [thresholds] = [f for f in FUNCTIONS.values() if "RotationDays = 90" in f.text]
+    assert thresholds.id == "KeyReport_Thresholds"
+    for text in [
+        *(q.text for q in LIBRARY.values() if not q.id.startswith("original")),
+        *(f.text for f in FUNCTIONS.values() if f is not thresholds),
+    ]:
+        assert not re.search(r"\b(90|45|7)d\b|> ?(90|45|7)\b", text), text
+
+
+def test_functions_call_only_shipped_functions_callees_first() -> None:
+    assert queries.calls("KeyReport_CurrentKeys() | count") == [
+        "KeyReport_Thresholds",
+        "KeyReport_KeySnapshots",
+        "KeyReport_CurrentKeys",
+    ]
+    assert queries.calls("print KeyReport_Nothing()") == []
 
 
 def test_queries_only_use_declared_columns(analysis: dict[str, kusto.Analysis]) -> None:
@@ -106,6 +143,11 @@ def test_every_header_is_complete() -> None:
 
 
 GOOD = "// id: x\n// title: T\n// description: D\n// visualization: table\n// timespan: P1D\n// local: duckdb-kql\nT\n"
+COMPLIANT = GOOD.replace(
+    "// local: duckdb-kql\n",
+    "// local: duckdb-kql\n// controls: CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3\n// severity: Medium\n"
+    "// remediation: Rotate it.\n",
+)
 
 
 @pytest.mark.parametrize(
@@ -121,12 +163,45 @@ GOOD = "// id: x\n// title: T\n// description: D\n// visualization: table\n// ti
         (GOOD.replace("// title: T", "// title: T\n// title: U"), "x.kql:3: header key 'title' given twice"),
         (GOOD.replace("// title: T", "// Title T"), "x.kql:2: expected `// key: value` in the header"),
         (GOOD.replace("T\n", "\n").replace("// title: \n", "// title: T\n"), "x.kql: no query after the header"),
+        (COMPLIANT.replace("// severity: Medium\n", ""), "x.kql: controls, severity and remediation go together"),
+        (COMPLIANT.replace("FSBP IAM.3", "PCI 8.3"), "x.kql: control 'PCI 8.3' is not `CIS v5.0 <n.n>`"),
+        (COMPLIANT.replace("CIS v5.0", "CIS v4.0"), "x.kql: control 'CIS v4.0 1.14' is not"),
+        (COMPLIANT.replace("Medium", "Severe"), "x.kql: severity 'Severe' is not one of Critical, High, Medium"),
     ],
 )
 def test_a_malformed_header_is_refused_with_file_and_reason(text: str, problem: str) -> None:
     with pytest.raises(queries.LibraryError) as caught:
         queries.parse(text, "x.kql")
     assert str(caught.value).startswith(problem), str(caught.value)
+
+
+def test_compliance_headers_are_read() -> None:
+    query = queries.parse(COMPLIANT, "x.kql")
+    assert query.controls == ("CIS v5.0 1.14", "CIS v6.0 2.13", "FSBP IAM.3")
+    assert (query.severity, query.remediation) == ("Medium", "Rotate it.")
+
+
+FUNCTION = "// id: KeyReport_X\n// title: T\n// description: D.\n// local: duckdb-kql\nT\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "problem"),
+    [
+        (FUNCTION, "KeyReport_Y.kql", "KeyReport_Y.kql: function 'KeyReport_X' must match the file name"),
+        (FUNCTION.replace("KeyReport_X", "current_keys"), "current_keys.kql", "current_keys.kql: function name"),
+        (FUNCTION.replace("// local", "// timespan: P1D\n// local"), "KeyReport_X.kql", "KeyReport_X.kql:4: unknown"),
+        (FUNCTION.replace("// title: T\n", ""), "KeyReport_X.kql", "KeyReport_X.kql: header lacks title"),
+    ],
+)
+def test_a_malformed_function_file_is_refused(text: str, source: str, problem: str) -> None:
+    with pytest.raises(queries.LibraryError) as caught:
+        queries.parse_function(text, source)
+    assert str(caught.value).startswith(problem), str(caught.value)
+
+
+def test_a_function_is_defined_as_duckdb_kql_and_the_workspace_take_it() -> None:
+    function = queries.parse_function(FUNCTION, "KeyReport_X.kql")
+    assert function.definition() == "function KeyReport_X() {\nT\n}"
 
 
 def test_header_continuation_lines_join_the_description() -> None:

@@ -38,11 +38,12 @@ def test_a_built_package_carries_every_query_byte_for_byte(tmp_path: Path) -> No
         cwd=project, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    packaged = {path.name: path.read_bytes() for path in (built / "keyreport" / "kql").glob("*.kql")}
-    assert packaged == {path.name: path.read_bytes() for path in SOURCES.glob("*.kql")}
+    packaged = {path.name: path.read_bytes() for path in (built / "keyreport" / "kql").glob("**/*.kql")}
+    assert packaged == {path.name: path.read_bytes() for path in SOURCES.glob("**/*.kql")}
     assert not (built / "keyreport" / "kql").is_symlink()
 
 
-def test_the_lambda_zip_takes_every_query() -> None:
+def test_the_lambda_zip_takes_every_query_and_function() -> None:
     chosen = {path.name for path in package_lambda.source_files() if path.suffix == ".kql"}
-    assert chosen == {path.name for path in SOURCES.glob("*.kql")}
+    assert chosen == {path.name for path in [*SOURCES.glob("*.kql"), *SOURCES.glob("functions/*.kql")]}
+    assert len(queries.functions()) >= 3

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
+# A report that becomes ready is noticed within this long; one cheap IAM call per poll.
+POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -189,17 +191,21 @@ class ReportOutcome:
 
 
 def fetch_credential_report(
-    iam: IAMClient, wait_seconds: float, sleep: Callable[[float], None] = time.sleep
+    iam: IAMClient,
+    wait_seconds: float,
+    sleep: Callable[[float], bool | None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ReportOutcome:
     """Generate (or reuse, within AWS's 4-hour window) the credential report and read it row by row.
 
-    Without it every key costs a GetAccessKeyLastUsed call and the root user's keys are unknown: the
-    outcome says why, so that the run row counts it instead of claiming a clean run.
+    Polled every POLL_SECONDS from the start of one poll to the next, so a report that becomes ready is
+    seen within that time however long it took. `sleep` returning True (an Event's wait) stops the polling.
+    Without the report every key costs a GetAccessKeyLastUsed call and the root user's keys are unknown:
+    the outcome says why, so that the run row counts it instead of claiming a clean run.
     """
-    report, why_not = _wait_for_report(iam, wait_seconds, sleep)
+    report, why_not = _wait_for_report(iam, wait_seconds, sleep, clock)
     if report is None:
-        logger.warning("credential report unusable, falling back to per-key calls", extra={"reason": why_not})
-        return ReportOutcome(None, [f"credential report unusable: {why_not}; the root user's keys are unknown"])
+        return unusable(why_not)
     errors = list(report.problems)
     root_problem = report.root_problem()
     if root_problem:
@@ -209,12 +215,17 @@ def fetch_credential_report(
     return ReportOutcome(report, errors)
 
 
+def unusable(why: str) -> ReportOutcome:
+    logger.warning("credential report unusable, falling back to per-key calls", extra={"reason": why})
+    return ReportOutcome(None, [f"credential report unusable: {why}; the root user's keys are unknown"])
+
+
 def _wait_for_report(
-    iam: IAMClient, wait_seconds: float, sleep: Callable[[float], None]
+    iam: IAMClient, wait_seconds: float, sleep: Callable[[float], bool | None], clock: Callable[[], float]
 ) -> tuple[CredentialReport | None, str]:
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.5
+    deadline = clock() + wait_seconds
     while True:
+        polled = clock()
         try:
             state = iam.generate_credential_report()["State"]
             if state == "COMPLETE":
@@ -226,7 +237,7 @@ def _wait_for_report(
                 return None, f"IAM answered {code}"
         except ValueError as error:
             return None, str(error)
-        if time.monotonic() + delay > deadline or not current().allows(delay):
+        if polled + POLL_SECONDS > deadline or not current().allows(POLL_SECONDS):
             return None, f"not ready after {wait_seconds:.0f} s or before the run's deadline"
-        sleep(delay)
-        delay = min(delay * 2, 5.0)
+        if sleep(max(0.0, polled + POLL_SECONDS - clock())):
+            return None, "no longer needed: the run ended first"

@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from keyreport.aws.credential_report import CredentialReport, ReportRow, fetch_credential_report
-from keyreport.errors import aws_error_code
+from keyreport.aws.credential_report import CredentialReport, ReportRow
+from keyreport.aws.report_watch import ReportWatch
+from keyreport.deadline import current
+from keyreport.errors import DeadlineReached, aws_error_code
 from keyreport.log import logger
 from keyreport.records import ROOT_USER, KeyRecord, mask_key_id
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import AccessKeyMetadataTypeDef
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 USERS_PER_PAGE = 1000
 LastUse = tuple[datetime | None, str | None, str | None]
-_REPORT_NOT_READY = {"ReportInProgress", "ReportNotPresent", "ReportExpired"}
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class ListedKey:
+    """What listing tells of one key: all that is held of it while the credential report is generated."""
+
+    user_name: str
+    user_arn: str
+    key_id: str
+    status: str
+    create_date: datetime
 
 
 @dataclass
@@ -33,6 +45,7 @@ class _UserResult:
     """What a worker thread found for one user; only the main thread updates InventoryStats."""
 
     records: list[KeyRecord] = field(default_factory=list)
+    waiting: list[ListedKey] = field(default_factory=list)  # listed before the report was settled
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -47,6 +60,15 @@ class InventoryStats:
     root_keys_known: bool = True  # False: only the report knows them, and it did not say (see the run row)
     report_used: bool = False
     errors: list[str] = field(default_factory=list)
+
+
+def _placed_in(report: CredentialReport | None, listed: ListedKey) -> tuple[ReportRow | None, LastUse | None]:
+    """The user's report row, and the key's last use if the report places the key unambiguously."""
+    row = report.rows.get(listed.user_name) if report else None
+    slot = row.slot_for(listed.create_date) if row else None
+    if slot is None:
+        return row, None
+    return row, (slot.last_used_date, slot.last_used_service, slot.last_used_region)
 
 
 def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -71,28 +93,97 @@ class Inventory:
         *,
         concurrency: int = 16,
         report_wait_seconds: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], bool | None] | None = None,
     ) -> None:
         self.iam = iam
         self.concurrency = concurrency
         self.report_wait_seconds = report_wait_seconds
         self.sleep = sleep
         self.stats = InventoryStats()
-        self.report: CredentialReport | None = None
 
     def records(self) -> Iterator[KeyRecord]:
-        outcome = fetch_credential_report(self.iam, self.report_wait_seconds, self.sleep)
-        self.report, self.stats.root_keys_known = outcome.report, outcome.root_keys_known
-        self.stats.errors.extend(outcome.errors)
-        self.stats.report_used = self.report is not None
-        if self.report is not None:
-            yield from self._root_keys(self.report)
+        watch = self._watch = ReportWatch(self.iam, self.report_wait_seconds, self.sleep)
+        try:
+            for record in self._records():
+                self.stats.keys += 1
+                yield record
+        finally:
+            watch.stop()
+
+    def _records(self) -> Iterator[KeyRecord]:
+        """Users and keys are listed while the report is generated; keys listed before it is there wait
+        (as ListedKey) and are placed in it once it is; those it cannot place get their own call at the end."""
+        waiting: list[ListedKey] = []
+        unplaced: list[ListedKey] = []
+        try:
+            yield from self._listed(waiting, unplaced)
+        except (ClientError, BotoCoreError):
+            yield from self._settled(waiting, unplaced)  # what was read before the listing failed still ships
+            raise
+        except DeadlineReached:
+            yield from self._unresolved(waiting + unplaced)  # no time to place them: last use unknown
+            raise
+        try:
+            yield from self._settled(waiting, unplaced)
+        except DeadlineReached:
+            yield from self._unresolved(waiting + unplaced)
+            raise
+        self.stats.errors.extend(self._watch.errors)
+        self.stats.root_keys_known = self._watch.root_keys_known
+
+    def _unresolved(self, listed: list[ListedKey]) -> Iterator[KeyRecord]:
+        """Keys listed but not yet placed or looked up when the deadline came: shipped without a last use
+        (never claimed unused) rather than dropped; the report places them if it is already there."""
+        report = self._watch.report if self._watch.settled else None
+        for key in listed:
+            yield self._key_record(key, *_placed_in(report, key))
+        listed.clear()
+
+    def _listed(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
+        if self._watch.settled:  # a fresh report was there, or none will come: the root's keys first
+            yield from self._placed(waiting, unplaced)
         for result in bounded_map(self._user_keys, self._users(), self.concurrency):
             self.stats.users_skipped += result.skipped
             self.stats.users_read += 1
             self.stats.errors.extend(result.errors)
-            self.stats.keys += len(result.records)
             yield from result.records
+            waiting.extend(result.waiting)
+            if self._watch.settled:
+                yield from self._placed(waiting, unplaced)
+            if current().expired:  # stop reading: what was read is shipped, the rest counted as not read
+                raise DeadlineReached("the run's deadline came before every user was read")
+
+    def _settled(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
+        self._watch.wait()
+        yield from self._placed(waiting, unplaced)
+        looked_up = 0
+        try:
+            for result in bounded_map(self._looked_up, unplaced, self.concurrency):
+                looked_up += 1
+                self.stats.errors.extend(result.errors)
+                yield from result.records
+        except DeadlineReached:
+            del unplaced[:looked_up]  # those were yielded: the rest go out unresolved
+            raise
+
+    def _placed(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
+        """Records of the waiting keys the settled report places (the root's keys first, once); empties `waiting`."""
+        report = self._watch.report
+        if not self.stats.report_used and report is not None:
+            self.stats.report_used = True
+            yield from self._root_keys(report)
+        for listed in waiting:
+            row, usage = _placed_in(report, listed)
+            if usage is None:
+                unplaced.append(listed)
+            else:
+                yield self._key_record(listed, row, usage)
+        waiting.clear()
+
+    def _looked_up(self, listed: ListedKey) -> _UserResult:
+        result = _UserResult()
+        result.records.append(self._resolved(listed, self._watch.report, result.errors))
+        return result
 
     def _users(self) -> Iterator[dict[str, Any]]:
         # 1,000 per page (IAM's maximum; its default is 100): 5 calls instead of 50 for 5,000 users.
@@ -110,7 +201,6 @@ class Inventory:
         for number, slot in enumerate(root.slots, start=1):
             if slot.last_rotated is None and not slot.active:
                 continue
-            self.stats.keys += 1
             yield KeyRecord(
                 user_name=ROOT_USER,
                 user_arn=root.arn,
@@ -129,10 +219,9 @@ class Inventory:
         name = user["UserName"]
         result = _UserResult()
         try:
-            keys = [
-                key
-                for page in self.iam.get_paginator("list_access_keys").paginate(UserName=name)
-                for key in page["AccessKeyMetadata"]
+            listed = [
+                ListedKey(name, user["Arn"], key["AccessKeyId"], key["Status"], key["CreateDate"])
+                for key in self._access_keys(name)
             ]
         except ClientError as error:
             code = aws_error_code(error)
@@ -141,26 +230,39 @@ class Inventory:
                 result.errors.append(f"user {name}: {code}")
             logger.warning("user skipped", extra={"user": name, "error_code": code})
             return result
-        row = self.report.rows.get(name) if self.report else None
-        result.records = [self._key_record(user, dict(key), row, result.errors) for key in keys]
+        if not self._watch.settled:
+            result.waiting = listed
+            return result
+        report = self._watch.report
+        result.records = [self._resolved(key, report, result.errors) for key in listed]
         return result
 
-    def _key_record(
-        self, user: dict[str, Any], key: dict[str, Any], row: ReportRow | None, errors: list[str]
-    ) -> KeyRecord:
-        create_date: datetime = key["CreateDate"]
-        slot = row.slot_for(create_date) if row else None
-        if slot is not None:
-            usage: LastUse | None = (slot.last_used_date, slot.last_used_service, slot.last_used_region)
-        else:
-            usage = self._last_used(key["AccessKeyId"], errors)
+    def _access_keys(self, name: str) -> list[AccessKeyMetadataTypeDef]:
+        """The user's keys; by hand rather than with a paginator, whose machinery per user costs more CPU than
+        the call itself saves (a user has at most two keys: one page)."""
+        page = self.iam.list_access_keys(UserName=name)
+        keys = list(page["AccessKeyMetadata"])
+        while page.get("IsTruncated"):
+            page = self.iam.list_access_keys(UserName=name, Marker=page["Marker"])
+            keys.extend(page["AccessKeyMetadata"])
+        return keys
+
+    def _resolved(self, listed: ListedKey, report: CredentialReport | None, errors: list[str]) -> KeyRecord:
+        """The key's record: last use from the report when it places the key, else from IAM."""
+        row, usage = _placed_in(report, listed)
+        if usage is None:
+            usage = self._last_used(listed.key_id, errors)
+        return self._key_record(listed, row, usage)
+
+    @staticmethod
+    def _key_record(listed: ListedKey, row: ReportRow | None, usage: LastUse | None) -> KeyRecord:
         used, service, region = usage or (None, None, None)
         return KeyRecord(
-            user_name=user["UserName"],
-            user_arn=user["Arn"],
-            access_key_id=key["AccessKeyId"],
-            status=key["Status"],
-            create_date=create_date,
+            user_name=listed.user_name,
+            user_arn=listed.user_arn,
+            access_key_id=listed.key_id,
+            status=listed.status,
+            create_date=listed.create_date,
             last_used_date=used,
             last_used_service=service,
             last_used_region=region,

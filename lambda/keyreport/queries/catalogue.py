@@ -10,6 +10,13 @@ are package data of the installed package and of the Lambda zip (one source, not
     // visualization: table                  table, timechart, barchart or tiles
     // timespan: P2D                         default time range (ISO 8601 duration)
     // local: duckdb-kql                     runs on the local engine, or `no: <why not>`
+    // controls: CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3     optional: the controls whose failures it lists,
+    // severity: Medium                                      with their severity (Critical .. Informational)
+    // remediation: Create a new key, ...                    and what to do about each row
+
+`functions/<Name>.kql` hold the workspace functions the queries start from (`KeyReport_CurrentKeys()` ...):
+the body only, under the same header without `visualization` and `timespan`; the id is the function's name.
+azure/functions.json deploys them as workspace functions (saved searches with a function alias).
 """
 
 from __future__ import annotations
@@ -25,11 +32,18 @@ from keyreport.errors import LibraryError, UnknownQuery
 
 VISUALIZATIONS = ("table", "timechart", "barchart", "tiles")
 REQUIRED_KEYS = ("id", "title", "description", "visualization", "timespan", "local")
+COMPLIANCE_KEYS = ("controls", "severity", "remediation")  # all three or none
+FUNCTION_KEYS = ("id", "title", "description", "local")
+SEVERITIES = ("Critical", "High", "Medium", "Low", "Informational")
 LOCAL_ENGINE = "duckdb-kql"
+FUNCTIONS_FOLDER = "functions"
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _KEY_LINE = re.compile(r"^// ?([a-z]+):\s*(.*)$")
 _CONTINUATION = re.compile(r"^//\s{2,}(\S.*)$")
+_FUNCTION_NAME = re.compile(r"^KeyReport_[A-Z][A-Za-z]*$")
+_CONTROL = re.compile(r"^(?:CIS v[56]\.0 \d+\.\d+|FSBP IAM\.\d+)$")
+_CALL = re.compile(r"\b(KeyReport_[A-Za-z]+)\(\)")
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
@@ -43,6 +57,9 @@ class Query:
     local: str  # LOCAL_ENGINE, or "no: <reason>"
     text: str  # the query itself, header removed
     source: str  # file name, for messages
+    controls: tuple[str, ...] = ()  # e.g. ("CIS v5.0 1.14", "CIS v6.0 2.13", "FSBP IAM.3")
+    severity: str | None = None
+    remediation: str | None = None
 
     @property
     def runs_locally(self) -> bool:
@@ -51,6 +68,22 @@ class Query:
     @property
     def not_local_reason(self) -> str | None:
         return None if self.runs_locally else self.local.removeprefix("no:").strip()
+
+
+@dataclass(frozen=True)
+class Function:
+    """A workspace function the queries call: `KeyReport_CurrentKeys()` and the like (no parameters)."""
+
+    id: str  # the function's name
+    title: str
+    description: str
+    local: str
+    text: str  # the body, header removed
+    source: str
+
+    def definition(self) -> str:
+        """As a stored function is written for duckdb-kql (and `.create-or-alter function`)."""
+        return f"function {self.id}() {{\n{self.text}}}"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -77,6 +110,36 @@ def format_duration(duration: timedelta) -> str:
 
 def parse(text: str, source: str) -> Query:
     """One query file's text -> Query; `source` (the file name) must be `<id>.kql`."""
+    header, body = _split(text, source, REQUIRED_KEYS + COMPLIANCE_KEYS, REQUIRED_KEYS)
+    controls, severity, remediation = _checked_compliance(header, source)
+    return Query(
+        id=_checked_id(header["id"], source),
+        title=header["title"],
+        description=header["description"],
+        visualization=_checked_visualization(header["visualization"], source),
+        timespan=_checked_timespan(header["timespan"], source),
+        local=_checked_local(header["local"], source),
+        text=body,
+        source=source,
+        controls=controls,
+        severity=severity,
+        remediation=remediation,
+    )
+
+
+def parse_function(text: str, source: str) -> Function:
+    """One function file's text -> Function; `source` must be `<Name>.kql`, Name = KeyReport_<Word...>."""
+    header, body = _split(text, source, FUNCTION_KEYS, FUNCTION_KEYS)
+    name = header["id"]
+    if not _FUNCTION_NAME.fullmatch(name):
+        raise LibraryError(f"{source}: function name {name!r} must be KeyReport_ and a PascalCase word")
+    if source != f"{name}.kql":
+        raise LibraryError(f"{source}: function {name!r} must match the file name ({name}.kql)")
+    return Function(name, header["title"], header["description"], _checked_local(header["local"], source), body, source)
+
+
+def _split(text: str, source: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> tuple[dict[str, str], str]:
+    """The `// key: value` header (checked against `allowed` and `required`) and the KQL after it."""
     lines = text.splitlines()
     header: dict[str, str] = {}
     key: str | None = None
@@ -93,27 +156,35 @@ def parse(text: str, source: str) -> Query:
         if not match:
             raise LibraryError(f"{source}:{number}: expected `// key: value` in the header, found {line!r}")
         key, value = match.groups()
-        if key not in REQUIRED_KEYS:
-            raise LibraryError(f"{source}:{number}: unknown header key {key!r} (known: {', '.join(REQUIRED_KEYS)})")
+        if key not in allowed:
+            raise LibraryError(f"{source}:{number}: unknown header key {key!r} (known: {', '.join(allowed)})")
         if key in header:
             raise LibraryError(f"{source}:{number}: header key {key!r} given twice")
         header[key] = value.strip()
-    missing = [name for name in REQUIRED_KEYS if not header.get(name)]
+    missing = [name for name in required if not header.get(name)]
     if missing:
         raise LibraryError(f"{source}: header lacks {', '.join(missing)}")
     body = "\n".join(lines[body_start:]).strip()
     if not body:
         raise LibraryError(f"{source}: no query after the header")
-    return Query(
-        id=_checked_id(header["id"], source),
-        title=header["title"],
-        description=header["description"],
-        visualization=_checked_visualization(header["visualization"], source),
-        timespan=_checked_timespan(header["timespan"], source),
-        local=_checked_local(header["local"], source),
-        text=body + "\n",
-        source=source,
-    )
+    return header, body + "\n"
+
+
+def _checked_compliance(header: dict[str, str], source: str) -> tuple[tuple[str, ...], str | None, str | None]:
+    given = [key for key in COMPLIANCE_KEYS if header.get(key)]
+    if not given:
+        return (), None, None
+    if len(given) != len(COMPLIANCE_KEYS):
+        raise LibraryError(f"{source}: controls, severity and remediation go together (found only {', '.join(given)})")
+    controls = tuple(part.strip() for part in header["controls"].split(","))
+    wrong = [control for control in controls if not _CONTROL.fullmatch(control)]
+    if wrong:
+        raise LibraryError(
+            f"{source}: control {wrong[0]!r} is not `CIS v5.0 <n.n>`, `CIS v6.0 <n.n>` or `FSBP IAM.<n>`"
+        )
+    if header["severity"] not in SEVERITIES:
+        raise LibraryError(f"{source}: severity {header['severity']!r} is not one of {', '.join(SEVERITIES)}")
+    return controls, header["severity"], header["remediation"]
 
 
 def _checked_id(value: str, source: str) -> str:
@@ -153,6 +224,30 @@ def library() -> dict[str, Query]:
     entries = sorted((entry for entry in library_folder().iterdir() if entry.name.endswith(".kql")), key=_name)
     queries = [parse(entry.read_text(encoding="utf-8"), entry.name) for entry in entries]
     return {query.id: query for query in queries}
+
+
+@cache
+def functions() -> dict[str, Function]:
+    """Every shipped workspace function by name, in file-name order."""
+    folder = library_folder() / FUNCTIONS_FOLDER
+    entries = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".kql")), key=_name)
+    parsed = [parse_function(entry.read_text(encoding="utf-8"), entry.name) for entry in entries]
+    return {function.id: function for function in parsed}
+
+
+def calls(text: str) -> list[str]:
+    """The shipped functions `text` calls, directly or through another function, callees first."""
+    known = functions()
+    ordered: list[str] = []
+
+    def visit(body: str) -> None:
+        for name in dict.fromkeys(_CALL.findall(body)):
+            if name in known and name not in ordered:
+                visit(known[name].text)
+                ordered.append(name)
+
+    visit(text)
+    return ordered
 
 
 def _name(entry: Traversable) -> str:

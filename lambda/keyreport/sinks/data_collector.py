@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -156,7 +155,9 @@ class DataCollectorSink:
         """Delivers one body, carrying out `decide`; returns None on success, else why not and the attempts."""
         attempts: list[str] = []
         refresh = refreshed = False
-        for attempt in itertools.count(1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 key = self.key.get(refresh=refresh)
             except SecretUnavailable as error:
@@ -173,7 +174,6 @@ class DataCollectorSink:
                 self.sleep(decision.wait)
             elif isinstance(decision, Halve | GiveUp):
                 return self._failure(decision, answer, attempt, attempts)
-        raise AssertionError("unreachable")  # itertools.count never ends
 
     def _attempt(self, log_type: str, body: bytes, key: bytes, deadline: Deadline) -> Answer:
         headers = self._headers(log_type, body, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -109,16 +110,21 @@ def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[obje
     assert inventory.stats.report_used
 
 
-def test_report_in_progress_is_polled_until_complete(iam: tuple[object, Stubber]) -> None:
+def test_keys_are_listed_while_the_report_is_in_progress(iam: tuple[object, Stubber]) -> None:
     client, stub = iam
+    listed = threading.Event()
+    client.meta.events.register("after-call.iam.ListAccessKeys", lambda **_: listed.set())  # type: ignore[attr-defined]
     stub.add_response("generate_credential_report", {"State": "STARTED"})
+    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
+    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
+    stub.add_response("generate_credential_report", {"State": "INPROGRESS"})
     stub.add_response("generate_credential_report", {"State": "COMPLETE"})
     stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
     report(stub, [user_line("alice", (T0, USED), None)])
-    stub.add_response("list_users", {"Users": [user("alice")], "IsTruncated": False})
-    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
-    records, _ = collect(client)
-    assert records[0].last_used_date == USED
+    # The report's poll waits for the listing: the Stubber's answers then come in exactly this order.
+    inventory = Inventory(client, concurrency=1, sleep=lambda _: listed.wait(5) and None)  # type: ignore[arg-type]
+    records = list(inventory.records())
+    assert records[0].last_used_date == USED and records[0].mfa_active is False and inventory.stats.report_used
 
 
 def test_without_the_report_last_use_comes_per_key(iam: tuple[object, Stubber]) -> None:
@@ -182,4 +188,7 @@ def test_a_failed_last_use_lookup_is_an_error_not_never_used(iam: tuple[object, 
     stub.add_client_error("get_access_key_last_used", "AccessDenied", http_status_code=403)
     records, inventory = collect(client)
     assert records[0].last_use_known is False and records[0].last_used_date is None
-    assert inventory.stats.errors[-1] == "key AKIA...AAA1: AccessDenied"
+    assert inventory.stats.errors == [
+        "key AKIA...AAA1: AccessDenied",
+        "credential report unusable: IAM answered AccessDenied; the root user's keys are unknown",
+    ]

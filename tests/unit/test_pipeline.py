@@ -1,0 +1,250 @@
+"""pipeline.run and report_unreachable_account: IAM through botocore's Stubber, a fake sink, spill on moto's S3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from keyreport.deadline import Deadline
+from keyreport.pipeline import RunResult, report_unreachable_account, run
+from keyreport.settings import Settings
+from keyreport.sinks.base import Table
+from keyreport.spill.bucket import SpillBucket
+from tests.unit.fakes import BUCKET, FakeSink, moto_spill_bucket, stubbed_client
+
+ACCOUNT = "123456789012"
+NOW = datetime(2026, 11, 30, 1, 0, 0, tzinfo=UTC)
+NOW_TEXT = "2026-11-30T01:00:00Z"
+CREATED = datetime(2026, 1, 30, 1, 0, 0, tzinfo=UTC)
+USED = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
+# Three keys: the sink's batches of two make the third one a batch of its own.
+KEYS = {"alice": ["AKIAALICE00000000001", "AKIAALICE00000000002"], "bob": ["AKIABOB0000000000003"]}
+SETTINGS = Settings.from_env({"KEYREPORT_SINK": "stdout", "KEYREPORT_IAM_CONCURRENCY": "1"})
+
+
+class FakeSts:
+    def get_caller_identity(self) -> dict[str, str]:
+        return {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:role/keyreport", "UserId": "AROAEXAMPLE"}
+
+
+class FakeAccount:
+    """What `run` asks of AwsClients: who the credentials belong to, and an IAM client."""
+
+    def __init__(self, iam: Any) -> None:
+        self.iam = iam
+
+    def sts(self) -> FakeSts:
+        return FakeSts()
+
+    def client(self, service: str) -> Any:
+        assert service == "iam", f"run asked for a {service} client"
+        return self.iam
+
+
+@pytest.fixture
+def iam() -> Iterator[tuple[Any, Stubber]]:
+    with stubbed_client("iam") as client_and_stub:
+        yield client_and_stub
+
+
+@pytest.fixture
+def spill() -> Iterator[SpillBucket]:
+    with moto_spill_bucket() as bucket:
+        yield bucket
+
+
+def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
+    """A credential report with only the root user (no keys), one page of users, each key's last use asked for."""
+    report = (
+        f"user,arn,access_key_1_active,access_key_1_last_rotated\n<root_account>,arn:aws:iam::{ACCOUNT}:root,false,N/A"
+    )
+    stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+    stub.add_response("get_credential_report", {"Content": report.encode(), "GeneratedTime": NOW})
+    users = [
+        {"UserName": name, "UserId": f"AIDA{name.upper():X<17}", "Path": "/", "Arn": arn(name), "CreateDate": CREATED}
+        for name in keys
+    ]
+    stub.add_response("list_users", {"Users": users, "IsTruncated": False})
+    for name, ids in keys.items():
+        metadata = [{"UserName": name, "AccessKeyId": i, "Status": "Active", "CreateDate": CREATED} for i in ids]
+        stub.add_response("list_access_keys", {"AccessKeyMetadata": metadata, "IsTruncated": False}, {"UserName": name})
+        for key_id in ids:
+            last_use = {"LastUsedDate": USED, "ServiceName": "s3", "Region": "eu-west-1"}
+            stub.add_response("get_access_key_last_used", {"AccessKeyLastUsed": last_use}, {"AccessKeyId": key_id})
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+def run_once(iam: Any, sink: FakeSink, spill: SpillBucket | None) -> RunResult:
+    return run(SETTINGS, FakeAccount(iam), sink, Deadline(), spill=spill, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def run_over_keys(iam: tuple[Any, Stubber], sink: FakeSink, spill: SpillBucket | None) -> RunResult:
+    """One run over the account holding KEYS."""
+    client, stub = iam
+    stub_inventory(stub, KEYS)
+    return run_once(client, sink, spill)
+
+
+def log_lines(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def full_key_ids() -> list[str]:
+    return [key_id for ids in KEYS.values() for key_id in ids]
+
+
+def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spill: SpillBucket) -> None:
+    sink = FakeSink()
+
+    result = run_over_keys(iam, sink, spill)
+
+    summary = result.summary
+    assert (summary.status, summary.succeeded, result.failed_batches) == ("ok", True, [])
+    assert [row["AccessKeyId"] for row in sink.delivered[Table.KEYS]] == ["AKIA...0001", "AKIA...0002", "AKIA...0003"]
+    first = sink.delivered[Table.KEYS][0]
+    assert (first["account_number"], first["user"], first["UserArn"]) == (ACCOUNT, "alice", arn("alice"))
+    assert (first["loggedDate"], first["KeyAgeDays"], first["DaysSinceLastUse"]) == (NOW_TEXT, 304, 9)
+    assert {row["RunId"] for row in sink.delivered[Table.KEYS]} == {summary.run_id}
+    [run_row] = sink.delivered[Table.RUNS]
+    assert run_row["RunId"] == summary.run_id and run_row["Status"] == "ok" and run_row["Sink"] == "fake"
+    assert (run_row["Users"], run_row["Keys"], run_row["UsersSkipped"]) == (2, 3, 0)
+    assert (run_row["RecordsShipped"], run_row["RecordsSpilled"], run_row["RecordsFailed"]) == (3, 0, 0)
+    assert run_row["Errors"] == 0 and "ErrorDetail" not in run_row
+    assert sink.calls == [Table.KEYS, Table.RUNS]  # the run row goes last, once the counts are known
+    assert list(spill.object_keys()) == []
+    sent = json.dumps(list(sink.delivered.values()))
+    assert not any(key_id in sent for key_id in full_key_ids())
+
+
+def test_a_failed_batch_is_spilled_and_counted(iam: tuple[Any, Stubber], spill: SpillBucket) -> None:
+    sink = FakeSink(refuse={(Table.KEYS, 1)})
+
+    result = run_over_keys(iam, sink, spill)
+
+    summary = result.summary
+    assert result.failed_batches == []  # parked, so not lost
+    assert (summary.shipped, summary.spilled, summary.failed) == (2, 1, 0)
+    assert summary.status == "partial" and not summary.succeeded
+    [key] = summary.spill_keys
+    assert key == f"keyreport/spill/{ACCOUNT}/{summary.run_id}/keys-00000.json"
+    assert list(spill.object_keys()) == [key]
+    parked = spill.load(key)
+    assert [row["AccessKeyId"] for row in parked.rows] == ["AKIA...0003"]
+    assert (parked.table, parked.run_id, parked.account_id) == (Table.KEYS, summary.run_id, ACCOUNT)
+    assert parked.sink == "fake"
+    assert parked.reason == "HTTP 503 on keys batch 1" and len(parked.attempts) == 2
+    [run_row] = sink.delivered[Table.RUNS]
+    assert (run_row["Status"], run_row["RecordsShipped"], run_row["RecordsSpilled"]) == ("partial", 2, 1)
+
+
+def test_when_spilling_fails_the_rows_are_logged_and_returned(
+    iam: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = FakeSink(refuse={(Table.KEYS, 0), (Table.RUNS, 0)})
+
+    with moto_spill_bucket(create=False) as missing:
+        result = run_over_keys(iam, sink, missing)
+
+    summary = result.summary
+    assert [(batch.table, len(batch.rows)) for batch in result.failed_batches] == [(Table.KEYS, 2), (Table.RUNS, 1)]
+    assert (summary.shipped, summary.spilled, summary.failed, summary.status) == (1, 0, 2, "failed")
+    assert summary.spill_keys == []
+    first_key = f"keyreport/spill/{ACCOUNT}/{summary.run_id}/keys-00000.json"
+    cannot_write = f"cannot write s3://{BUCKET}/{first_key}: NoSuchBucket"
+    assert summary.errors[0] == cannot_write
+    assert "run summary row not delivered" in summary.errors
+    logs = log_lines(capsys.readouterr().err)
+    undelivered = [line for line in logs if line["message"] == "undelivered record"]
+    assert [(line["table"], line["reason"]) for line in undelivered] == [
+        ("keys", "HTTP 503 on keys batch 0"),
+        ("keys", "HTTP 503 on keys batch 0"),
+        ("runs", "HTTP 503 on runs batch 0"),
+    ]
+    assert [line["record"]["AccessKeyId"] for line in undelivered[:2]] == ["AKIA...0001", "AKIA...0002"]
+    # The run row that could not be parked tells why, so the log alone explains the loss.
+    assert cannot_write in undelivered[2]["record"]["ErrorDetail"]
+    assert not any(key_id in json.dumps(logs) for key_id in full_key_ids())
+
+
+def test_without_a_spill_bucket_failed_rows_are_logged_and_returned(
+    iam: tuple[Any, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    result = run_over_keys(iam, FakeSink(refuse={(Table.KEYS, 1)}), None)
+
+    assert [batch.rows[0]["AccessKeyId"] for batch in result.failed_batches] == ["AKIA...0003"]
+    assert (result.summary.failed, result.summary.spilled, result.summary.status) == (1, 0, "failed")
+    logged = [line["record"]["AccessKeyId"] for line in log_lines(capsys.readouterr().err) if "record" in line]
+    assert logged == ["AKIA...0003"]
+
+
+def test_inventory_stopped_by_an_aws_error_ships_what_was_read_and_fails_the_run(
+    iam: tuple[Any, Stubber], spill: SpillBucket
+) -> None:
+    client, stub = iam
+    # A credential report holding only the root user's key: it is read before any user is listed.
+    report = "user,arn,access_key_1_active,access_key_1_last_rotated\n"
+    report += f"<root_account>,arn:aws:iam::{ACCOUNT}:root,true,2021-05-05T05:05:05+00:00"
+    stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+    stub.add_response("get_credential_report", {"Content": report.encode(), "GeneratedTime": NOW})
+    stub.add_client_error("list_users", "ServiceUnavailable", "IAM is having a moment", http_status_code=503)
+    sink = FakeSink()
+
+    result = run_once(client, sink, spill)
+
+    summary = result.summary
+    assert [row["AccessKeyId"] for row in sink.delivered[Table.KEYS]] == ["root:1"]
+    assert not summary.inventory_complete and summary.status == "failed" and not summary.succeeded
+    assert summary.errors == [
+        "inventory stopped: ClientError: An error occurred (ServiceUnavailable) when calling the ListUsers "
+        "operation: IAM is having a moment"
+    ]
+    [run_row] = sink.delivered[Table.RUNS]
+    assert (run_row["Status"], run_row["Keys"], run_row["RecordsShipped"]) == ("failed", 1, 1)
+    assert run_row["ErrorDetail"] == summary.errors[0]
+
+
+def test_a_run_row_not_delivered_is_an_error_and_is_spilled(iam: tuple[Any, Stubber], spill: SpillBucket) -> None:
+    sink = FakeSink(refuse={(Table.RUNS, 0)})
+
+    result = run_over_keys(iam, sink, spill)
+
+    summary = result.summary
+    assert result.failed_batches == [] and len(sink.delivered[Table.KEYS]) == 3
+    assert summary.errors == ["run summary row not delivered"] and not summary.succeeded
+    [key] = summary.spill_keys
+    assert key.endswith(f"/{summary.run_id}/runs-00000.json")
+    [row] = spill.load(key).rows
+    assert (row["RunId"], row["RecordsShipped"], row["account_number"]) == (summary.run_id, 3, ACCOUNT)
+
+
+def test_an_unreachable_account_gets_a_failed_run_row() -> None:
+    sink = FakeSink()
+    reason = "cannot assume arn:aws:iam::210987654321:role/keyreport-member: AccessDenied"
+
+    result = report_unreachable_account("210987654321", reason, sink, Deadline(), clock=lambda: NOW)
+
+    assert result.failed_batches == [] and sink.delivered[Table.KEYS] == []
+    [row] = sink.delivered[Table.RUNS]
+    assert (row["account_number"], row["RunId"], row["loggedDate"]) == ("210987654321", result.summary.run_id, NOW_TEXT)
+    assert (row["Status"], row["Keys"], row["Errors"], row["ErrorDetail"]) == ("failed", 0, 1, reason)
+
+
+def test_an_unreachable_accounts_row_is_spilled_when_the_sink_refuses_it(spill: SpillBucket) -> None:
+    sink = FakeSink(refuse={(Table.RUNS, 0)})
+
+    result = report_unreachable_account("210987654321", "AccessDenied", sink, Deadline(), spill=spill)
+
+    assert result.failed_batches == [] and sink.delivered[Table.RUNS] == []
+    [key] = result.summary.spill_keys
+    assert key.startswith("keyreport/spill/210987654321/")
+    [row] = spill.load(key).rows
+    assert (row["account_number"], row["Status"], row["ErrorDetail"]) == ("210987654321", "failed", "AccessDenied")
