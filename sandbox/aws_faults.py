@@ -108,3 +108,23 @@ class IamFaults:
                 return None
             self.injected[action] += 1
         return error_response(request, code)
+
+
+_REST_ERROR = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+    "<RequestId>0000000000000000</RequestId><HostId>sandbox</HostId></Error>"
+)
+
+
+def deny(session: boto3.Session, service: str, operation: str, code: str = "AccessDenied") -> boto3.Session:
+    """Answer every `operation` of a REST-XML service (S3: "s3", "PutObject") as it answers a denied caller:
+    403 with its XML error body. The request never reaches moto, so nothing is written."""
+
+    def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/xml"
+        body = _REST_ERROR.format(code=code, message="Access Denied")
+        return AWSResponse(request.url, 403, headers, _Body(body.encode()))
+
+    session.events.register_first(f"before-send.{service}.{operation}", answer)  # type: ignore[arg-type]
+    return session

@@ -10,8 +10,10 @@ using the HTTP Data Collector API"):
 * ``x-ms-date`` in RFC 1123 form, within :data:`CLOCK_SKEW` of the emulator's clock (the docs give no
   figure; 15 minutes is Azure's usual SharedKey tolerance).
 * Log-Type: letters, digits and underscore, at most 100 characters; table = ``{Log-Type}_CL``.
-* Body: a JSON object or a non-empty array of objects, at most :data:`MAX_POST_BYTES` ("30 MB", read
-  as the stricter decimal value); bigger posts get 404 ("the request is too large").
+* Body: a JSON object or an array of objects, at most :data:`MAX_POST_BYTES` ("30 MB", read as the
+  stricter decimal value); bigger posts get 404 ("the request is too large"). An empty array, signed like
+  any other post, answers 200 and creates no row and no table: the healthcheck other shippers send
+  (Vector's azure_monitor_logs sink posts ``[]`` and expects success), and what ``keyreport check`` sends.
 * Property names: letters, digits and underscore; ``tenant``, ``TimeGenerated`` and ``RawData`` are
   reserved (error); column names at most 45 characters (suffix included); at most 500 columns;
   string values over 32 KB are truncated.
@@ -346,8 +348,8 @@ def _records(body: bytes) -> list[dict[str, Any]]:
     except (UnicodeDecodeError, ValueError) as error:
         raise _Rejected(400, "InvalidDataFormat", f"An invalid JSON was submitted: {error}") from None
     records = [payload] if isinstance(payload, dict) else payload
-    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
-        raise _Rejected(400, "InvalidDataFormat", "The body must be a JSON object or a non-empty array of objects.")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise _Rejected(400, "InvalidDataFormat", "The body must be a JSON object or an array of objects.")
     return records
 
 

@@ -22,6 +22,10 @@ azure-rest-api-specs ``monitor/data-plane/ingestion/stable/2023-01-01``):
   the table's column types (``guid`` normalised, ``datetime`` as ISO 8601 UTC, ``real`` as float; string
   values over 64 KB truncated) and represented exactly as the Data Collector emulator stores them, so one
   read-back serves both sinks.
+* An empty array is authorised like any upload (401 without a token, 403 without the role) and answers 204
+  with no row and no table: what ``keyreport check`` sends, and Vector's azure_logs_ingestion healthcheck.
+  (The service also answers 204 to a body that is not an array and drops it, MicrosoftDocs/azure-docs
+  #106266; the emulator refuses that with 400 instead, as above.)
 * Success is 204 with no body; errors are ``{"error": {"code", "message"}}`` with ``x-ms-error-code``.
 
 ``fail_next`` applies to the ingestion endpoint before any check (429 carries ``Retry-After`` when given).

@@ -25,8 +25,11 @@ class WorkspaceTables:
             return {name: len(rows) for name, rows in self._tables.items()}
 
     def _append_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Callers hold ``self._lock``: storing is part of their own atomic ingestion step."""
-        self._tables.setdefault(table, []).extend(rows)
+        """Callers hold ``self._lock``: storing is part of their own atomic ingestion step.
+
+        No rows create no table: an empty upload (a healthcheck) leaves the workspace as it was."""
+        if rows:
+            self._tables.setdefault(table, []).extend(rows)
 
     def _read_back(self, request: Request) -> Response:
         if request.client_host not in ("127.0.0.1", "::1"):

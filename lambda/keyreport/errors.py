@@ -7,6 +7,7 @@ safe to log and to store in a run row.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import (
@@ -75,6 +76,18 @@ class RunFailed(Exception):
             f"{summary.shipped} shipped, {summary.failed} failed, {summary.spilled} spilled"
             + (f"; {summary.errors[0]}" if summary.errors else "")
         )
+
+
+@dataclass
+class HopFailed(Exception):
+    """A hop that did not pass: what was seen, the likely cause and what to change (never a secret)."""
+
+    detail: str
+    cause: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class LibraryError(ValueError):

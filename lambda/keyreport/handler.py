@@ -14,8 +14,10 @@ from keyreport.aws.clients import AwsClients
 from keyreport.deadline import Deadline, bounding
 from keyreport.errors import ConfigError, RunFailed
 from keyreport.log import logger
+from keyreport.metrics import publish_run
 from keyreport.records import summary_row
 from keyreport.settings import DEFAULT_MEMBER_ROLE, Settings
+from keyreport.validation import account_id_problem
 from keyreport.wiring import Wiring, warm_wiring
 
 
@@ -45,6 +47,8 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
 
 
 def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
+    if event.get("keyreport") == "check":
+        return _check(event, wiring)
     if organization.is_sqs_event(event):
         return _member_accounts(event, wiring, deadline)
     if wiring.settings.organization is not None:
@@ -52,9 +56,24 @@ def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict
         accounts = organization.enqueue_accounts(wiring.client("organizations"), wiring.client("sqs"), queue)
         return {"accounts_enqueued": len(accounts)}
     result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
+    publish_run(result.summary, wiring.settings.metrics_namespace)
     if not result.summary.succeeded:
         raise RunFailed(result.summary)
     return summary_row(result.summary)
+
+
+def _check(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
+    """The test event {"keyreport": "check"} (optionally "account": a member account id): every hop, no row.
+
+    A fresh Wiring, so no secret or token a warm container kept can hide a problem."""
+    from keyreport.check import run_checks  # noqa: PLC0415 (it loads the Azure SDKs: only for this event)
+
+    account = event.get("account")
+    if account is not None and (not isinstance(account, str) or account_id_problem(account)):
+        raise ConfigError([f"the check event's account {account!r} is not a 12-digit AWS account id"])
+    report = run_checks(Wiring(wiring.settings, wiring.session), member_account=account)
+    logger.info("check finished", extra={"check": report.as_dict()})
+    return report.as_dict()
 
 
 def _member_accounts(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
@@ -65,9 +84,12 @@ def _member_accounts(event: dict[str, Any], wiring: Wiring, deadline: Deadline) 
 
     def run_account(member: boto3.Session) -> bool:
         account = wiring.aws if member is wiring.session else AwsClients(member, wiring.config)
-        return pipeline.run(wiring.settings, account, wiring.sink, deadline, spill=wiring.spill).summary.succeeded
+        summary = pipeline.run(wiring.settings, account, wiring.sink, deadline, spill=wiring.spill).summary
+        publish_run(summary, wiring.settings.metrics_namespace)
+        return summary.succeeded
 
     def report_unreachable(account_id: str, reason: str) -> None:
-        pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
+        result = pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
+        publish_run(result.summary, wiring.settings.metrics_namespace)
 
     return organization.run_member_accounts(event, members, run_account, report_unreachable)

@@ -22,6 +22,17 @@ def queue_url_problem(value: str) -> str | None:
     )
 
 
+def account_id_problem(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]{12}", value) else "is not a 12-digit AWS account id"
+
+
+def metrics_namespace_problem(value: str) -> str | None:
+    if value.startswith("AWS/"):
+        return "must not start with AWS/ (reserved for AWS services)"
+    ok = re.fullmatch(r"[A-Za-z0-9.\-_/#: ]{1,255}", value)
+    return None if ok else "is not a CloudWatch namespace (letters, digits, . - _ / # : and spaces, up to 255)"
+
+
 def role_name_problem(value: str) -> str | None:
     return None if re.fullmatch(r"[\w+=,.@-]{1,64}", value) else "is not an IAM role name"
 

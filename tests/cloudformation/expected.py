@@ -19,6 +19,7 @@ ALWAYS = {
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
     "s3:PutObject",
+    "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "sqs:SendMessage",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import io
 import json
 import re
 from collections import defaultdict
-from contextlib import redirect_stderr
+from contextlib import redirect_stdout
 from dataclasses import fields, is_dataclass
 from typing import Any
 
@@ -16,12 +15,12 @@ import pytest
 
 from keyreport.clouds import CLOUDS
 from keyreport.identity import federation, kms_key
-from keyreport.log import logger
-from keyreport.records import RunSummary, summary_row
+from keyreport.metrics import publish_run
+from keyreport.records import RunSummary
 from keyreport.settings import AUTH_MODES, SINKS, VARIABLES, ConfigError, Settings
 from scripts import package_lambda
 from tests.cloudformation import aws_calls
-from tests.cloudformation.cfn import MEMBER_ROLE, ROOT, TEMPLATE, Scenario, as_list, load, strings
+from tests.cloudformation.cfn import MEMBER_ROLE, TEMPLATE, Scenario, as_list, load, strings
 from tests.cloudformation.expected import ALWAYS, FOR_MODE, FOR_ORGANIZATION, UNSCOPED, sample
 
 ROLE = "FunctionRole"
@@ -37,13 +36,13 @@ NOT_FOR_THE_FUNCTION = {
 FROM_THE_STACK = {
     "KEYREPORT_SPILL_BUCKET": "SpillBucket",
     "KEYREPORT_QUEUE_URL": "AccountQueue",
+    "KEYREPORT_METRICS_NAMESPACE": "AWS::StackName",
 }
 
 # Actions the code calls that the function never needs, each with the reason.
 NOT_CALLED_BY_THE_FUNCTION = {
     "s3:ListBucket": "keyreport replay, on a workstation with the operator's credentials",
     "s3:GetObject": "keyreport replay, on a workstation with the operator's credentials",
-    "s3:DeleteObject": "keyreport replay, on a workstation with the operator's credentials",
     "sts:GetCallerIdentity": "needs no permission: any principal may ask who it is",
 }
 # Actions Lambda itself performs with the function's role (not keyreport's code).
@@ -69,7 +68,9 @@ def function_environment(chosen: Scenario) -> dict[str, str]:
     }
     environment = {}
     for name, value in chosen.resolve(ENVIRONMENT).items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            value = value["Fn::Sub"].replace("${AWS::StackName}", "keyreport")
+        elif isinstance(value, dict):
             value = physical[value["Ref"]]
         environment[name] = value
     return environment
@@ -82,6 +83,8 @@ def parameter_refs(value: Any) -> set[str]:
             return {value["Ref"]}
         if set(value) == {"Condition"}:
             return parameter_refs(TEMPLATE_DATA["Conditions"][value["Condition"]])
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            return set(re.findall(r"\$\{([A-Za-z0-9:]+)", value["Fn::Sub"]))
         if set(value) == {"Fn::If"}:
             condition, *branches = value["Fn::If"]
             return parameter_refs({"Condition": condition}) | parameter_refs(branches)
@@ -162,8 +165,8 @@ def test_parameter_defaults_are_the_codes_defaults() -> None:
     from_code = flat(Settings.from_env({name: environment[name] for name in REQUIRED_BY_THE_SAMPLE}))
     differing = {name for name in from_template | from_code if from_template.get(name) != from_code.get(name)}
     # The stack's own bucket, and the recommended sign-in mode (the code's default, `default`, only works on a
-    # workstation); everything else the template leaves at the code's defaults.
-    assert differing == {"azure.auth", "spill_bucket"}
+    # workstation), and a metrics namespace per stack; everything else is left at the code's defaults.
+    assert differing == {"azure.auth", "spill_bucket", "metrics_namespace"}
 
 
 REQUIRED_BY_THE_SAMPLE = (
@@ -400,29 +403,11 @@ def test_the_function_is_bounded_encrypted_and_logs_json() -> None:
     assert queue["VisibilityTimeout"] >= 6 * PARAMETERS["FunctionTimeout"]["MaxValue"]
 
 
-# --- observability: the alarms watch the log line the code writes --------------------------------------------
-
-_TERM = re.compile(r"\(\$\.([\w.]+)\s*(=|>)\s*(\"[^\"]*\"|\d+)\)")
+# --- observability: the alarms watch the metrics the code emits ----------------------------------------------
 
 
-def matches(pattern: str, event: dict[str, Any]) -> bool:
-    """CloudWatch Logs JSON filter patterns of the form { ($.a = "x") && ($.b.c > 0) }."""
-    terms = _TERM.findall(pattern)
-    assert terms and pattern.count("&&") == len(terms) - 1, pattern
-    for path, operator, literal in terms:
-        value: Any = event
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        expected = json.loads(literal)
-        if operator == "=" and value != expected:
-            return False
-        if operator == ">" and not (isinstance(value, int | float) and value > expected):
-            return False
-    return True
-
-
-def run_finished_line(**counts: Any) -> dict[str, Any]:
-    """The line pipeline.run logs at the end of every run, through the package's own logger."""
+def emitted(**counts: Any) -> dict[str, Any]:
+    """The EMF line the function writes at the end of an account's run, parsed."""
     summary = RunSummary(
         run_id="0f8e7d6c-5b4a-4321-9876-543210fedcba",
         account_id="111122223333",
@@ -432,62 +417,53 @@ def run_finished_line(**counts: Any) -> dict[str, Any]:
         **counts,
     )
     stream = io.StringIO()
-    with redirect_stderr(stream):
-        logger.info("run finished", extra={"summary": summary_row(summary)})
+    with redirect_stdout(stream):
+        publish_run(summary, "KeyReport/stack")
     line: dict[str, Any] = json.loads(stream.getvalue().strip().splitlines()[-1])
     return line
 
 
-def test_the_pipeline_logs_the_line_the_metric_filters_read() -> None:
-    source = (ROOT / "lambda" / "keyreport" / "pipeline.py").read_text()
-    calls = [
-        node
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "info"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-        and node.args[0].value == "run finished"
+def alarm_metrics() -> list[tuple[str, str, Any, list[dict[str, str]]]]:
+    """(alarm, metric name, namespace, dimensions) of every alarm metric in the KeyReport namespace."""
+    found = []
+    for name, resource in TEMPLATE_DATA["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        properties = resource["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+        for metric in [properties, *stats]:
+            if "MetricName" in metric and "KeyReport" in json.dumps(metric.get("Namespace")):
+                found.append((name, metric["MetricName"], metric["Namespace"], metric.get("Dimensions", [])))
+    return found
+
+
+def test_the_alarms_read_metrics_the_function_emits_with_their_dimensions() -> None:
+    line = emitted()
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    names = {metric["Name"] for metric in directive["Metrics"]}
+    used = alarm_metrics()
+    assert {metric for _, metric, _, _ in used} == {"SuccessfulRuns", "RecordsFailed", "RecordsSpilled"}
+    for alarm, metric, namespace, dimensions in used:
+        assert metric in names, alarm
+        assert namespace == ENVIRONMENT["KEYREPORT_METRICS_NAMESPACE"] == {"Fn::Sub": "KeyReport/${AWS::StackName}"}
+        assert sorted(d["Name"] for d in dimensions) in [sorted(s) for s in directive["Dimensions"]], alarm
+        assert all(line[d["Name"]] == d["Value"] for d in dimensions), alarm
+    no_filters = [n for n, r in TEMPLATE_DATA["Resources"].items() if r["Type"] == "AWS::Logs::MetricFilter"]
+    assert no_filters == [], "every alarm reads an emitted metric: no metric filter is needed"
+
+
+def test_the_metrics_count_successes_and_undelivered_records() -> None:
+    ok, spilled, failed = emitted(shipped=5), emitted(shipped=2, spilled=3), emitted(failed=2)
+    assert [(e["SuccessfulRuns"], e["RecordsSpilled"], e["RecordsFailed"]) for e in (ok, spilled, failed)] == [
+        ([1.0], [0.0], [0.0]),
+        ([0.0], [3.0], [0.0]),
+        ([0.0], [0.0], [2.0]),
     ]
-    assert calls, "pipeline.py must log 'run finished' (the alarms' metric filters match it)"
-    extra = next(k.value for k in calls[0].keywords if k.arg == "extra")
-    assert isinstance(extra, ast.Dict)
-    summary = dict(zip((k.value for k in extra.keys if isinstance(k, ast.Constant)), extra.values, strict=False))
-    value = summary["summary"]
-    assert isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "summary_row"
-
-
-def test_metric_filters_count_successes_and_undelivered_records() -> None:
-    filters = {
-        name: resource["Properties"]
-        for name, resource in TEMPLATE_DATA["Resources"].items()
-        if resource["Type"] == "AWS::Logs::MetricFilter"
-    }
-    ok, spilled, failed = run_finished_line(), run_finished_line(spilled=3), run_finished_line(failed=2)
-
-    def value(name: str, event: dict[str, Any]) -> Any:
-        properties = filters[name]
-        if not matches(properties["FilterPattern"], event):
-            return None
-        metric = properties["MetricTransformations"][0]["MetricValue"]
-        return event["summary"][metric.removeprefix("$.summary.")] if metric.startswith("$.") else int(metric)
-
-    assert [value("SuccessfulRunsMetric", e) for e in (ok, spilled, failed)] == [1, None, None]
-    assert [value("RecordsSpilledMetric", e) for e in (ok, spilled, failed)] == [None, 3, None]
-    assert [value("RecordsFailedMetric", e) for e in (ok, spilled, failed)] == [None, None, 2]
 
 
 def test_every_alarm_notifies_the_topic_when_there_is_one() -> None:
     alarms = [name for name, r in TEMPLATE_DATA["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert {"FunctionErrorsAlarm", "NoSuccessfulRunAlarm", "UndeliveredRecordsAlarm", "DeadLetterAlarm"} <= set(alarms)
-    metric_names = {
-        r["Properties"]["MetricTransformations"][0]["MetricName"]
-        for r in TEMPLATE_DATA["Resources"].values()
-        if r["Type"] == "AWS::Logs::MetricFilter"
-    }
-    used = {text for name in alarms for text in strings(TEMPLATE_DATA["Resources"][name]) if text in metric_names}
-    assert used == metric_names, "every metric filter feeds an alarm"
     for overrides, topic in (
         ({"AlarmEmail": "secops@example.com"}, {"Ref": "AlarmTopic"}),
         ({"AlarmTopicArn": "arn:aws:sns:eu-west-1:111122223333:secops"}, "arn:aws:sns:eu-west-1:111122223333:secops"),
@@ -497,3 +473,13 @@ def test_every_alarm_notifies_the_topic_when_there_is_one() -> None:
         for name in alarms:
             properties = chosen.resolve(TEMPLATE_DATA["Resources"][name]["Properties"])
             assert properties.get("AlarmActions") == ([topic] if topic else None), (name, overrides)
+
+
+def test_the_function_may_delete_only_its_own_check_probes() -> None:
+    from keyreport.check.spill import PROBE_PREFIX
+
+    statements = TEMPLATE_DATA["Resources"][ROLE]["Properties"]["Policies"]
+    deletes = [
+        s for p in statements for s in p["PolicyDocument"]["Statement"] if "s3:DeleteObject" in as_list(s["Action"])
+    ]
+    assert [s["Resource"] for s in deletes] == [{"Fn::Sub": "${SpillBucket.Arn}/" + PROBE_PREFIX + "*"}]

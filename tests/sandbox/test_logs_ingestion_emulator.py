@@ -75,6 +75,16 @@ def error_of(response: requests.Response) -> tuple[int, str]:
     return response.status_code, code
 
 
+def test_an_empty_upload_answers_204_and_creates_nothing_but_needs_the_role(
+    ingestion: LogsIngestionEmulator, entra: EntraEmulator, bundle: str
+) -> None:
+    """`[]` is what `keyreport check` (and Vector's healthcheck) sends: authorised like any upload, no row."""
+    assert post(ingestion, bundle, gzip_json([]), bearer=token(entra)).status_code == 204
+    assert ingestion.tables() == {}
+    ingestion.revoke_publisher(RULE, entra.register_app(TENANT, CLIENT).object_id)
+    assert error_of(post(ingestion, bundle, gzip_json([]), bearer=token(entra))) == (403, "OperationFailed")
+
+
 def test_the_real_sdk_uploads_gzip_and_gets_204(
     ingestion: LogsIngestionEmulator, entra: EntraEmulator, bundle: str
 ) -> None:

@@ -8,7 +8,7 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport import __version__
-from keyreport.cli import kms_certificate, query, replay, run
+from keyreport.cli import check, kms_certificate, query, replay, run
 from keyreport.cli.common import EXIT_CONFIG, EXIT_RUN_FAILED
 from keyreport.errors import (
     ConfigError,
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyreport", description=__doc__)
     parser.add_argument("--version", action="version", version=f"keyreport {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (run, replay, kms_certificate, query):
+    for command in (run, replay, check, kms_certificate, query):
         command.add_to(commands)
     return parser
 

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
+from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings
 from keyreport.spill.replay import replay as replay_spilled
@@ -27,7 +28,11 @@ def replay(args: argparse.Namespace) -> int:
     wiring = Wiring(Settings.from_env(), aws_session())
     if wiring.spill is None:
         raise ConfigError(["KEYREPORT_SPILL_BUCKET is required for keyreport replay"])
-    outcome = replay_spilled(wiring.spill, wiring.sink, deadline)
+    progress = Progress(wanted(args), "spilled batches", "batch")
+    try:
+        outcome = replay_spilled(CountingSpill(wiring.spill, progress), CountingSink(wiring.sink, progress), deadline)
+    finally:
+        progress.close()
     print(
         f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} delivered and deleted "
         f"({outcome.delivered_rows} rows), {len(outcome.kept)} kept",

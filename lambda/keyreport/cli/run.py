@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from keyreport import pipeline
 from keyreport.cli import sign_in
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
+from keyreport.cli.progress import CountingSink, Progress, counting_spill, wanted
 from keyreport.records import summary_row
 from keyreport.settings import SINKS, Settings
 from keyreport.wiring import Wiring
@@ -31,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
     deadline = start(args)
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(None, **overrides, **sign_in.settings_overrides(args))
-    wiring = Wiring(settings, aws_session(), sign_in.person_credential(args, settings.azure))
-    result = pipeline.run(settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
+    session, progress = aws_session(), Progress(wanted(args), "users read", "user")
+    progress.watch_inventory(session)
+    wiring = Wiring(settings, session, sign_in.person_credential(args, settings.azure))
+    sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)
+    try:
+        result = pipeline.run(settings, wiring.aws, sink, deadline, spill=spill)
+    finally:
+        progress.close()
     row = summary_row(result.summary)
     if args.json:
         print(json.dumps(row, indent=2))

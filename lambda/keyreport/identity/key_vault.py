@@ -57,9 +57,9 @@ class WorkspaceKey:
         return key
 
 
-def workspace_key(sink: DataCollectorSettings, azure: AzureSettings, credential: TokenCredential) -> WorkspaceKey:
-    """The workspace key the Data Collector sink signs with, from the vault and secret the settings name."""
-    vault = SecretClient(
+def secret_client(sink: DataCollectorSettings, azure: AzureSettings, credential: TokenCredential) -> SecretClient:
+    """A client of the vault the settings name, with retries that fit in a Lambda's deadline."""
+    return SecretClient(
         sink.keyvault_url,
         credential,
         connection_verify=identity_options(azure)["connection_verify"],
@@ -68,5 +68,9 @@ def workspace_key(sink: DataCollectorSettings, azure: AzureSettings, credential:
         # azure-core's default (10 retries, up to 2 min apart) would outlive a Lambda's deadline.
         retry_policy=DeadlineRetryPolicy(retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8),
     )
-    fetch = key_vault_string(vault, sink.workspace_key_secret)
+
+
+def workspace_key(sink: DataCollectorSettings, azure: AzureSettings, credential: TokenCredential) -> WorkspaceKey:
+    """The workspace key the Data Collector sink signs with, from the vault and secret the settings name."""
+    fetch = key_vault_string(secret_client(sink, azure, credential), sink.workspace_key_secret)
     return WorkspaceKey(CachedSecret(fetch, azure.secret_max_age_seconds))

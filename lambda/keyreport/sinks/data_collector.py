@@ -54,6 +54,22 @@ def cap_field(value: Any) -> Any:
     return value
 
 
+def signed_headers(
+    workspace_id: str, key: bytes, log_type: str, content_length: int, date: str, *, resource_id: str | None = None
+) -> dict[str, str]:
+    """Every header of a POST of `content_length` bytes to `log_type`, signed with the workspace key."""
+    headers = {
+        "Content-Type": "application/json",
+        "Log-Type": log_type,
+        "x-ms-date": date,
+        "time-generated-field": TIME_GENERATED_FIELD,
+        "Authorization": signature(workspace_id, key, date, content_length),
+    }
+    if resource_id:
+        headers["x-ms-AzureResourceId"] = resource_id
+    return headers
+
+
 # The documentation: 404 "Either the URL provided is incorrect, or the request is too large".
 TOO_LARGE_STATUSES = frozenset({404, 413})
 
@@ -140,16 +156,7 @@ class DataCollectorSink:
 
     def _headers(self, log_type: str, body: bytes, key: bytes) -> dict[str, str]:
         date = rfc1123_date(self.clock())
-        headers = {
-            "Content-Type": "application/json",
-            "Log-Type": log_type,
-            "x-ms-date": date,
-            "time-generated-field": TIME_GENERATED_FIELD,
-            "Authorization": signature(self.workspace_id, key, date, len(body)),
-        }
-        if self.azure_resource_id:
-            headers["x-ms-AzureResourceId"] = self.azure_resource_id
-        return headers
+        return signed_headers(self.workspace_id, key, log_type, len(body), date, resource_id=self.azure_resource_id)
 
     def _post(self, log_type: str, body: bytes, deadline: Deadline) -> _PostFailure | None:
         """Delivers one body, carrying out `decide`; returns None on success, else why not and the attempts."""

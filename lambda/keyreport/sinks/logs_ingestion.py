@@ -38,6 +38,8 @@ from keyreport.sinks.retry import Answer, Backoff, GiveUp, Retry, retry_after_se
 from keyreport.tls import trust_bundle
 
 if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
     from keyreport.settings import LogsIngestionSettings, Settings
     from keyreport.wiring import Wiring
 
@@ -204,11 +206,13 @@ def describe(error: Exception, stream: str) -> str:
     return f"{type(error).__name__}: {first_line(error)}"
 
 
-def build(sink: LogsIngestionSettings, settings: Settings, wiring: Wiring) -> LogsIngestionSink:
-    """The sink for these settings: a client for the endpoint, a token for the cloud's Azure Monitor audience."""
-    client = LogsIngestionClient(
+def ingestion_client(
+    sink: LogsIngestionSettings, settings: Settings, credential: TokenCredential
+) -> LogsIngestionClient:
+    """A client for the endpoint, with a token for the cloud's Azure Monitor audience."""
+    return LogsIngestionClient(
         sink.dce_endpoint,
-        wiring.credential(),
+        credential,
         credential_scopes=[f"{settings.azure.cloud.monitor_audience}/.default"],
         connection_verify=trust_bundle(settings.azure.ca_bundle),
         logging_enable=False,  # request logging would put the bearer token and the rows in the log
@@ -216,8 +220,12 @@ def build(sink: LogsIngestionSettings, settings: Settings, wiring: Wiring) -> Lo
         raw_request_hook=azure_request_hook,  # transport timeouts cut to the run's deadline
         user_agent=f"keyreport/{__version__}",
     )
+
+
+def build(sink: LogsIngestionSettings, settings: Settings, wiring: Wiring) -> LogsIngestionSink:
+    """The sink for these settings, signing in with the configured credential."""
     return LogsIngestionSink(
-        client=client,
+        client=ingestion_client(sink, settings, wiring.credential()),
         rule_id=sink.dcr_id,
         streams={Table.KEYS: sink.keys_stream(settings.log_type), Table.RUNS: sink.runs_stream(settings.log_type)},
         columns={Table.KEYS: KEY_COLUMNS, Table.RUNS: RUN_COLUMNS},

@@ -1,0 +1,81 @@
+"""Which hops the settings call for, in the order a run meets them, and running them into a Report."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from keyreport.check import key_vault, sinks
+from keyreport.check.aws_reads import AwsReads
+from keyreport.check.organization import OrganizationHops
+from keyreport.check.report import Hop, Report, run_hop
+from keyreport.check.sign_in import SignInHops
+from keyreport.check.spill import probe_bucket
+from keyreport.settings import DataCollectorSettings, LogsIngestionSettings
+
+if TYPE_CHECKING:
+    from keyreport.wiring import Wiring
+
+Probe = tuple[str, Callable[[], str]]
+HOP_TIMEOUT_SECONDS = 30.0
+
+
+def plan(wiring: Wiring, *, member_account: str | None = None, query_token: bool = False) -> list[Probe]:
+    """Every hop of the configured run: AWS reads, organization, spill bucket, sign-in, Key Vault, sink."""
+    settings = wiring.settings
+    probes: list[Probe] = AwsReads(wiring.aws).hops()
+    if settings.organization is not None:
+        probes += OrganizationHops(wiring.aws, settings.organization, member_account).hops()
+    if settings.spill_bucket is not None:
+        probes.append(("spill bucket", functools.partial(probe_bucket, wiring.aws, settings.spill_bucket)))
+    return probes + _azure(wiring, query_token)
+
+
+def _azure(wiring: Wiring, query_token: bool) -> list[Probe]:
+    settings, sink = wiring.settings, wiring.settings.sink
+    cloud = settings.azure.cloud
+    if isinstance(sink, DataCollectorSettings):
+        key = key_vault.WorkspaceKeyHop(wiring, sink)
+        scope = functools.partial(key_vault.vault_scope, wiring, sink)
+        audiences: list[tuple[str, Callable[[], str]]] = [("Key Vault", scope)]
+        tail: list[Probe] = [
+            ("key vault: workspace key", key.read),
+            ("data collector", functools.partial(sinks.data_collector, wiring, sink, key)),
+        ]
+    elif isinstance(sink, LogsIngestionSettings):
+        audiences = [("Logs Ingestion", lambda: f"{cloud.monitor_audience}/.default")]
+        tail = [
+            (f"logs ingestion: {stream}", functools.partial(sinks.logs_ingestion, wiring, sink, stream))
+            for stream in (sink.keys_stream(settings.log_type), sink.runs_stream(settings.log_type))
+        ]
+    else:
+        return []  # a dry run talks to no Azure service
+    if query_token:
+        audiences.append(("Log Analytics query (keyreport query)", lambda: f"{cloud.logs_query_endpoint}/.default"))
+    return SignInHops(wiring, audiences).hops() + tail
+
+
+def run_checks(
+    wiring: Wiring,
+    *,
+    member_account: str | None = None,
+    query_token: bool = False,
+    timeout: float = HOP_TIMEOUT_SECONDS,
+) -> Report:
+    return run_probes(plan(wiring, member_account=member_account, query_token=query_token), timeout)
+
+
+def run_probes(
+    probes: list[Probe], timeout: float = HOP_TIMEOUT_SECONDS, on_hop: Callable[[str, Hop | None], None] | None = None
+) -> Report:
+    """Runs every hop in order; `on_hop(name, None)` before one starts and `on_hop(name, hop)` after (progress)."""
+    report = Report()
+    for name, probe in probes:
+        if on_hop is not None:
+            on_hop(name, None)
+        hop = run_hop(name, probe, timeout)
+        report.hops.append(hop)
+        if on_hop is not None:
+            on_hop(name, hop)
+    return report
