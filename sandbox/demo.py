@@ -190,6 +190,8 @@ def _invoke(stack: Stack, sink: str, auth: str = "secret") -> dict[str, Any] | N
     from keyreport.handler import lambda_handler  # noqa: PLC0415 - after the environment is set
 
     print(f"\n== KEYREPORT_SINK={sink} KEYREPORT_AZURE_AUTH={auth}")
+    if not _prove_every_hop(lambda_handler):
+        return None
     try:
         summary: dict[str, Any] = lambda_handler({}, LocalLambdaContext())  # type: ignore[arg-type]
     except RunFailed as error:
@@ -202,6 +204,20 @@ def _invoke(stack: Stack, sink: str, auth: str = "secret") -> dict[str, Any] | N
     )
     print(_chain(stack, sink))
     return summary
+
+
+def _prove_every_hop(lambda_handler: Any) -> bool:
+    """The test event a new deployment is proved with: every hop of the run, no row shipped."""
+    checked = lambda_handler({"keyreport": "check"}, LocalLambdaContext())
+    print('lambda_handler({"keyreport": "check"}):')
+    for hop in checked["hops"]:
+        mark = "✓" if hop["status"] == "pass" else "✗"
+        print(f"  {mark} {hop['name']} ({hop['milliseconds']} ms)" + ("" if mark == "✓" else f": {hop['detail']}"))
+    if not checked["passed"]:
+        print("The check failed: the run would not deliver.", file=sys.stderr)
+    else:
+        print('Every hop passed; the run\'s metrics follow as one embedded-metric-format line ({"_aws": ...}).')
+    return bool(checked["passed"])
 
 
 def _compare(read_backs: dict[str, list[dict[str, Any]]]) -> int:

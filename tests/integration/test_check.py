@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -94,6 +95,14 @@ def test_federated_shows_what_the_federated_credential_must_say(world: World, mo
     assert f"issuer {modes.issuer.url}, subject {modes.role_arn}, audience api://AzureADTokenExchange" in sts.detail
 
 
+@pytest.mark.parametrize("auth", ["certificate", "kms", "default"])
+def test_every_other_sign_in_mode_passes(world: World, monkeypatch: pytest.MonkeyPatch, auth: str) -> None:
+    world.configure(monkeypatch, world.stack.env(auth=auth))
+    report = check()
+    assert report.passed, "\n".join(report.lines())
+    assert not [hop for hop in report.hops if hop.name == "sts:GetWebIdentityToken"]
+
+
 # -- AWS side ---------------------------------------------------------------------------------------------
 
 
@@ -150,6 +159,8 @@ def organization(world: World, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_organization_mode_lists_accounts_and_assumes_the_member_role(world: World, organization: str) -> None:
     report = check()
     assert report.passed, "\n".join(report.lines())
+    [queue] = [hop for hop in report.hops if hop.name == "account queue"]
+    assert queue.detail == "keyreport-accounts is reachable, 0 message(s) waiting"
     [member] = [hop for hop in report.hops if hop.name == "member role"]
     assert member.detail == f"assumed arn:aws:iam::{organization}:role/keyreport-member with the external id"
 
@@ -194,6 +205,28 @@ def test_federated_credential_mismatch_shows_both_sides(world: World, monkeypatc
     assert f"issuer {modes.issuer.url}, subject {modes.role_arn}, audience api://AzureADTokenExchange" in hop.fix
 
 
+def test_sts_refusing_the_web_identity_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes = world.stack.auth_modes
+    assert modes is not None
+    world.configure(monkeypatch, world.stack.env(auth="federated"))
+    modes.issuer.denied.add(modes.role_arn)
+    try:
+        hop = first_failure(check())
+    finally:
+        modes.issuer.denied.discard(modes.role_arn)
+    assert hop.name == "sts:GetWebIdentityToken" and "may not call sts:GetWebIdentityToken" in hop.detail
+    assert "AWS side" in hop.cause
+
+
+def test_client_secret_gone_from_secrets_manager(world: World) -> None:
+    world.stack.aws.client("secretsmanager").delete_secret(
+        SecretId=world.env["KEYREPORT_AZURE_CLIENT_SECRET_ARN"], ForceDeleteWithoutRecovery=True
+    )
+    hop = first_failure(check())
+    assert hop.name == "token for Key Vault" and "ResourceNotFoundException" in hop.detail
+    assert "AWS side" in hop.cause
+
+
 def test_key_vault_secret_missing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.configure(monkeypatch, world.env | {"KEYREPORT_WORKSPACE_KEY_SECRET": "no-such-secret"})
     report = check()
@@ -227,6 +260,17 @@ def test_wrong_workspace_key_is_the_403_of_the_data_collector(world: World) -> N
     hop = first_failure(check())
     assert hop.name == "data collector" and "answered 403 InvalidAuthorization" in hop.detail
     assert hop.cause.startswith("wrong workspace key") and stored(world) == before
+
+
+def test_a_skewed_clock_is_named_as_the_cause_of_the_403(world: World) -> None:
+    collector = world.stack.collector
+    collector.clock = lambda: datetime.now(UTC) + timedelta(minutes=20)  # the service's clock, 20 min ahead
+    try:
+        hop = first_failure(check())
+    finally:
+        collector.clock = lambda: datetime.now(UTC)
+    assert hop.name == "data collector" and "403" in hop.detail
+    assert hop.cause.startswith("clock skew") and "NTP" in hop.fix
 
 
 def test_dcr_role_missing_is_the_403_of_the_logs_ingestion_api(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

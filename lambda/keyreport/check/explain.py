@@ -90,3 +90,12 @@ def entra_failure(error: BaseException, audience: str, hint: str = "") -> HopFai
     code = int(match.group(1))
     cause, fix = AADSTS.get(code, (f"Entra refused the sign-in (AADSTS{code})", f"look up AADSTS{code}"))
     return HopFailed(f"no token for {audience}: AADSTS{code}", cause, f"{fix}{'; ' + hint if hint else ''}")
+
+
+def input_unavailable(error: BaseException) -> HopFailed:
+    """The credential's AWS-side input (client secret, PEM, KMS key, STS token) could not be had or used."""
+    return HopFailed(
+        first_line(error, 400),
+        "the sign-in could not be prepared on the AWS side (Secrets Manager, KMS or STS)",
+        "the message above names what to change (the secret, the key, or the role's policy)",
+    )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
 from keyreport.check import reach
-from keyreport.check.explain import entra_failure
+from keyreport.check.explain import entra_failure, input_unavailable
 from keyreport.errors import HopFailed, SecretUnavailable, first_line
 from keyreport.identity.key_vault import secret_client
 
@@ -62,7 +62,7 @@ class WorkspaceKeyHop:
         except HttpResponseError as error:
             raise self._refused(error) from None
         except SecretUnavailable as error:
-            raise HopFailed(str(error), "the sign-in's own input could not be read", "see the message") from None
+            raise input_unavailable(error) from None
         self.key = self._decoded(value.strip())
         return f"secret {name!r} is readable and holds a {WORKSPACE_KEY_BYTES}-byte key (value not shown)"
 

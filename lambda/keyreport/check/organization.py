@@ -25,7 +25,11 @@ class OrganizationHops:
         self.accounts: list[str] = []
 
     def hops(self) -> list[tuple[str, Callable[[], str]]]:
-        return [("organizations:ListAccounts", self.list_accounts), ("member role", self.assume_member_role)]
+        return [
+            ("organizations:ListAccounts", self.list_accounts),
+            ("account queue", self.account_queue),
+            ("member role", self.assume_member_role),
+        ]
 
     def list_accounts(self) -> str:
         try:
@@ -33,6 +37,19 @@ class OrganizationHops:
         except (ClientError, BotoCoreError) as error:
             raise aws_failure(error, "organizations:ListAccounts") from None
         return f"{len(self.accounts)} ACTIVE account(s)"
+
+    def account_queue(self) -> str:
+        """The queue the orchestrator fills: reachable (nothing is sent; a message would start a member run)."""
+        url = self.organization.queue_url
+        region, account, name = _queue_parts(url)
+        try:
+            found = self.aws.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise aws_failure(error, "sqs:GetQueueAttributes", f"arn:aws:sqs:{region}:{account}:{name}") from None
+        waiting = found.get("Attributes", {}).get("ApproximateNumberOfMessages", "?")
+        return f"{name} is reachable, {waiting} message(s) waiting"
 
     def assume_member_role(self) -> str:
         sts = self.aws.sts()
@@ -59,3 +76,11 @@ class OrganizationHops:
             ) from None
         with_id = " with the external id" if self.organization.external_id else ""
         return f"assumed {role}{with_id}"
+
+
+def _queue_parts(url: str) -> tuple[str, str, str]:
+    """(region, account, name) of https://sqs.<region>.amazonaws.com/<account>/<name>."""
+    host, _, path = url.removeprefix("https://").removeprefix("http://").partition("/")
+    account, _, name = path.partition("/")
+    region = host.split(".")[1] if host.startswith("sqs.") else "<region>"
+    return region, account, name

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from keyreport.check import reach
-from keyreport.check.explain import entra_failure
+from keyreport.check.explain import entra_failure, input_unavailable
 from keyreport.errors import HopFailed, SecretUnavailable
 from keyreport.identity.federation import WebIdentityToken
 from keyreport.settings import FederatedAuth
@@ -78,7 +78,7 @@ class SignInHops:
         try:
             token = WebIdentityToken(self.wiring.aws.sts(), audience)()
         except SecretUnavailable as error:
-            raise HopFailed(str(error), "STS would not issue the web identity token", "see the message") from None
+            raise input_unavailable(error) from None
         self.presented = jwt_claims(token)
         return (
             f"issuer {self.presented.get('iss')}, subject {self.presented.get('sub')}, audience "
@@ -90,7 +90,7 @@ class SignInHops:
         try:
             token = self.wiring.credential().get_token(audience)
         except SecretUnavailable as error:
-            raise HopFailed(str(error), "the sign-in's own input could not be read", "see the message") from None
+            raise input_unavailable(error) from None
         except Exception as error:  # azure-identity's ClientAuthenticationError and kin: explained by AADSTS code
             raise entra_failure(error, label, self._federation_hint()) from None
         claims = jwt_claims(token.token)

@@ -16,7 +16,7 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.core.rest import HttpRequest
 
-from keyreport.check.explain import entra_failure
+from keyreport.check.explain import entra_failure, input_unavailable
 from keyreport.check.reach import unreachable
 from keyreport.errors import HopFailed, SecretUnavailable
 from keyreport.sinks.data_collector import API_VERSION, rfc1123_date, signed_headers
@@ -93,7 +93,7 @@ def logs_ingestion(wiring: Wiring, sink: LogsIngestionSettings, stream: str) -> 
     except ClientAuthenticationError as error:
         raise entra_failure(error, "Logs Ingestion") from None
     except SecretUnavailable as error:
-        raise HopFailed(str(error), "the sign-in's own input could not be read", "see the message") from None
+        raise input_unavailable(error) from None
     except ServiceRequestError as error:
         fix = "check KEYREPORT_DCE_ENDPOINT and egress"
         raise unreachable(sink.dce_endpoint, error, "the data collection endpoint", fix) from None
