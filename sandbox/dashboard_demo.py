@@ -9,7 +9,9 @@ grids are checked against the seeded estate.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from keyreport import cli, queries
 from keyreport.queries.output import ResultTable as OutputTable
@@ -41,7 +43,22 @@ def show(stack: Stack, estate: Estate, at: datetime, run_time: datetime) -> list
         workspace.close()
     skipped = [f"{q.id} ({q.not_local_reason})" for q in queries.library().values() if not q.runs_locally]
     print("\nNot run locally, checked by the Kusto analyser in `make test`: " + "; ".join(skipped))
-    return _problems(results, Expected(estate, run_time)) + _query_for_real()
+    truth = Expected(estate, run_time)
+    return _problems(results, truth) + _compliance(results["compliance-summary"], truth) + _query_for_real()
+
+
+def _compliance(summary: ResultTable, truth: Expected) -> list[str]:
+    """The compliance summary, control by control, checked against what the estate implies."""
+    print("\n== Compliance summary (each account's latest complete inventory)")
+    failing = {row["Control"]: row["Failing"] for row in summary.records()}
+    width = max(map(len, failing), default=7)
+    print(f"  {'Control':<{width}}  Failing")
+    for control, count in sorted(failing.items()):
+        print(f"  {control:<{width}}  {count}")
+    expected = truth.compliance()
+    if failing == expected:
+        return []
+    return [f"compliance {c}: {failing.get(c)} failing, the seeded estate has {n}" for c, n in expected.items()]
 
 
 def _query_for_real() -> list[str]:
@@ -69,15 +86,22 @@ def _preview(result: ResultTable) -> str:
     return "  " + text.rstrip("\n").replace("\n", "\n  ") + (f"\n  ... and {more} more\n" if more > 0 else "\n")
 
 
+# What each grid should list, as the estate implies it.
+CHECKED: dict[str, Callable[[Expected], tuple[Any, ...]]] = {
+    "rotation-due": Expected.rotation_due,
+    "never-used": Expected.never_used,
+    "stale-keys": Expected.stale,
+    "inactive-keys": Expected.inactive,
+    "root-keys": Expected.root_keys,
+    "two-active-keys": Expected.users_with_two_active_keys,
+    "unused-45-days": Expected.unused_45,
+    "console-without-mfa": Expected.console_without_mfa,
+    "inactive-users": Expected.inactive_users,
+}
+
+
 def _problems(results: dict[str, ResultTable], truth: Expected) -> list[str]:
-    expected = {
-        "rotation-due": len(truth.rotation_due()),
-        "never-used": len(truth.never_used()),
-        "stale-keys": len(truth.stale()),
-        "inactive-keys": len(truth.inactive()),
-        "root-keys": len(truth.root_keys()),
-        "two-active-keys": len(truth.users_with_two_active_keys()),
-    }
+    expected = {query_id: len(check(truth)) for query_id, check in CHECKED.items()}
     return [
         f"{query_id}: {len(results[query_id].rows)} rows, the seeded estate has {count}"
         for query_id, count in expected.items()

@@ -93,3 +93,15 @@ class Expected:
                 if k.active and k.never_used and whole_days(k.create_date, user.create_date) <= SETUP_KEY_DAYS
             ]
         return tuple(found)
+
+    def compliance(self) -> dict[str, int]:
+        """Failing keys or users per control, keyed as the queries' `controls` headers write the controls."""
+        return {
+            "CIS v5.0 1.4, CIS v6.0 2.3, FSBP IAM.4": len(self.root_keys()),
+            "CIS v5.0 1.10, CIS v6.0 2.9, FSBP IAM.5": len(self.console_without_mfa()),
+            "CIS v5.0 1.11, CIS v6.0 2.10": len(self.setup_keys()),
+            "CIS v5.0 1.12, CIS v6.0 2.11, FSBP IAM.22": len(self.unused_45()),
+            "CIS v5.0 1.13, CIS v6.0 2.12": len(self.users_with_two_active_keys()),
+            "CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3": len(self.rotation_due()),
+            "FSBP IAM.8": len(self.inactive_users()),
+        }

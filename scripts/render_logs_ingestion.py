@@ -113,7 +113,7 @@ def _data_collection_rule(tables: Tables) -> dict[str, Any]:
             f"[{ENDPOINT_ID}]",
         ],
         "properties": {
-            "description": "keyreport: AWS IAM access key records and run summaries",
+            "description": "keyreport: AWS IAM access key records, run summaries and IAM users",
             "dataCollectionEndpointId": f"[if({CREATE_DCE}, {ENDPOINT_ID}, null())]",
             "streamDeclarations": {
                 f"Custom-{name}": {"columns": [{"name": c["name"], "type": STREAM_TYPES[c["type"]]} for c in columns]}
@@ -177,7 +177,7 @@ def _outputs(tables: Tables) -> dict[str, Any]:
         },
         **{
             f"{role}Stream": {"type": "string", "value": f"Custom-{name}"}
-            for role, name in zip(("keys", "runs"), tables, strict=True)
+            for role, name in zip(("keys", "runs", "users"), tables, strict=True)
         },
     }
 

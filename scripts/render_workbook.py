@@ -22,6 +22,7 @@ TIME_RANGE = "TimeRange"
 DEFAULT_RANGE_MS = 7 * 86_400_000  # how old a last complete snapshot may be: the current-state queries' default
 RANGE_CHOICES_MS = (86_400_000, 2 * 86_400_000, 7 * 86_400_000, 14 * 86_400_000, 30 * 86_400_000, 90 * 86_400_000)
 TIME_RANGE_PARAMETER_ID = "5c0e4b9a-6f2d-4a8e-9b1c-3d7e2f4a6b80"  # stable: workbooks key parameters by id
+TAB_PARAMETER = "tab"  # set by the tab strip; each item shows on one tab
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,39 @@ class Text:
     markdown: str
 
 
-Item = Panel | Text
+@dataclass(frozen=True)
+class Tab:
+    """Starts a tab: the items after it, up to the next Tab, show when it is selected."""
+
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Controls:
+    """A markdown table of every control the library's headers name: query, severity, remediation."""
+
+    name: str
+    heading: str
+
+
+Item = Panel | Text | Tab | Controls
+
+
+def tiles(title: str, value: str, palette: str, secondary: str) -> dict[str, Any]:
+    """Tile settings: one tile per row, titled by `title`, `value` coloured by `palette`, `secondary` below."""
+    return {
+        "tileSettings": {
+            "titleContent": {"columnMatch": title, "formatter": 1},
+            "leftContent": {"columnMatch": value, "formatter": 12, "formatOptions": {"palette": palette}},
+            "secondaryContent": {"columnMatch": secondary, "formatter": 1},
+            "showBorder": True,
+        }
+    }
+
 
 WORKBOOK: tuple[Item, ...] = (
+    Tab("keys", "Access keys"),
     Text(
         "intro",
         "# AWS IAM access keys\n"
@@ -58,18 +89,7 @@ WORKBOOK: tuple[Item, ...] = (
     Panel(
         "account-compliance",
         "Rotation compliance per account (% of active keys at most 90 days old)",
-        settings={
-            "tileSettings": {
-                "titleContent": {"columnMatch": "Account", "formatter": 1},
-                "leftContent": {
-                    "columnMatch": "CompliancePct",
-                    "formatter": 12,
-                    "formatOptions": {"palette": "redGreen"},
-                },
-                "secondaryContent": {"columnMatch": "RotationDue", "formatter": 1},
-                "showBorder": True,
-            }
-        },
+        settings=tiles("Account", "CompliancePct", "redGreen", "RotationDue"),
     ),
     Panel("rotation-due", "Rotate: active keys older than 90 days"),
     Panel("stale-keys", "Stale: keys unused for 90 days or more", width=50),
@@ -88,6 +108,30 @@ WORKBOOK: tuple[Item, ...] = (
     Panel("two-active-keys", "Users with two active keys", width=50),
     Panel("inactive-keys", "Inactive keys still present", width=50),
     Panel("last-use-by-service", "Last use by service and region", width=50),
+    Tab("compliance", "Compliance"),
+    Text(
+        "compliance-intro",
+        "# Compliance: CIS AWS Foundations Benchmark and AWS Foundational Security Best Practices\n"
+        "One tile per control: how many keys or IAM users fail it in each account's latest complete inventory "
+        "(KeyReport_Findings), and below, the failing count per day. IAM users come from "
+        "AWS_Access_Key_Report_Users_CL, so users without keys count too.",
+    ),
+    Panel(
+        "compliance-summary",
+        "Failing per control",
+        settings=tiles("Control", "Failing", "greenRed", "Checked"),
+    ),
+    Panel(
+        "compliance-trend",
+        "Failing per control over time",
+        settings={"chartSettings": {"xAxis": "Day", "yAxis": ["Failing"], "group": "Control"}},
+    ),
+    Controls("controls", "## What each control checks and what to do"),
+    Panel("console-without-mfa", "Console users without MFA", width=50),
+    Panel("inactive-users", "Users with no activity for more than 90 days", width=50),
+    Panel("unused-45-days", "Active keys unused for more than 45 days", width=50),
+    Panel("setup-keys", "Keys created with a console user and never used", width=50),
+    Tab("health", "Collector health"),
     Text("health", "## Collector health\nOne summary row per account per run, in AWS_Access_Key_Report_Run_CL."),
     Panel("ingestion-stopped", "Accounts that stopped reporting (no run for 26 hours)", width=50),
     Panel("ingestion-last-run", "Last run per account", width=50),
@@ -146,17 +190,45 @@ def _parameters_item() -> dict[str, Any]:
     }
 
 
+def controls_markdown(heading: str) -> str:
+    """Every query that lists a control's failures, from its header: controls, severity, remediation."""
+    lines = [heading, "", "| controls | query | severity | remediation |", "|---|---|---|---|"]
+    for query in queries.library().values():
+        if query.controls:
+            lines.append(f"| {', '.join(query.controls)} | {query.title} | {query.severity} | {query.remediation} |")
+    return "\n".join(lines)
+
+
+def _tabs_item() -> dict[str, Any]:
+    links = [
+        {"id": tab.name, "cellValue": TAB_PARAMETER, "linkTarget": "parameter", "linkLabel": tab.label,
+         "subTarget": tab.name, "style": "link"}
+        for tab in WORKBOOK
+        if isinstance(tab, Tab)
+    ]  # fmt: skip
+    return {"type": 11, "content": {"version": "LinkItem/1.0", "style": "tabs", "links": links}, "name": "tabs"}
+
+
+def _item(item: Panel | Text | Controls, library: dict[str, queries.Query]) -> dict[str, Any]:
+    if isinstance(item, Text):
+        return {"type": 1, "content": {"json": item.markdown}, "name": item.name}
+    if isinstance(item, Controls):
+        return {"type": 1, "content": {"json": controls_markdown(item.heading)}, "name": item.name}
+    return _query_item(item, library[item.query])
+
+
 def workbook(fallback_resource_ids: list[str] | None = None) -> dict[str, Any]:
     """The workbook as a gallery template (Notebook/1.0); the ARM template passes its workspace as fallback."""
     library = queries.library()
-    items: list[dict[str, Any]] = []
-    for index, item in enumerate(WORKBOOK):
-        if isinstance(item, Text):
-            items.append({"type": 1, "content": {"json": item.markdown}, "name": item.name})
-        else:
-            items.append(_query_item(item, library[item.query]))
-        if index == 0:
-            items.append(_parameters_item())
+    items: list[dict[str, Any]] = [_parameters_item(), _tabs_item()]
+    tab = ""
+    for item in WORKBOOK:
+        if isinstance(item, Tab):
+            tab = item.name
+            continue
+        rendered = _item(item, library)
+        rendered["conditionalVisibility"] = {"parameterName": TAB_PARAMETER, "comparison": "isEqualTo", "value": tab}
+        items.append(rendered)
     return {
         "version": "Notebook/1.0",
         "items": items,

@@ -9,6 +9,7 @@ from typing import Any
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "queries" / "schema.json"
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
+USERS_TABLE = "AWS_Access_Key_Report_Users_CL"
 
 
 def tables() -> dict[str, list[dict[str, Any]]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scripts.schema import KEYS_TABLE, RUNS_TABLE, SCHEMA_PATH, tables
+from scripts.schema import KEYS_TABLE, RUNS_TABLE, SCHEMA_PATH, USERS_TABLE, tables
 
-__all__ = ["KEYS_TABLE", "RUNS_TABLE", "SCHEMA_PATH", "columns", "fields", "tables"]
+__all__ = ["KEYS_TABLE", "RUNS_TABLE", "SCHEMA_PATH", "USERS_TABLE", "columns", "fields", "tables"]
 
 
 def columns(table: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Record field -> Log Analytics column, for the sink that must name the columns itself (Logs Ingestion).
 
-A copy of queries/schema.json (the single declaration of both tables), kept as Python so the Lambda zip
+A copy of queries/schema.json (the single declaration of the tables), kept as Python so the Lambda zip
 needs no data file and a cold start reads nothing from disk. tests/unit/test_columns.py fails, printing
 the literal to paste here, whenever this drifts from schema.json.
 """
@@ -16,6 +16,7 @@ TIME_GENERATED_FIELD = "loggedDate"  # the Data Collector sink names it in the t
 
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
+USERS_TABLE = "AWS_Access_Key_Report_Users_CL"
 
 KEY_COLUMNS: Mapping[str, str] = {
     "loggedDate": "loggedDate_t",
@@ -54,6 +55,24 @@ RUN_COLUMNS: Mapping[str, str] = {
     "ErrorDetail": "ErrorDetail_s",
     "DurationSeconds": "DurationSeconds_d",
     "CollectorVersion": "CollectorVersion_s",
+}
+
+
+USER_COLUMNS: Mapping[str, str] = {
+    "loggedDate": "loggedDate_t",
+    "account_number": "account_number_s",
+    "user": "user_s",
+    "UserArn": "UserArn_s",
+    "Path": "Path_s",
+    "CreateDate": "CreateDate_t",
+    "PasswordEnabled": "PasswordEnabled_b",
+    "PasswordLastUsed": "PasswordLastUsed_t",
+    "PasswordLastChanged": "PasswordLastChanged_t",
+    "MfaActive": "MfaActive_b",
+    "ActiveKeys": "ActiveKeys_d",
+    "Keys": "Keys_d",
+    "LastActivity": "LastActivity_t",
+    "RunId": "RunId_g",
 }
 
 

@@ -27,7 +27,7 @@ from keyreport.errors import (
     first_line,
 )
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, KeyRecord, RunSummary, key_row, summary_row
+from keyreport.records import ROOT_USER, KeyRecord, RunSummary, key_row, summary_row, user_row
 from keyreport.settings import Settings
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
@@ -106,6 +106,7 @@ def _ship_records(
     summary.users_not_read = stats.users - stats.users_read
     summary.errors.extend(stats.errors)
     summary.shipped = delivery.shipped
+    _ship_users(inventory, sink, deadline, summary, settle)
     summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
     logger.info("inventory finished", extra={"credential_report": stats.report_used})
 
@@ -124,6 +125,14 @@ def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Se
         summary.errors.append("run summary row not delivered")
         for batch in delivery.failed_batches:
             settle(batch)
+
+
+def _ship_users(inventory: Inventory, sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
+    """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
+    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
+    delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
+    if delivery.failed:
+        summary.errors.append(f"{delivery.failed} user rows not delivered")
 
 
 def report_unreachable_account(

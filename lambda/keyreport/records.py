@@ -168,3 +168,47 @@ def summary_row(summary: RunSummary) -> Row:
         "DurationSeconds": round(summary.duration_seconds, 3),
         "CollectorVersion": summary.collector_version,
     } | ({"ErrorDetail": "; ".join(summary.errors)[:4000]} if summary.errors else {})
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One IAM user as ListUsers, the credential report and its own key listing found it."""
+
+    user_name: str
+    user_arn: str
+    path: str
+    create_date: datetime | None
+    password_enabled: bool | None = None  # None without a credential report: unknown, not "no password"
+    password_last_used: datetime | None = None
+    password_last_changed: datetime | None = None
+    mfa_active: bool | None = None
+    active_keys: int = 0
+    keys: int = 0
+    last_activity: datetime | None = None  # the latest of the console sign-in and every key's last use
+
+    @property
+    def account_id(self) -> str:
+        return account_from_arn(self.user_arn)
+
+
+def user_row(record: UserRecord, *, run_time: datetime, run_id: str) -> Row:
+    """The AWS_Access_Key_Report_Users row; unknown fields are left out, like the key row's."""
+    times = {
+        "CreateDate": record.create_date,
+        "PasswordLastUsed": record.password_last_used,
+        "PasswordLastChanged": record.password_last_changed,
+        "LastActivity": record.last_activity,
+    }
+    flags = {"PasswordEnabled": record.password_enabled, "MfaActive": record.mfa_active}
+    return {
+        "loggedDate": format_timestamp(run_time),
+        "account_number": record.account_id,
+        "user": record.user_name,
+        "UserArn": record.user_arn,
+        "Path": record.path,
+        **{name: format_timestamp(moment) for name, moment in times.items() if moment is not None},
+        **{name: flag for name, flag in flags.items() if flag is not None},
+        "ActiveKeys": record.active_keys,
+        "Keys": record.keys,
+        "RunId": run_id,
+    }

@@ -20,7 +20,7 @@ from keyreport import validation as check
 from keyreport.clouds import CLOUDS, AzureCloud
 from keyreport.errors import CertificateProblem, ConfigError
 from keyreport.identity.certificates import parse_certificate
-from keyreport.validation import RUN_LOG_TYPE_SUFFIX
+from keyreport.validation import RUN_LOG_TYPE_SUFFIX, USERS_LOG_TYPE_SUFFIX
 
 __all__ = ["AUTH_MODES", "SINKS", "VARIABLES", "ConfigError", "Settings"]
 
@@ -54,6 +54,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_DCR_ID": "Logs Ingestion: immutable id of the data collection rule",
     "KEYREPORT_STREAM": "Logs Ingestion: stream of the key records (default Custom-<log type>_CL)",
     "KEYREPORT_RUN_STREAM": "Logs Ingestion: stream of the run rows (default Custom-<log type>_Run_CL)",
+    "KEYREPORT_USERS_STREAM": "Logs Ingestion: stream of the IAM user rows (default Custom-<log type>_Users_CL)",
     "KEYREPORT_CA_BUNDLE": "extra CA bundle (PEM) trusted besides the public roots",
     "KEYREPORT_SPILL_BUCKET": "S3 bucket for batches that could not be delivered",
     "KEYREPORT_BATCH_MAX_BYTES": "largest POST body in bytes (default 4 MiB, at most 30 MB)",
@@ -136,6 +137,7 @@ class LogsIngestionSettings:
     dcr_id: str = _env("KEYREPORT_DCR_ID")
     stream: str | None = _env("KEYREPORT_STREAM", None)
     run_stream: str | None = _env("KEYREPORT_RUN_STREAM", None)
+    user_stream: str | None = _env("KEYREPORT_USERS_STREAM", None)
 
     def keys_stream(self, log_type: str) -> str:
         """The DCR stream of the key records: `Custom-<table>` unless KEYREPORT_STREAM names another."""
@@ -143,6 +145,9 @@ class LogsIngestionSettings:
 
     def runs_stream(self, log_type: str) -> str:
         return self.run_stream or f"Custom-{log_type}{RUN_LOG_TYPE_SUFFIX}_CL"
+
+    def users_stream(self, log_type: str) -> str:
+        return self.user_stream or f"Custom-{log_type}{USERS_LOG_TYPE_SUFFIX}_CL"
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,10 @@ class Settings:
         return self.log_type + RUN_LOG_TYPE_SUFFIX
 
     @property
+    def users_log_type(self) -> str:
+        return self.log_type + USERS_LOG_TYPE_SUFFIX
+
+    @property
     def mode(self) -> str:
         return "account" if self.organization is None else "organization"
 
@@ -317,6 +326,7 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
     "KEYREPORT_DCR_ID": check.dcr_id_problem,
     "KEYREPORT_STREAM": check.stream_problem,
     "KEYREPORT_RUN_STREAM": check.stream_problem,
+    "KEYREPORT_USERS_STREAM": check.stream_problem,
     "KEYREPORT_CA_BUNDLE": check.pem_file_problem,
     "KEYREPORT_QUEUE_URL": check.queue_url_problem,
     "KEYREPORT_MEMBER_ROLE_NAME": check.role_name_problem,

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 LOG_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 RUN_LOG_TYPE_SUFFIX = "_Run"
+USERS_LOG_TYPE_SUFFIX = "_Users"  # the longer suffix: the Log-Type length check uses it
 DCR_IMMUTABLE_ID_PATTERN = re.compile(r"^dcr-[0-9a-f]{32}$")
 STREAM_PATTERN = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
 
@@ -52,8 +53,8 @@ def guid_problem(value: str) -> str | None:
 def log_type_problem(value: str) -> str | None:
     if not LOG_TYPE_PATTERN.fullmatch(value):
         return "is not a valid Log-Type: letters, digits and underscore only, at most 100 characters"
-    if len(value) + len(RUN_LOG_TYPE_SUFFIX) > 100:
-        return f"leaves no room for the run-summary type {value + RUN_LOG_TYPE_SUFFIX!r} (100 characters at most)"
+    if len(value) + len(USERS_LOG_TYPE_SUFFIX) > 100:
+        return f"leaves no room for the users type {value + USERS_LOG_TYPE_SUFFIX!r} (100 characters at most)"
     return None
 
 

@@ -36,7 +36,7 @@ def run_checker(tables: dict[str, list[tuple[str, str]]], queries: dict[str, str
     return {result["id"]: result for result in json.loads(done.stdout)["results"]}
 
 
-@pytest.mark.parametrize("table", [schema.KEYS_TABLE, schema.RUNS_TABLE])
+@pytest.mark.parametrize("table", [schema.KEYS_TABLE, schema.RUNS_TABLE, schema.USERS_TABLE])
 def test_transformation_turns_the_stream_into_exactly_the_table(table: str) -> None:
     template = json.loads(render_logs_ingestion.TEMPLATE_PATH.read_text())
     [rule] = [r for r in template["resources"] if r["type"] == "Microsoft.Insights/dataCollectionRules"]

@@ -125,7 +125,7 @@ def test_stream_column_types_are_the_rules_column_types(template: dict[str, Any]
 
 def test_tables_match_the_rest_model(template: dict[str, Any]) -> None:
     tables = [r for r in template["resources"] if r["type"] == "Microsoft.OperationalInsights/workspaces/tables"]
-    assert len(tables) == 2
+    assert len(tables) == 3
     column_types = {kind.value for kind in loganalytics.ColumnTypeEnum}
     plans = {plan.value for plan in loganalytics.TablePlanEnum}
     problems: Problems = []

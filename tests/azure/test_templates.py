@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, stream_record
-from keyreport.records import KeyRecord, RunSummary, key_row, summary_row
+from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
+from keyreport.records import KeyRecord, RunSummary, UserRecord, key_row, summary_row, user_row
 from scripts import render, render_logs_ingestion
 from tests import schema
 
-KEYS, RUNS = schema.KEYS_TABLE, schema.RUNS_TABLE
+KEYS, RUNS, USERS = schema.KEYS_TABLE, schema.RUNS_TABLE, schema.USERS_TABLE
 TABLE_TYPE = "Microsoft.OperationalInsights/workspaces/tables"
 DCR_TYPE = "Microsoft.Insights/dataCollectionRules"
 DCE_TYPE = "Microsoft.Insights/dataCollectionEndpoints"
@@ -106,7 +107,7 @@ def test_expressions_are_bracketed_and_balanced(template: dict[str, Any]) -> Non
 
 
 # -- tables -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("table", [KEYS, RUNS])
+@pytest.mark.parametrize("table", [KEYS, RUNS, USERS])
 def test_table_declares_every_column_of_schema_json_with_its_type(template: dict[str, Any], table: str) -> None:
     expected = {name: render_logs_ingestion.TABLE_TYPES[kind] for name, kind in declared(table).items()}
     assert table_columns(template, table) == expected
@@ -122,7 +123,7 @@ def test_tables_use_the_analytics_plan_and_can_be_skipped_for_migrated_tables(te
 
 
 # -- data collection rule -----------------------------------------------------------------------------
-@pytest.mark.parametrize("table", [KEYS, RUNS])
+@pytest.mark.parametrize("table", [KEYS, RUNS, USERS])
 def test_stream_columns_are_the_table_columns(template: dict[str, Any], table: str) -> None:
     streams = stream_columns(template, table)
     tables = table_columns(template, table)
@@ -139,14 +140,14 @@ def test_rule_is_direct_with_one_flow_per_table_into_the_workspace(template: dic
     destinations = {d["name"] for d in properties["destinations"]["logAnalytics"]}
     assert len(destinations) == 1
     flows = {flow["outputStream"]: flow for flow in properties["dataFlows"]}
-    assert set(flows) == {f"Custom-{KEYS}", f"Custom-{RUNS}"}
+    assert set(flows) == {f"Custom-{KEYS}", f"Custom-{RUNS}", f"Custom-{USERS}"}
     for output, flow in flows.items():
         assert flow["streams"] == [output]  # each stream lands in the table of the same name
         assert set(flow["destinations"]) == destinations
         assert flow["streams"][0] in properties["streamDeclarations"]
 
 
-@pytest.mark.parametrize("table", [KEYS, RUNS])
+@pytest.mark.parametrize("table", [KEYS, RUNS, USERS])
 def test_transformation_passes_the_stream_through_and_types_the_guids(template: dict[str, Any], table: str) -> None:
     [flow] = [f for f in dcr(template)["properties"]["dataFlows"] if f["outputStream"] == f"Custom-{table}"]
     guids = [name for name, kind in declared(table).items() if kind == "guid"]
@@ -216,8 +217,20 @@ def every_run_field() -> dict[str, Any]:
     return summary_row(summary)
 
 
+def every_user_field() -> dict[str, Any]:
+    moment = datetime(2024, 5, 1, tzinfo=UTC)
+    record = UserRecord("alice", "arn:aws:iam::123456789012:user/alice", "/", moment, True, moment, moment, False, 1, 2)
+    row = user_row(replace(record, last_activity=moment), run_time=datetime(2024, 6, 1, tzinfo=UTC), run_id="r")
+    return row
+
+
 @pytest.mark.parametrize(
-    ("table", "row", "columns"), [(KEYS, every_key_field(), KEY_COLUMNS), (RUNS, every_run_field(), RUN_COLUMNS)]
+    ("table", "row", "columns"),
+    [
+        (KEYS, every_key_field(), KEY_COLUMNS),
+        (RUNS, every_run_field(), RUN_COLUMNS),
+        (USERS, every_user_field(), USER_COLUMNS),
+    ],
 )
 def test_what_the_sink_sends_is_exactly_the_stream_declaration(
     template: dict[str, Any], table: str, row: dict[str, Any], columns: dict[str, str]

@@ -18,6 +18,7 @@ from sandbox.stack import WORKSPACE_KEY_SECRET, Stack
 
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
+USERS_TABLE = "AWS_Access_Key_Report_Users_CL"
 USERS = 60
 
 

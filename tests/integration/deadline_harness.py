@@ -135,7 +135,7 @@ def account(world: World, invocation: Invocation, sink: str) -> Accounting:
         for table, name in ((Table.KEYS, KEYS_TABLE), (Table.RUNS, RUNS_TABLE))
     }
     spill = SpillBucket(world.stack.aws.client("s3"), SPILL_BUCKET)
-    spilled: dict[Table, list[dict[str, Any]]] = {Table.KEYS: [], Table.RUNS: []}
+    spilled: dict[Table, list[dict[str, Any]]] = {table: [] for table in Table}
     for key in spill.object_keys():
         if f"/{run_id}/" in key:
             batch = spill.load(key)

@@ -314,6 +314,12 @@ def test_cli_json_and_exit_1_on_a_failure(world: World) -> None:
     assert failed[0]["name"] == "key vault: workspace key" and failed[0]["fix"]
 
 
+def test_cli_configuration_error_exits_2_with_every_problem(world: World) -> None:
+    done = cli(world, "check", KEYREPORT_SINK="bogus", KEYREPORT_WORKSPACE_ID="not-a-guid")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "KEYREPORT_SINK='bogus'" in done.stderr and "KEYREPORT_WORKSPACE_ID='not-a-guid'" in done.stderr
+
+
 def test_cli_refuses_a_malformed_account(world: World) -> None:
     done = cli(world, "check", "--account", "12345")
     assert done.returncode == 2 and "not a 12-digit AWS account id" in done.stderr

@@ -11,7 +11,7 @@ from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import ConfigError
 from sandbox.stack import make_workspace_key
 from tests import schema
-from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, dumps, key_fingerprint
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World, dumps, key_fingerprint
 
 
 def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) -> None:
@@ -45,7 +45,28 @@ def test_stored_columns_are_exactly_the_contract(world: World) -> None:
     stored_runs = world.stack.collector.columns(RUNS_TABLE)
     declared_runs = schema.columns(RUNS_TABLE)
     assert stored_runs == {name: declared_runs[name] for name in stored_runs}  # ErrorDetail only with errors
-    assert set(declared_runs) - set(stored_runs) == {"ErrorDetail_s"} and summary["Errors"] == 0
+    # The collector is the session's: ErrorDetail_s exists once any test's run reported an error.
+    assert set(declared_runs) - set(stored_runs) <= {"ErrorDetail_s"} and summary["Errors"] == 0
+    assert world.stack.collector.columns(USERS_TABLE) == schema.columns(USERS_TABLE)
+
+
+def test_one_user_row_per_iam_user_from_what_the_run_already_read(world: World) -> None:
+    summary = world.invoke()
+    rows = {row["user_s"]: row for row in world.rows(summary["RunId"], USERS_TABLE)}
+    estate = world.estate
+    assert len(rows) == len(world.rows(summary["RunId"], USERS_TABLE)) == estate.user_count
+    for user in estate.users:
+        row, keys = rows[user.name], estate.keys_of(user.name)
+        assert (row["UserArn_s"], row["Path_s"], row["account_number_s"]) == (user.arn, user.path, estate.account_id)
+        assert row["CreateDate_t"] == format_timestamp(user.create_date)
+        assert (row["PasswordEnabled_b"], row["MfaActive_b"]) == (user.password_enabled, user.mfa_active)
+        assert (row["Keys_d"], row["ActiveKeys_d"]) == (len(keys), sum(key.active for key in keys))
+        uses = [key.last_used_date for key in keys] + [user.password_last_used]
+        latest = max((moment for moment in uses if moment is not None), default=None)
+        assert row.get("LastActivity_t") == (None if latest is None else format_timestamp(latest))
+        if user.password_last_used is not None:
+            assert row["PasswordLastUsed_t"] == format_timestamp(user.password_last_used)
+        assert row["RunId_g"] == summary["RunId"] and row["TimeGenerated"] == row["loggedDate_t"]
 
 
 def test_run_summary_row_is_shipped_to_its_own_table(world: World) -> None:
@@ -54,12 +75,20 @@ def test_run_summary_row_is_shipped_to_its_own_table(world: World) -> None:
     assert run["Status_s"] == "ok" and run["RecordsShipped_d"] == world.estate.key_count
     assert run["Users_d"] == world.estate.user_count and run["CollectorVersion_s"]
     posts = world.stack.collector.posts
-    assert {post.log_type for post in posts} == {"AWS_Access_Key_Report", "AWS_Access_Key_Report_Run"}
+    assert {post.log_type for post in posts} == {
+        "AWS_Access_Key_Report",
+        "AWS_Access_Key_Report_Run",
+        "AWS_Access_Key_Report_Users",
+    }
 
 
 def test_no_full_key_id_or_secret_is_stored(world: World) -> None:
     summary = world.invoke()
-    stored = dumps(world.rows(summary["RunId"]) + world.rows(summary["RunId"], RUNS_TABLE))
+    stored = dumps(
+        world.rows(summary["RunId"])
+        + world.rows(summary["RunId"], RUNS_TABLE)
+        + world.rows(summary["RunId"], USERS_TABLE)
+    )
     for secret in world.secrets():
         assert secret not in stored
 
@@ -90,8 +119,8 @@ def test_a_wrong_workspace_key_fails_the_run_clearly(world: World) -> None:
 
     assert failed.value.summary.shipped == 0 and failed.value.summary.spilled == world.estate.key_count
     assert "403" in failed.value.summary.errors[0] or "spilled" in str(failed.value)
-    # one read for the run, then exactly one fresh read per rejected batch (keys, then the run row)
-    assert world.stack.keyvault.reads - reads_before == 3
+    # one read for the run, then exactly one fresh read per rejected batch (keys, users, then the run row)
+    assert world.stack.keyvault.reads - reads_before == 4
     assert not world.rows(failed.value.summary.run_id)
 
 

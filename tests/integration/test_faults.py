@@ -82,7 +82,7 @@ def test_404_too_large_splits_the_batch_and_delivers_it(world: World) -> None:
     summary = world.invoke()
     assert summary["Status"] == "ok"
     assert len(stored_fingerprints(world, summary["RunId"])) == world.estate.key_count
-    assert len(world.stack.collector.posts) - posted == 3  # two halves of the keys, then the run row
+    assert len(world.stack.collector.posts) - posted == 4  # two halves of the keys, the users, then the run row
 
 
 def test_429_storm_past_the_attempts_spills_one_batch_and_replay_delivers_it(
@@ -145,7 +145,8 @@ def test_spill_bucket_unavailable_logs_every_record_as_undelivered(
     assert summary.failed == world.estate.key_count and summary.spilled == 0
     assert any("cannot write s3://keyreport-spill-sandbox/" in error for error in summary.errors)
     logged = capsys.readouterr().err
-    assert logged.count('"message":"undelivered record"') == world.estate.key_count + 1  # + the run row
+    undelivered = world.estate.key_count + world.estate.user_count + 1  # keys, users and the run row
+    assert logged.count('"message":"undelivered record"') == undelivered
     for key_id in world.full_key_ids():
         assert key_id not in logged
 

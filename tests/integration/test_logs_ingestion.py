@@ -21,7 +21,15 @@ from keyreport.wiring import Wiring
 from sandbox.logs_ingestion import MAX_CALL_BYTES
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID
 from tests import schema
-from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World, cold_start, dumps, key_fingerprint
+from tests.integration.conftest import (
+    KEYS_TABLE,
+    RUNS_TABLE,
+    USERS_TABLE,
+    World,
+    cold_start,
+    dumps,
+    key_fingerprint,
+)
 
 # What differs between two runs by construction; everything else stored must be identical across sinks.
 PER_RUN = frozenset({"RunId_g", "loggedDate_t", "TimeGenerated"})
@@ -87,7 +95,7 @@ def test_requests_are_gzip_bearer_authenticated_and_within_one_megabyte(
         assert upload.body_bytes <= MAX_CALL_BYTES and upload.payload_bytes <= 8192
         assert upload.headers["Authorization"].startswith("Bearer ")
         assert upload.rule_id == DCR_ID
-    assert {upload.stream for upload in uploads} == {f"Custom-{KEYS_TABLE}", f"Custom-{RUNS_TABLE}"}
+    assert {upload.stream for upload in uploads} == {f"Custom-{t}" for t in (KEYS_TABLE, RUNS_TABLE, USERS_TABLE)}
     assert summary["RecordsShipped"] == world.estate.key_count
     # The token was asked for the Azure Monitor audience, and once per run (cached by azure-core).
     audiences = {claims["aud"] for claims in world.stack.entra.issued}
@@ -183,6 +191,7 @@ def test_stored_columns_are_exactly_the_contract(ingestion_world: World) -> None
     ingestion_world.invoke()
     assert ingestion_world.stack.ingestion.columns(KEYS_TABLE) == schema.columns(KEYS_TABLE)
     assert ingestion_world.stack.ingestion.columns(RUNS_TABLE) == schema.columns(RUNS_TABLE)
+    assert ingestion_world.stack.ingestion.columns(USERS_TABLE) == schema.columns(USERS_TABLE)
 
 
 def test_both_sinks_store_the_same_rows_for_the_same_estate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,6 +220,10 @@ def test_both_sinks_store_the_same_rows_for_the_same_estate(world: World, monkey
         [{k: v for k, v in ingestion_run[0].items() if k not in differing}]
     )
     assert (collector_run[0]["Sink_s"], ingestion_run[0]["Sink_s"]) == ("data_collector", "logs_ingestion")
+    collector_users = world.rows(collector_summary["RunId"], USERS_TABLE)
+    ingestion_users = stored(world, ingestion_summary["RunId"], USERS_TABLE)
+    assert len(collector_users) == world.estate.user_count
+    assert comparable(collector_users) == comparable(ingestion_users)
 
 
 def test_nothing_secret_reaches_the_stored_rows_or_the_wire(ingestion_world: World) -> None:
@@ -269,7 +282,7 @@ def test_a_wrong_client_secret_fails_every_chunk_without_hammering_entra(
     assert "no Entra token for the Logs Ingestion API" in logged and "not sent: the Entra token" in logged
     assert wrong not in logged and world.stack.client_secret not in logged
     # one failing chunk per table asks Entra (with one re-read of the secret); the others are not attempted
-    assert sum(1 for e in world.stack.entra.history if e.target.endswith("/token")) - token_requests <= 4
+    assert sum(1 for e in world.stack.entra.history if e.target.endswith("/token")) - token_requests <= 6
 
 
 def test_a_row_too_big_for_any_request_fails_alone(ingestion_world: World) -> None:

@@ -40,6 +40,7 @@ class Shipped:
     run_ids: set[str]
     at: datetime  # the query clock: just after the last run
     summary: dict[str, Any]
+    _loaded: tuple[frozenset[str], LocalWorkspace] | None = None
 
     def ship(self) -> Shipped:
         """Run the real handler once more."""
@@ -51,17 +52,21 @@ class Shipped:
     def run(self, query_id: str) -> ResultTable:
         """The query over this test's runs, in the query's default time range ending at `at`."""
         query = LIBRARY[query_id]
-        collector = self.world.stack.collector
-        workspace = LocalWorkspace(
-            StoredTable(
-                name, collector.columns(name), [r for r in collector.rows(name) if r["RunId_g"] in self.run_ids]
+        return self.workspace().run(query.text, time_range=TimeRange.last(query.timespan, self.at), now=self.at)
+
+    def workspace(self) -> LocalWorkspace:
+        """The stored rows of this test's runs, loaded once until another run is added."""
+        loaded = frozenset(self.run_ids)
+        if self._loaded is None or self._loaded[0] != loaded:
+            collector = self.world.stack.collector
+            if self._loaded is not None:
+                self._loaded[1].close()
+            workspace = LocalWorkspace(
+                StoredTable(name, collector.columns(name), [r for r in collector.rows(name) if r["RunId_g"] in loaded])
+                for name in collector.tables()
             )
-            for name in collector.tables()
-        )
-        try:
-            return workspace.run(query.text, time_range=TimeRange.last(query.timespan, self.at), now=self.at)
-        finally:
-            workspace.close()
+            self._loaded = (loaded, workspace)
+        return self._loaded[1]
 
     def records(self, query_id: str) -> list[dict[str, Any]]:
         return self.run(query_id).records()

@@ -218,3 +218,32 @@ def sentinel_span(text: str) -> int:
     match = SENTINEL_SPAN.fullmatch(text)
     assert match, text
     return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86_400}[match.group(2)]
+
+
+# -- compliance -----------------------------------------------------------------------------------------
+
+
+def test_the_compliance_tab_has_a_tile_per_control_a_trend_and_every_controls_remediation() -> None:
+    workbook = load(render_workbook.WORKBOOK_PATH)
+    [tabs] = [item for item in workbook["items"] if item["type"] == 11]
+    assert [link["linkLabel"] for link in tabs["content"]["links"]] == ["Access keys", "Compliance", "Collector health"]
+    on_tab = [item for item in workbook["items"] if item.get("conditionalVisibility", {}).get("value") == "compliance"]
+    shown = {item["name"]: item for item in on_tab}
+    assert shown["compliance-summary"]["content"]["visualization"] == "tiles"
+    assert shown["compliance-summary"]["content"]["tileSettings"]["titleContent"]["columnMatch"] == "Control"
+    assert shown["compliance-trend"]["content"]["visualization"] == "timechart"
+    table = shown["controls"]["content"]["json"]
+    for query in LIBRARY.values():
+        if query.controls:
+            assert f"| {', '.join(query.controls)} | {query.title} | {query.severity} | {query.remediation} |" in table
+            assert query.id in shown or query.id in {"rotation-due", "root-keys", "two-active-keys"}
+
+
+def test_every_control_the_headers_name_is_counted_by_the_findings_function() -> None:
+    counted = set(re.findall(r'Control = "([^"]+)"', queries.functions()["KeyReport_Findings"].text))
+    named = {", ".join(query.controls) for query in LIBRARY.values() if query.controls}
+    assert counted == named
+    assert {"FSBP IAM.3", "FSBP IAM.4", "FSBP IAM.5", "FSBP IAM.8", "FSBP IAM.22"} <= {
+        control for query in LIBRARY.values() for control in query.controls
+    }
+    assert all(control.startswith(("CIS v5.0", "CIS v6.0", "FSBP")) for text in named for control in text.split(", "))

@@ -76,10 +76,11 @@ def test_key_queries_start_from_the_current_state_functions() -> None:
     for query in LIBRARY.values():
         if query.id.startswith("original") or query.id in raw or query.id.startswith("ingestion"):
             continue
-        assert query.text.startswith("KeyReport_"), query.id
-        assert "arg_max" not in query.text and "AWS_Access_Key_Report_CL" not in query.text, query.id
-    current = FUNCTIONS["KeyReport_CurrentKeys"].text
-    assert "KeyReport_KeySnapshots()" in current and 'Status_s == "ok"' in current
+        assert re.match(r"(let \w+ = KeyReport_\w+\(\).*;\n)?KeyReport_\w+\(\)\n", query.text), query.id
+        assert "by KeyFingerprint_s" not in query.text and "AWS_Access_Key_Report_CL" not in query.text, query.id
+    for name in ("KeyReport_CurrentKeys", "KeyReport_CurrentUsers"):
+        assert "KeyReport_LatestRuns()" in FUNCTIONS[name].text, name
+    assert 'Status_s == "ok"' in FUNCTIONS["KeyReport_LatestRuns"].text
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -107,6 +108,7 @@ def test_thresholds_are_defined_once() -> None:
 
 def test_functions_call_only_shipped_functions_callees_first() -> None:
     assert queries.calls("KeyReport_CurrentKeys() | count") == [
+        "KeyReport_LatestRuns",
         "KeyReport_Thresholds",
         "KeyReport_KeySnapshots",
         "KeyReport_CurrentKeys",

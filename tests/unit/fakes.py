@@ -29,7 +29,7 @@ class FakeSink:
     def __init__(self, batch_size: int = 2, refuse: Iterable[tuple[Table, int]] = ()) -> None:
         self.batch_size = batch_size
         self.refuse = set(refuse)
-        self.delivered: dict[Table, list[Row]] = {Table.KEYS: [], Table.RUNS: []}
+        self.delivered: dict[Table, list[Row]] = {table: [] for table in Table}
         self.calls: list[Table] = []
 
     def send(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keyreport.columns import KEY_COLUMNS, KEYS_TABLE, RUN_COLUMNS, RUNS_TABLE, stream_record
+from keyreport.columns import KEY_COLUMNS, KEYS_TABLE, RUN_COLUMNS, RUNS_TABLE, USER_COLUMNS, USERS_TABLE, stream_record
 from tests import schema
 
 
@@ -15,7 +15,9 @@ def from_schema(table: str) -> dict[str, str]:
     return {column["field"]: column["name"] for column in schema.tables()[table] if column["field"]}
 
 
-@pytest.mark.parametrize(("table", "mapping"), [(KEYS_TABLE, KEY_COLUMNS), (RUNS_TABLE, RUN_COLUMNS)])
+@pytest.mark.parametrize(
+    ("table", "mapping"), [(KEYS_TABLE, KEY_COLUMNS), (RUNS_TABLE, RUN_COLUMNS), (USERS_TABLE, USER_COLUMNS)]
+)
 def test_mapping_is_schema_json(table: str, mapping: dict[str, str]) -> None:
     expected = from_schema(table)
     assert dict(mapping) == expected, f"paste into lambda/keyreport/columns.py:\n{json.dumps(expected, indent=4)}"

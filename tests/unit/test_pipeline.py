@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from keyreport.deadline import Deadline
 from keyreport.pipeline import RunResult, report_unreachable_account, run
+from keyreport.records import format_timestamp
 from keyreport.settings import Settings
 from keyreport.sinks.base import Table
 from keyreport.spill.bucket import SpillBucket
@@ -118,7 +119,12 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     assert (run_row["Users"], run_row["Keys"], run_row["UsersSkipped"]) == (2, 3, 0)
     assert (run_row["RecordsShipped"], run_row["RecordsSpilled"], run_row["RecordsFailed"]) == (3, 0, 0)
     assert run_row["Errors"] == 0 and "ErrorDetail" not in run_row
-    assert sink.calls == [Table.KEYS, Table.RUNS]  # the run row goes last, once the counts are known
+    assert sink.calls == [Table.KEYS, Table.USERS, Table.RUNS]  # the run row goes last, once the counts are known
+    users = {row["user"]: row for row in sink.delivered[Table.USERS]}
+    assert set(users) == set(KEYS) and {row["RunId"] for row in users.values()} == {summary.run_id}
+    assert (users["alice"]["Keys"], users["alice"]["ActiveKeys"], users["alice"]["Path"]) == (2, 2, "/")
+    assert users["alice"]["LastActivity"] == format_timestamp(USED)
+    assert "PasswordEnabled" not in users["alice"], "no credential report: unknown, not false"
     assert list(spill.object_keys()) == []
     sent = json.dumps(list(sink.delivered.values()))
     assert not any(key_id in sent for key_id in full_key_ids())
@@ -248,3 +254,18 @@ def test_an_unreachable_accounts_row_is_spilled_when_the_sink_refuses_it(spill: 
     assert key.startswith("keyreport/spill/210987654321/")
     [row] = spill.load(key).rows
     assert (row["account_number"], row["Status"], row["ErrorDetail"]) == ("210987654321", "failed", "AccessDenied")
+
+
+def test_user_rows_not_delivered_are_spilled_and_make_the_run_partial(
+    iam: tuple[Any, Stubber], spill: SpillBucket
+) -> None:
+    sink = FakeSink(refuse={(Table.USERS, 0)})
+
+    result = run_over_keys(iam, sink, spill)
+
+    assert result.summary.status == "partial" and not result.summary.succeeded
+    assert result.failed_batches == [] and result.summary.errors == ["2 user rows not delivered"]
+    [spilled] = [spill.load(key) for key in spill.object_keys()]
+    assert spilled.table is Table.USERS and {row["user"] for row in spilled.rows} == set(KEYS)
+    [run_row] = sink.delivered[Table.RUNS]
+    assert run_row["Status"] == "partial" and run_row["RecordsShipped"] == 3

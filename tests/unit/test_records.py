@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from keyreport.records import (
     KeyRecord,
     RunSummary,
+    UserRecord,
     account_from_arn,
     fingerprint,
     format_timestamp,
@@ -19,6 +21,7 @@ from keyreport.records import (
     mask_key_id,
     parse_timestamp,
     summary_row,
+    user_row,
 )
 from tests import schema
 
@@ -168,3 +171,22 @@ def test_a_key_whose_last_use_is_unknown_claims_neither_use_nor_never_used() -> 
         run_id=RUN_ID,
     )
     assert not {"NeverUsed", "LastUsedDate", "DaysSinceLastUse"} & row.keys()
+
+
+def test_a_user_row_formats_times_and_leaves_unknowns_out() -> None:
+    created = datetime(2020, 2, 3, 4, 5, 6)  # naive: taken as UTC, like botocore's
+    record = UserRecord("bob", "arn:aws:iam::123456789012:user/ops/bob", "/ops/", created, active_keys=1, keys=2)
+    row = user_row(record, run_time=datetime(2026, 11, 30, tzinfo=UTC), run_id="r-1")
+    assert row == {
+        "loggedDate": "2026-11-30T00:00:00Z",
+        "account_number": "123456789012",
+        "user": "bob",
+        "UserArn": "arn:aws:iam::123456789012:user/ops/bob",
+        "Path": "/ops/",
+        "CreateDate": "2020-02-03T04:05:06Z",
+        "ActiveKeys": 1,
+        "Keys": 2,
+        "RunId": "r-1",
+    }  # no credential report: password and MFA unknown, so absent rather than false
+    known = user_row(replace(record, password_enabled=False, mfa_active=False), run_time=created, run_id="r")
+    assert (known["PasswordEnabled"], known["MfaActive"]) == (False, False)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from keyreport.settings import VARIABLES, ConfigError, DataCollectorSettings, Settings, StdoutSettings
+from keyreport.validation import log_type_problem
 from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
@@ -75,9 +76,10 @@ def test_invalid_log_type(value: str) -> None:
     assert "KEYREPORT_LOG_TYPE" in problem and "Log-Type" in problem
 
 
-def test_log_type_must_leave_room_for_the_run_table() -> None:
-    [problem] = problems(KEYREPORT_LOG_TYPE="x" * 97)
-    assert "run-summary" in problem
+def test_log_type_must_leave_room_for_the_run_and_users_tables() -> None:
+    [problem] = problems(KEYREPORT_LOG_TYPE="x" * 95)
+    assert "leaves no room for the users type" in problem
+    assert log_type_problem("x" * 94) is None
 
 
 def test_unknown_sink() -> None:

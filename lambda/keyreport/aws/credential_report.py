@@ -44,6 +44,8 @@ class ReportRow:
     mfa_active: bool | None
     slots: tuple[KeySlot, KeySlot]
     slots_known: bool = True  # False when the key columns could not be read: the keys get per-key calls
+    password_last_used: datetime | None = None
+    password_last_changed: datetime | None = None
 
     def slot_for(self, create_date: datetime) -> KeySlot | None:
         """The slot whose rotation time is the key's creation time; None when that is not unambiguous."""
@@ -148,6 +150,8 @@ def _row(header: list[str], fields: list[str]) -> tuple[ReportRow, str | None]:
         mfa_active=_bool(line.get("mfa_active", "")),
         slots=slots,
         slots_known=problem is None,
+        password_last_used=_optional_date(line.get("password_last_used", "")),
+        password_last_changed=_optional_date(line.get("password_last_changed", "")),
     )
     return row, problem
 
@@ -166,6 +170,14 @@ def _realigned(header: list[str], fields: list[str]) -> list[str]:
     if user != ROOT_USER and arn.rsplit("/", 1)[-1] != user:
         raise ValueError(f"{len(fields)} fields for {len(header)} columns, not realigned by the ARN")
     return [user, arn, *fields[arn_end:]]
+
+
+def _optional_date(value: str) -> datetime | None:
+    """A date that only the users' table shows: unreadable is unknown, not a reason to drop the row."""
+    try:
+        return _date(value)
+    except ValueError:
+        return None
 
 
 def _slot(line: dict[str, str], n: int) -> KeySlot:

@@ -15,7 +15,7 @@ from keyreport.aws.report_watch import ReportWatch
 from keyreport.deadline import current
 from keyreport.errors import DeadlineReached, aws_error_code
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, KeyRecord, mask_key_id
+from keyreport.records import ROOT_USER, KeyRecord, UserRecord, mask_key_id
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -46,8 +46,24 @@ class _UserResult:
 
     records: list[KeyRecord] = field(default_factory=list)
     waiting: list[ListedKey] = field(default_factory=list)  # listed before the report was settled
+    user: dict[str, Any] | None = None  # as ListUsers gave it; None when the user was skipped
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """A user's keys as their records went by: counts and the latest use (the records themselves stream on)."""
+
+    keys: int = 0
+    active: int = 0
+    last_use: datetime | None = None
+
+    def add(self, record: KeyRecord) -> None:
+        self.keys += 1
+        self.active += record.status == "Active"
+        if record.last_used_date is not None and (self.last_use is None or record.last_used_date > self.last_use):
+            self.last_use = record.last_used_date
 
 
 @dataclass
@@ -85,7 +101,7 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
 
 
 class Inventory:
-    """Streams KeyRecords for one account. `stats` is complete once the iterator is exhausted."""
+    """Streams KeyRecords for one account. `stats` and `users()` are complete once the iterator is exhausted."""
 
     def __init__(
         self,
@@ -100,12 +116,15 @@ class Inventory:
         self.report_wait_seconds = report_wait_seconds
         self.sleep = sleep
         self.stats = InventoryStats()
+        self._listed_users: dict[str, dict[str, Any]] = {}
+        self._tallies: dict[str, _Tally] = {}
 
     def records(self) -> Iterator[KeyRecord]:
         watch = self._watch = ReportWatch(self.iam, self.report_wait_seconds, self.sleep)
         try:
             for record in self._records():
                 self.stats.keys += 1
+                self._tallies.setdefault(record.user_name, _Tally()).add(record)
                 yield record
         finally:
             watch.stop()
@@ -146,6 +165,8 @@ class Inventory:
             self.stats.users_skipped += result.skipped
             self.stats.users_read += 1
             self.stats.errors.extend(result.errors)
+            if result.user is not None:
+                self._listed_users[result.user["UserName"]] = result.user
             yield from result.records
             waiting.extend(result.waiting)
             if self._watch.settled:
@@ -179,6 +200,14 @@ class Inventory:
             else:
                 yield self._key_record(listed, row, usage)
         waiting.clear()
+
+    def users(self) -> list[UserRecord]:
+        """One record per user read, from what the run already fetched (ListUsers, the report, the keys)."""
+        report = self._watch.report
+        return [
+            user_record(user, report.rows.get(name) if report else None, self._tallies.get(name, _Tally()))
+            for name, user in self._listed_users.items()
+        ]
 
     def _looked_up(self, listed: ListedKey) -> _UserResult:
         result = _UserResult()
@@ -230,6 +259,7 @@ class Inventory:
                 result.errors.append(f"user {name}: {code}")
             logger.warning("user skipped", extra={"user": name, "error_code": code})
             return result
+        result.user = user
         if not self._watch.settled:
             result.waiting = listed
             return result
@@ -285,3 +315,22 @@ class Inventory:
             None if service in _ABSENT else service,
             None if region in _ABSENT else region,
         )
+
+
+def user_record(user: dict[str, Any], row: ReportRow | None, tally: _Tally) -> UserRecord:
+    """The user as ListUsers, its credential report row (if any) and its keys describe it: no extra call."""
+    signed_in: datetime | None = user.get("PasswordLastUsed") or (row.password_last_used if row else None)
+    uses = [moment for moment in (tally.last_use, signed_in) if moment is not None]
+    return UserRecord(
+        user_name=user["UserName"],
+        user_arn=user["Arn"],
+        path=user.get("Path", "/"),
+        create_date=user.get("CreateDate"),
+        password_enabled=row.password_enabled if row else None,
+        password_last_used=signed_in,
+        password_last_changed=row.password_last_changed if row else None,
+        mfa_active=row.mfa_active if row else None,
+        active_keys=tally.active,
+        keys=tally.keys,
+        last_activity=max(uses, default=None),
+    )

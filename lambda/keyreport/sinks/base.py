@@ -15,6 +15,7 @@ from keyreport.records import Row
 class Table(Enum):
     KEYS = "keys"
     RUNS = "runs"
+    USERS = "users"
 
 
 @dataclass

@@ -237,7 +237,11 @@ def build(sink: DataCollectorSettings, settings: Settings, wiring: Wiring) -> Da
         workspace_id=sink.workspace_id,
         endpoint=sink.endpoint(settings.azure.cloud),
         key=workspace_key(sink, settings.azure, wiring.credential()),
-        log_types={Table.KEYS: settings.log_type, Table.RUNS: settings.run_log_type},
+        log_types={
+            Table.KEYS: settings.log_type,
+            Table.RUNS: settings.run_log_type,
+            Table.USERS: settings.users_log_type,
+        },
         session=wiring.http(),
         max_bytes=settings.batch_max_bytes,
         azure_resource_id=sink.resource_id,

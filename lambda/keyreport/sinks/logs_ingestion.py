@@ -27,7 +27,7 @@ from azure.core.exceptions import (
 from azure.monitor.ingestion import LogsIngestionClient, LogsUploadError
 
 from keyreport import __version__
-from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, stream_record
+from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
 from keyreport.deadline import MIN_CALL_SECONDS, Deadline, azure_request_hook
 from keyreport.errors import DeadlineReached, first_line
 from keyreport.log import logger
@@ -227,7 +227,11 @@ def build(sink: LogsIngestionSettings, settings: Settings, wiring: Wiring) -> Lo
     return LogsIngestionSink(
         client=ingestion_client(sink, settings, wiring.credential()),
         rule_id=sink.dcr_id,
-        streams={Table.KEYS: sink.keys_stream(settings.log_type), Table.RUNS: sink.runs_stream(settings.log_type)},
-        columns={Table.KEYS: KEY_COLUMNS, Table.RUNS: RUN_COLUMNS},
+        streams={
+            Table.KEYS: sink.keys_stream(settings.log_type),
+            Table.RUNS: sink.runs_stream(settings.log_type),
+            Table.USERS: sink.users_stream(settings.log_type),
+        },
+        columns={Table.KEYS: KEY_COLUMNS, Table.RUNS: RUN_COLUMNS, Table.USERS: USER_COLUMNS},
         max_bytes=settings.batch_max_bytes,
     )

@@ -108,6 +108,11 @@ def test_pages_users_and_keys_and_takes_last_use_from_the_report(iam: tuple[obje
     assert second.last_used_date is None and first.password_enabled is True and first.mfa_active is False
     assert (inventory.stats.users, inventory.stats.keys, inventory.stats.users_skipped) == (2, 3, 0)
     assert inventory.stats.report_used
+    alice, bob = inventory.users()  # one per user, from what was already read: no call of its own
+    assert (alice.user_name, alice.path, alice.create_date, alice.keys, alice.active_keys) == ("alice", "/", T0, 2, 2)
+    assert (alice.password_enabled, alice.mfa_active, alice.last_activity) == (True, False, USED)
+    assert alice.password_last_used is None and alice.password_last_changed is None
+    assert (bob.keys, bob.active_keys, bob.last_activity) == (0, 0, None)
 
 
 def test_keys_are_listed_while_the_report_is_in_progress(iam: tuple[object, Stubber]) -> None:
@@ -171,6 +176,23 @@ def test_user_deleted_mid_run_is_skipped_and_counted(iam: tuple[object, Stubber]
     assert [r.user_name for r in records] == ["<root_account>", "alice"]
     assert inventory.stats.users == 3 and inventory.stats.users_skipped == 2
     assert inventory.stats.errors == ["user locked: AccessDenied"]  # a deletion is not an error
+    assert [u.user_name for u in inventory.users()] == ["alice"]  # no row for a user that could not be read
+
+
+def test_a_users_sign_in_counts_as_activity_and_the_report_gives_password_times(iam: tuple[object, Stubber]) -> None:
+    client, stub = iam
+    line = user_line("carol", (T0, USED), None).replace(
+        "true,N/A,N/A,N/A,false", "true,N/A,2025-01-01T00:00:00+00:00,N/A,true"
+    )
+    report(stub, [line])
+    signed_in = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
+    stub.add_response("list_users", {"Users": [{**user("carol"), "PasswordLastUsed": signed_in}], "IsTruncated": False})
+    stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("carol", "AKIAAAAAAAAAAAAAAAA1", T0, "Inactive")]})
+    _, inventory = collect(client)
+    [carol] = inventory.users()
+    assert (carol.password_last_used, carol.last_activity) == (signed_in, signed_in)
+    assert carol.password_last_changed == datetime(2025, 1, 1, tzinfo=UTC) and carol.mfa_active is True
+    assert (carol.keys, carol.active_keys) == (1, 0)
 
 
 def test_two_keys_created_in_the_same_second_fall_back_to_per_key_calls() -> None:

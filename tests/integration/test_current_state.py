@@ -1,0 +1,179 @@
+"""The dashboards show the estate as it is now: several runs of the real collector over an estate that changes
+between them (keys deleted, deactivated and rotated, a user deleted, a console user created with a key), and
+one partial run. Every key and user query, run on duckdb-kql with the workspace functions registered, must
+equal what the latest complete snapshot implies (sandbox/expected.py, computed from moto's objects).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from keyreport import pipeline
+from keyreport.deadline import Deadline
+from keyreport.records import mask_key_id, parse_timestamp
+from keyreport.settings import Settings
+from keyreport.wiring import Wiring
+from sandbox.aws_faults import IamFaults
+from sandbox.estate import Estate, EstateKey, EstateUser, read_estate
+from sandbox.expected import Expected
+from tests.integration.conftest import World
+from tests.integration.test_query_results import Shipped
+
+
+@pytest.fixture
+def fresh(world: World) -> Shipped:
+    return Shipped(world, set(), datetime.now(UTC), {})
+
+
+Check = Callable[[Expected], tuple[Any, ...]]
+KEY_QUERIES: dict[str, Check] = {
+    "rotation-due": Expected.rotation_due,
+    "never-used": Expected.never_used,
+    "stale-keys": Expected.stale,
+    "inactive-keys": Expected.inactive,
+    "root-keys": Expected.root_keys,
+    "unused-45-days": Expected.unused_45,
+    "setup-keys": Expected.setup_keys,
+}
+USER_QUERIES: dict[str, Check] = {
+    "console-without-mfa": Expected.console_without_mfa,
+    "inactive-users": Expected.inactive_users,
+}
+
+
+def keys_found(shipped: Shipped, query_id: str) -> Counter[tuple[str, str]]:
+    return Counter((r.get("User", "<root_account>"), r["AccessKey"]) for r in shipped.records(query_id))
+
+
+def keys_expected(keys: tuple[EstateKey, ...]) -> Counter[tuple[str, str]]:
+    return Counter((key.user_name, mask_key_id(key.access_key_id)) for key in keys)
+
+
+def assert_dashboards_show(shipped: Shipped, truth: Expected, *, stale: bool) -> None:
+    """Every key and user query, the tiles and the compliance summary against `truth`, snapshot marked or not."""
+    for query_id, check in KEY_QUERIES.items():
+        assert keys_found(shipped, query_id) == keys_expected(check(truth)), query_id
+    for query_id, check in USER_QUERIES.items():
+        users: tuple[EstateUser, ...] = check(truth)
+        assert sorted(r["User"] for r in shipped.records(query_id)) == sorted(u.name for u in users), query_id
+    two = shipped.records("two-active-keys")
+    assert sorted(r["User"] for r in two) == sorted(truth.users_with_two_active_keys())
+    listed = [r for q in [*KEY_QUERIES, *USER_QUERIES, "two-active-keys"] for r in shipped.records(q)]
+    assert listed and {r["Stale"] for r in listed} == {stale}
+    assert {r["AsOf"] for r in listed} == {truth.run_time}, "every row is of the snapshot shown"
+    [tile] = shipped.records("account-compliance")
+    assert (tile["Keys"], tile["RotationDue"], tile["SnapshotStale"]) == (
+        truth.estate.key_count,
+        len(truth.rotation_due()),
+        stale,
+    )
+    summary = {r["Control"]: r["Failing"] for r in shipped.records("compliance-summary")}
+    assert summary == truth.compliance()
+
+
+def ship_partial(shipped: Shipped, unreadable_user: str) -> pipeline.RunResult:
+    """One run in which IAM refuses to list one user's keys: the run is partial, its snapshot incomplete."""
+    faults = IamFaults()
+    faults.fail_when("ListAccessKeys", "AccessDenied", f"UserName={unreadable_user}")
+    settings = Settings.from_env()
+    wiring = Wiring(settings, faults.install(boto3.Session()))
+    next_second()
+    result = pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), spill=wiring.spill)
+    shipped.run_ids.add(result.summary.run_id)
+    shipped.at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    return result
+
+
+def next_second() -> None:
+    """Runs are told apart by their time (to the second): never start two in the same second."""
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+
+
+def run_complete(shipped: Shipped) -> Expected:
+    """One complete run of the real handler; the truth it saw, read back from moto."""
+    next_second()
+    shipped.ship()
+    assert shipped.summary["Status"] == "ok", shipped.summary
+    return Expected(read_estate(shipped.world.stack.aws), parse_timestamp(shipped.summary["loggedDate"]))
+
+
+# -- changes to the estate between runs, through IAM's own API ----------------------------------------
+
+
+def delete_user(iam: Any, name: str) -> None:
+    for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+        iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_login_profile(UserName=name)
+    iam.delete_user(UserName=name)
+
+
+def pick(estate: Estate, wanted: Callable[[EstateUser, tuple[EstateKey, ...]], bool], taken: set[str]) -> EstateUser:
+    user = next(u for u in estate.users if u.name not in taken and wanted(u, estate.keys_of(u.name)))
+    taken.add(user.name)
+    return user
+
+
+def change_the_estate(estate: Estate, truth: Expected, iam: Any) -> dict[str, str]:
+    """Delete a key due for rotation, deactivate another, rotate a third, delete a user with keys and create a
+    console user with a key; returns what changed, for the messages."""
+    taken: set[str] = set()
+    due = {key.access_key_id for key in truth.rotation_due()}
+    deleted = pick(estate, lambda u, keys: len(keys) == 1 and keys[0].access_key_id in due, taken)
+    iam.delete_access_key(UserName=deleted.name, AccessKeyId=deleted.access_key_ids[0])
+    deactivated = pick(estate, lambda u, keys: len(keys) == 1 and keys[0].access_key_id in due, taken)
+    iam.update_access_key(UserName=deactivated.name, AccessKeyId=deactivated.access_key_ids[0], Status="Inactive")
+    rotated = pick(estate, lambda u, keys: len(keys) == 1 and keys[0].access_key_id in due, taken)
+    iam.create_access_key(UserName=rotated.name)
+    iam.delete_access_key(UserName=rotated.name, AccessKeyId=rotated.access_key_ids[0])
+    gone = pick(estate, lambda u, keys: len(keys) == 2 and not u.mfa_active and u.password_enabled, taken)
+    delete_user(iam, gone.name)
+    iam.create_user(UserName="new.console.user", Path="/new/")
+    iam.create_login_profile(UserName="new.console.user", Password="Sandbox-Passw0rd!x")
+    iam.create_access_key(UserName="new.console.user")
+    return {"deleted": deleted.name, "deactivated": deactivated.name, "rotated": rotated.name, "gone": gone.name}
+
+
+def test_changes_reach_the_dashboards_at_the_next_complete_run_and_a_partial_run_keeps_the_last(
+    fresh: Shipped,
+) -> None:
+    iam = fresh.world.stack.aws.client("iam")
+    first = run_complete(fresh)
+    assert_dashboards_show(fresh, first, stale=False)
+
+    changed = change_the_estate(first.estate, first, iam)
+    second = run_complete(fresh)
+    assert_dashboards_show(fresh, second, stale=False)
+    rotation = {user for user, _ in keys_found(fresh, "rotation-due")}
+    assert not rotation & {changed["deleted"], changed["deactivated"], changed["rotated"], changed["gone"]}
+    assert changed["deactivated"] in {r["User"] for r in fresh.records("inactive-keys")}
+    assert changed["gone"] not in {r["User"] for r in fresh.records("console-without-mfa")}
+    assert [r["User"] for r in fresh.records("setup-keys")] == ["new.console.user"]
+    assert "new.console.user" in {r["User"] for r in fresh.records("console-without-mfa")}
+
+    # A third run reads a changed estate but is partial: the dashboards keep the second run's snapshot, Stale.
+    iam.delete_access_key(
+        UserName="new.console.user", AccessKeyId=second.estate.keys_of("new.console.user")[0].access_key_id
+    )
+    unreadable = next(u.name for u in second.estate.users if second.estate.keys_of(u.name))
+    partial = ship_partial(fresh, unreadable)
+    assert partial.summary.status == "partial" and partial.summary.errors == [f"user {unreadable}: AccessDenied"]
+    assert_dashboards_show(fresh, second, stale=True)
+    [latest] = fresh.records("ingestion-last-run")
+    assert latest["Status"] == "partial"
+
+    # The next complete run shows the estate as it is again.
+    fourth = run_complete(fresh)
+    assert_dashboards_show(fresh, fourth, stale=False)
+    assert fresh.records("setup-keys") == []
