@@ -84,6 +84,19 @@ ALERTS: tuple[Alert, ...] = (
         evaluation_frequency="P1D",
     ),
     Alert(
+        query="console-without-mfa",
+        name="console-user-without-mfa",
+        display_name="keyreport: AWS console users without MFA",
+        description="IAM users can sign in to the AWS console with a password alone: no MFA device is assigned "
+        "to them (from the credential report). One alert per account; the console-without-mfa query lists the "
+        "users, those without any access key included.",
+        sentinel_id="c38aed6a-94f8-4cc7-b2b4-2db93aa38458",
+        tactics=("InitialAccess", "Persistence"),
+        techniques=("T1078.004",),
+        custom_details={"AwsAccount": "Account", "IamUser": "User", "InactiveDays": "InactiveDays"},
+        evaluation_frequency="P1D",
+    ),
+    Alert(
         query="ingestion-stopped",
         name="collector-stopped",
         display_name="keyreport: an AWS account stopped reporting access keys",
@@ -142,7 +155,7 @@ def alerts_template() -> dict[str, Any]:
     library = queries.library()
     return arm.template(
         "keyreport's log search alert rules on the Log Analytics workspace: a root user key, active keys past "
-        "90 days, an account that stopped reporting.",
+        "90 days, console users without MFA, an account that stopped reporting.",
         __file__,
         parameters={
             "workspaceResourceId": arm.workspace_parameter(),

@@ -77,6 +77,19 @@ def assert_dashboards_show(shipped: Shipped, truth: Expected, *, stale: bool) ->
     )
     summary = {r["Control"]: r["Failing"] for r in shipped.records("compliance-summary")}
     assert summary == truth.compliance()
+    assert_trends_and_last_use(shipped, truth)
+
+
+def assert_trends_and_last_use(shipped: Shipped, truth: Expected) -> None:
+    """The day's trend points are the day's last complete run; last use counts the keys of the snapshot."""
+    day = truth.run_time.replace(hour=0, minute=0, second=0)
+    trend = {r["Control"]: r["Failing"] for r in shipped.records("compliance-trend") if r["Day"] == day}
+    assert trend == truth.compliance()
+    [today] = [r for r in shipped.records("rotation-compliance") if r["Day"] == day]
+    active = [key for key in truth.estate.keys if key.active]
+    assert (today["ActiveKeys"], today["Overdue"]) == (len(active), len(truth.rotation_due()))
+    used = Counter((k.last_used_service, k.last_used_region) for k in truth.estate.keys if k.last_used_date)
+    assert {(r["Service"], r["Region"]): r["Keys"] for r in shipped.records("last-use-by-service")} == dict(used)
 
 
 def ship_partial(shipped: Shipped, unreadable_user: str) -> pipeline.RunResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from keyreport.queries.client import function_hint
 from keyreport.settings import ConfigError, Settings
 
 WORKSPACE = "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f"
@@ -56,3 +57,12 @@ def test_every_problem_is_listed(env: dict[str, str], problems: list[str]) -> No
     for problem in problems:
         assert any(found.startswith(problem) for found in caught.value.problems), caught.value.problems
     assert not any("KEYVAULT" in found or "DCE" in found for found in caught.value.problems)
+
+
+def test_a_workspace_without_keyreports_functions_is_told_to_deploy_them() -> None:
+    message = (
+        "400 BadArgumentError: 'where' operator: Failed to resolve table or column expression named "
+        "'KeyReport_CurrentKeys'"
+    )
+    assert "deploy azure/functions.json" in function_hint(message)
+    assert function_hint("400 BadArgumentError: Failed to resolve column or scalar expression named 'Nope'") == ""

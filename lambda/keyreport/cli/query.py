@@ -25,6 +25,7 @@ from keyreport.queries.client import (
     describe_partial,
     details,
     execute,
+    function_hint,
     logs_client,
 )
 from keyreport.queries.output import FORMATS, as_csv, as_json, as_table
@@ -80,7 +81,8 @@ def run_query(args: argparse.Namespace) -> int:
     try:
         outcome = execute(client, settings.workspace_id, query.text, timespan, args.server_timeout)
     except HttpResponseError as error:
-        print(f"keyreport query {query.id}: {describe(error)}", file=sys.stderr)
+        message = describe(error)
+        print(f"keyreport query {query.id}: {message}{function_hint(message)}", file=sys.stderr)
         return EXIT_RUN_FAILED
     except (ClientAuthenticationError, ServiceRequestError) as error:
         print(f"keyreport query {query.id}: {first_line(error)}", file=sys.stderr)

@@ -8,6 +8,7 @@ is returned as partial, never passed off as complete.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +58,13 @@ def describe(error: HttpResponseError) -> str:
     if found is not None:
         return f"{error.status_code} {found[0]}: {found[1]}"
     return f"{error.status_code}: {first_line(error)}"
+
+
+def function_hint(message: str) -> str:
+    """What to do when the workspace does not know keyreport's functions (azure/functions.json not deployed)."""
+    if re.search(r"resolve[^']*'KeyReport_\w+'", message):
+        return "; the workspace lacks keyreport's functions: deploy azure/functions.json (see docs/queries.md)"
+    return ""
 
 
 def _service_error(error: HttpResponseError) -> tuple[str, str] | None:
