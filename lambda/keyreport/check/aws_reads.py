@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from keyreport.aws.clients import AwsClients
 
+REPORT_POLL_SECONDS = (1.0, 2.0, 4.0, 0.0)
 _REPORT_STATES = {"ReportInProgress": "being generated", "ReportNotPresent": "not generated yet"}
 
 
@@ -82,8 +84,12 @@ class AwsReads:
     def credential_report(self) -> str:
         """The report's state: generated on request (what every run does first), then its age."""
         iam = self.aws.client("iam")
-        state = self._call("iam:GenerateCredentialReport", iam.generate_credential_report)["State"]
-        if state != "COMPLETE":
+        for wait in REPORT_POLL_SECONDS:  # a few seconds, as IAM takes for a small account; the run waits 60 s
+            state = self._call("iam:GenerateCredentialReport", iam.generate_credential_report)["State"]
+            if state == "COMPLETE":
+                break
+            time.sleep(wait)
+        else:
             return f"generation {state.lower()}: the run waits for it (up to 60 s) or reads last use key by key"
         try:
             generated = iam.get_credential_report()["GeneratedTime"]
