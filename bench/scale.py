@@ -37,6 +37,7 @@ from moto import mock_aws
 from bench.iam_conditions import IamConditions, MotoCpu
 from keyreport import pipeline
 from keyreport.deadline import Deadline
+from keyreport.deployment_key import DeploymentKey
 from keyreport.identity.key_vault import WorkspaceKey
 from keyreport.identity.secret_cache import CachedSecret
 from keyreport.records import KeyRecord, key_row
@@ -50,6 +51,7 @@ from sandbox.https import Request, Response
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
 from sandbox.tls import LocalCA
 
+KEY = DeploymentKey.throwaway().fingerprint  # the baseline's rows are keyed like the product's
 DEFAULT_CONCURRENCY = Settings.from_env({"KEYREPORT_SINK": "stdout"}).iam_concurrency
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -120,8 +122,10 @@ def run_keyreport(
     session = conditions.install(boto3.Session())
     moto, collector = meters
     moto_cpu, collector_cpu = moto.seconds, collector.cpu_seconds
+    wiring = Wiring(settings, session)
+    key = wiring.deployment_key.fingerprint  # read before the clock starts, as a warm function has it
     started, cpu = time.monotonic(), time.process_time()
-    result = pipeline.run(settings, Wiring(settings, session).aws, sink, Deadline())
+    result = pipeline.run(settings, wiring.aws, sink, Deadline(), fingerprint_key=key)
     seconds = time.monotonic() - started
     summary = result.summary
     return Measurement(
@@ -164,7 +168,10 @@ def run_serial_baseline(users: int, conditions: IamConditions, sink: DataCollect
                         last.get("ServiceName"),
                         last.get("Region"),
                     )
-                    rows.append(key_row(record, run_time=now, run_id="00000000-0000-0000-0000-000000000000"))
+                    row = key_row(
+                        record, run_time=now, run_id="00000000-0000-0000-0000-000000000000", fingerprint_key=KEY
+                    )
+                    rows.append(row)
     delivery = sink.send(Table.KEYS, rows, Deadline())
     seconds = time.monotonic() - started
     return Measurement(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ CLIENT_ID = "4e9b2c7d-1a3f-4e8b-b6c5-7d0e2f1a9c3b"
 WORKSPACE_ID = "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f"
 WORKSPACE_KEY_SECRET = "la-workspace-key"
 CLIENT_SECRET_NAME = "keyreport/azure-client-secret"
+FINGERPRINT_SECRET_NAME = "keyreport/fingerprint-key"
 SPILL_BUCKET = "keyreport-spill-sandbox"
 DCR_ID = "dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, "keyreport-sandbox-dcr").hex  # an immutable id's shape
 SINKS = ("data_collector", "logs_ingestion")
@@ -58,6 +60,9 @@ class Stack:
         # A fresh client secret per stack: nothing in the repository is a credential.
         self.client_secret = f"kr~{uuid.uuid4().hex}"
         self.client_secret_arn = ""
+        # The deployment's fingerprint key, random per stack as the template's GenerateSecretString makes it.
+        self.fingerprint_secret = secrets.token_urlsafe(48)
+        self.fingerprint_secret_arn = ""
         self.auth_modes: AuthModes | None = None  # on start: every KEYREPORT_AZURE_AUTH mode's credential
 
     def start(self) -> Self:
@@ -73,8 +78,9 @@ class Stack:
         return self
 
     def _seed_aws_resources(self) -> None:
-        """What a deployment creates besides the IAM estate: the client secret and the spill bucket."""
+        """What a deployment creates besides the IAM estate: client secret, fingerprint key, spill bucket."""
         self.client_secret_arn = seed_client_secret(self.aws, CLIENT_SECRET_NAME, self.client_secret)
+        self.fingerprint_secret_arn = seed_client_secret(self.aws, FINGERPRINT_SECRET_NAME, self.fingerprint_secret)
         self.aws.client("s3").create_bucket(Bucket=SPILL_BUCKET)
 
     def seed(self, *, users: int = 300, seed: int = 7) -> Estate:
@@ -123,6 +129,7 @@ class Stack:
             "KEYREPORT_DATA_COLLECTOR_ENDPOINT": self.collector.url,
             "KEYREPORT_CA_BUNDLE": str(self.ca.ca_bundle_path),
             "KEYREPORT_SPILL_BUCKET": SPILL_BUCKET,
+            "KEYREPORT_FINGERPRINT_SECRET_ARN": self.fingerprint_secret_arn,
             "KEYREPORT_LOGS_QUERY_ENDPOINT": self.logs_query.url,
         }
         if sink == "logs_ingestion":

@@ -37,6 +37,8 @@ class ConfigError(Exception):
 class SecretUnavailable(Exception):
     """A secret could not be fetched or is not usable; the message never contains the secret."""
 
+    environment = False  # True when the cause is the environment's AWS credentials or region (exit 2)
+
 
 class WebIdentityTokenUnavailable(SecretUnavailable):
     """STS did not issue a web identity token; the message says what to change on the AWS side."""
@@ -60,6 +62,13 @@ class SpillError(Exception):
 
 class DeadlineReached(Exception):
     """A network call not started, or a retry not made, because the run's deadline has passed."""
+
+
+class SpillRejected(Exception):
+    """A spill object that is not an authentic, well-formed batch: quarantined, never delivered.
+
+    The message says what is wrong and never quotes the object's content.
+    """
 
 
 class AccountUnreachable(Exception):
@@ -146,6 +155,13 @@ def aws_credentials_problem(error: BaseException) -> str | None:
     code = aws_error_code(error)
     if code in _REJECTED_CREDENTIALS:
         return f"AWS refused the credentials ({code}): they expired or are wrong; sign in again or refresh them"
+    return None
+
+
+def aws_hint(error: BaseException) -> str | None:
+    """aws_problem's line for the usual environment mistakes (credentials, region, endpoint), else None."""
+    if aws_credentials_problem(error) or isinstance(error, EndpointConnectionError):
+        return aws_problem(error)
     return None
 
 

@@ -12,11 +12,11 @@ from keyreport import pipeline
 from keyreport.aws import organization
 from keyreport.aws.clients import AwsClients
 from keyreport.deadline import Deadline, bounding
-from keyreport.errors import ConfigError, RunFailed
+from keyreport.errors import ConfigError, RunFailed, SecretUnavailable
 from keyreport.log import logger
 from keyreport.metrics import publish_run
 from keyreport.records import summary_row
-from keyreport.settings import DEFAULT_MEMBER_ROLE, Settings
+from keyreport.settings import OrganizationSettings, Settings
 from keyreport.validation import account_id_problem
 from keyreport.wiring import Wiring, warm_wiring
 
@@ -44,18 +44,24 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
         # Raised by Settings, or later by what the settings lead to (an auth mode this package cannot run).
         logger.error("configuration error", extra={"problems": error.problems})
         raise
+    except SecretUnavailable as error:  # the fingerprint key: without it no row can be made
+        logger.error("a secret the run needs is unavailable", extra={"error": str(error)})
+        raise
 
 
 def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
     if event.get("keyreport") == "check":
         return _check(event, wiring)
     if organization.is_sqs_event(event):
-        return _member_accounts(event, wiring, deadline)
+        if wiring.settings.organization is None:  # only organization mode has an account queue to trust
+            raise ConfigError(["an SQS event reached the function in KEYREPORT_MODE=account; nothing was run"])
+        return _member_accounts(event, wiring, wiring.settings.organization, deadline)
     if wiring.settings.organization is not None:
         queue = wiring.settings.organization.queue_url
         accounts = organization.enqueue_accounts(wiring.client("organizations"), wiring.client("sqs"), queue)
         return {"accounts_enqueued": len(accounts)}
-    result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, spill=wiring.spill)
+    key = wiring.deployment_key.fingerprint
+    result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
     publish_run(result.summary, wiring.settings.metrics_namespace)
     if not result.summary.succeeded:
         raise RunFailed(result.summary)
@@ -76,20 +82,21 @@ def _check(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
     return report.as_dict()
 
 
-def _member_accounts(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
+def _member_accounts(
+    event: dict[str, Any], wiring: Wiring, org: OrganizationSettings, deadline: Deadline
+) -> dict[str, Any]:
     """One member account per SQS message; failures go back to the queue, the rest are done."""
-    org = wiring.settings.organization
-    role, external_id = (org.member_role_name, org.external_id) if org else (DEFAULT_MEMBER_ROLE, None)
-    members = organization.MemberSessions(wiring.session, wiring.aws.sts(), role, external_id)
+    members = organization.MemberSessions(wiring.session, wiring.aws.sts(), org.member_role_name, org.external_id)
 
     def run_account(member: boto3.Session) -> bool:
         account = wiring.aws if member is wiring.session else AwsClients(member, wiring.config)
-        summary = pipeline.run(wiring.settings, account, wiring.sink, deadline, spill=wiring.spill).summary
-        publish_run(summary, wiring.settings.metrics_namespace)
-        return summary.succeeded
+        key = wiring.deployment_key.fingerprint
+        result = pipeline.run(wiring.settings, account, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
+        publish_run(result.summary, wiring.settings.metrics_namespace)
+        return result.summary.succeeded
 
     def report_unreachable(account_id: str, reason: str) -> None:
         result = pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
         publish_run(result.summary, wiring.settings.metrics_namespace)
 
-    return organization.run_member_accounts(event, members, run_account, report_unreachable)
+    return organization.run_member_accounts(event, org.queue_url, members, run_account, report_unreachable)

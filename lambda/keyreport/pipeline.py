@@ -35,7 +35,9 @@ from keyreport.spill.bucket import SpillBucket
 if TYPE_CHECKING:
     from keyreport.aws.clients import AwsClients
 
-UNKNOWN_ACCOUNT = "unknown"
+# The account STS would not name: no real account has this id, and it keeps the run row's and the spill
+# object's account fields valid (12 digits), so the row is stored and the spill object replayable.
+UNKNOWN_ACCOUNT = "000000000000"
 UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 
 
@@ -51,10 +53,14 @@ def run(
     sink: Sink,
     deadline: Deadline,
     *,
+    fingerprint_key: bytes,
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
-    """Inventories the account `account` reaches and ships its records; failed batches are spilled at once."""
+    """Inventories the account `account` reaches and ships its records; failed batches are spilled at once.
+
+    `fingerprint_key` is the deployment's (keyreport.deployment_key), so fingerprints join across its runs.
+    """
     started_clock = time.monotonic()
     with bounding(deadline):
         root_arn, why_unknown = _account_id(account)
@@ -63,7 +69,8 @@ def run(
         logger.append_keys(run_id=summary.run_id, account=account_id)
         settle = Settler(spill, summary, deadline.closing())
         if why_unknown is None:
-            _ship_records(settings, account, sink, deadline, summary=summary, settle=settle, root_arn=root_arn)
+            reading = Reading(summary, settle, root_arn, fingerprint_key)
+            _ship_records(settings, account, sink, deadline, reading)
         else:
             summary.inventory_complete = False
             summary.errors.append(why_unknown)
@@ -86,19 +93,31 @@ def _account_id(account: AwsClients) -> tuple[str, str | None]:
     return f"arn:{partition}:iam::{identity['Account']}:root", None
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What reading one account's keys needs besides its clients: the run's summary, where failed batches go,
+    the account's root ARN (for a row about unknown root keys) and the deployment's fingerprint key."""
+
+    summary: RunSummary
+    settle: Settler
+    root_arn: str
+    fingerprint_key: bytes
+
+
 def _ship_records(
     settings: Settings,
     account: AwsClients,
     sink: Sink,
     deadline: Deadline,
-    *,
-    summary: RunSummary,
-    settle: Settler,
-    root_arn: str,
+    reading: Reading,
 ) -> None:
+    summary, settle = reading.summary, reading.settle
     inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
-    records = _read(inventory, deadline, summary, root_arn)
-    rows = (key_row(record, run_time=summary.started, run_id=summary.run_id) for record in records)
+    records = _read(inventory, deadline, summary, reading.root_arn)
+    rows = (
+        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
+        for record in records
+    )
     delivery = sink.send(Table.KEYS, rows, deadline, on_failed=settle)
     stats = inventory.stats
     summary.users, summary.users_skipped = stats.users, stats.users_skipped

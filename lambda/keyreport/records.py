@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +13,8 @@ Row = dict[str, Any]
 
 ROOT_USER = "<root_account>"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_FINGERPRINT_DOMAIN = b"keyreport/access-key/v1\x00"
+FINGERPRINT_PREFIX = "kf2-"
+ACCOUNT_ID = re.compile(r"[0-9]{12}")  # ASCII only: str.isdigit() also takes other scripts' digits
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class RunSummary:
 
 def account_from_arn(arn: str) -> str:
     parts = arn.split(":")
-    if len(parts) < 6 or not parts[4].isdigit() or len(parts[4]) != 12:
+    if len(parts) < 6 or not ACCOUNT_ID.fullmatch(parts[4]):
         raise ValueError(f"not an IAM ARN with a 12-digit account id: {arn!r}")
     return parts[4]
 
@@ -102,10 +105,15 @@ def mask_key_id(key_id: str) -> str:
     return f"{key_id[:4]}...{key_id[-4:]}"
 
 
-def fingerprint(key_id: str) -> str:
-    """A stable, non-reversible id for joining runs; the `kf1-` prefix keeps Azure from typing it as a GUID."""
-    digest = hashlib.sha256(_FINGERPRINT_DOMAIN + key_id.encode()).hexdigest()
-    return f"kf1-{digest[:40]}"
+def fingerprint(key_id: str, key: bytes) -> str:
+    """A stable id for joining runs: HMAC-SHA256 under the deployment's fingerprint key.
+
+    Keyed because an access key id is guessable from what a row shows (the account id is encoded in it,
+    the masked id gives 8 more characters: about 2^20 candidates); without the key no guess can be checked.
+    The `kf2-` prefix keeps Azure from typing it as a GUID and tells it apart from the unkeyed `kf1-`.
+    """
+    digest = hmac.new(key, key_id.encode(), hashlib.sha256).hexdigest()
+    return f"{FINGERPRINT_PREFIX}{digest[:40]}"
 
 
 def whole_days(later: datetime, earlier: datetime) -> int:
@@ -116,7 +124,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def key_row(record: KeyRecord, *, run_time: datetime, run_id: str) -> Row:
+def key_row(record: KeyRecord, *, run_time: datetime, run_id: str, fingerprint_key: bytes) -> Row:
     """The contract's record; fields that do not apply are left out (Azure drops nulls anyway)."""
     key_identity = record.access_key_id
     if key_identity.startswith("root:"):
@@ -127,7 +135,7 @@ def key_row(record: KeyRecord, *, run_time: datetime, run_id: str) -> Row:
         "user": record.user_name,
         "UserArn": record.user_arn,
         "AccessKeyId": mask_key_id(record.access_key_id),
-        "KeyFingerprint": fingerprint(key_identity),
+        "KeyFingerprint": fingerprint(key_identity, fingerprint_key),
         "Status": record.status,
     }
     if record.create_date is not None:

@@ -57,6 +57,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_USERS_STREAM": "Logs Ingestion: stream of the IAM user rows (default Custom-<log type>_Users_CL)",
     "KEYREPORT_CA_BUNDLE": "extra CA bundle (PEM) trusted besides the public roots",
     "KEYREPORT_SPILL_BUCKET": "S3 bucket for batches that could not be delivered",
+    "KEYREPORT_FINGERPRINT_SECRET_ARN": "Secrets Manager secret keying fingerprints and spill MACs (stack-generated)",
     "KEYREPORT_BATCH_MAX_BYTES": "largest POST body in bytes (default 4 MiB, at most 30 MB)",
     "KEYREPORT_IAM_CONCURRENCY": "per-user IAM calls in flight at once (default 16)",
     "KEYREPORT_AWS_RETRY_MODE": "botocore retry mode: standard (default) or adaptive",
@@ -259,6 +260,7 @@ class Settings:
     organization: OrganizationSettings | None = None
     log_type: str = DEFAULT_LOG_TYPE
     spill_bucket: str | None = None
+    fingerprint_secret_arn: str | None = None  # required for every sink but the stdout dry run
     batch_max_bytes: int = 4 * 1024 * 1024
     iam_concurrency: int = 16
     aws_retry_mode: str = "standard"
@@ -318,6 +320,7 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
     "AZURE_CLIENT_ID": check.client_id_problem,
     "KEYREPORT_AZURE_CLIENT_SECRET_ARN": check.arn_problem,
     "KEYREPORT_AZURE_CERTIFICATE_ARN": check.arn_problem,
+    "KEYREPORT_FINGERPRINT_SECRET_ARN": check.arn_problem,
     "KEYREPORT_AZURE_AUTHORITY_HOST": check.https_problem,
     "KEYREPORT_AZURE_RESOURCE_ID": check.resource_id_problem,
     "KEYREPORT_DATA_COLLECTOR_ENDPOINT": check.https_problem,
@@ -407,6 +410,15 @@ class _Parser:
             secret_max_age_seconds=self.integer("KEYREPORT_SECRET_MAX_AGE_SECONDS", 900, 0, 86_400),
         )
 
+    def fingerprint_secret_arn(self, sink_kind: type[SinkSettings]) -> str | None:
+        arn = self.text("KEYREPORT_FINGERPRINT_SECRET_ARN")
+        if arn is None and sink_kind.needs_azure:  # only a dry run may make up a key for itself
+            self.problems.append(
+                f"KEYREPORT_FINGERPRINT_SECRET_ARN is required for KEYREPORT_SINK={sink_kind.name} (the Secrets "
+                "Manager secret the stack generates: it keys the fingerprints and authenticates spilled batches)"
+            )
+        return arn
+
     def settings(self) -> Settings:
         sink_kind = self.kind(SINK_KINDS, "KEYREPORT_SINK", DataCollectorSettings.name)
         auth_kind = self.kind(AUTH_KINDS, "KEYREPORT_AZURE_AUTH", DefaultAuth.name)
@@ -415,6 +427,7 @@ class _Parser:
         common: dict[str, Any] = {
             "log_type": self.text("KEYREPORT_LOG_TYPE") or DEFAULT_LOG_TYPE,
             "spill_bucket": self.text("KEYREPORT_SPILL_BUCKET"),
+            "fingerprint_secret_arn": self.fingerprint_secret_arn(sink_kind),
             "batch_max_bytes": self.integer(
                 "KEYREPORT_BATCH_MAX_BYTES", 4 * 1024 * 1024, 1024, DATA_COLLECTOR_MAX_POST_BYTES
             ),

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from keyreport.aws.clients import AwsClients, aws_config
+from keyreport.deployment_key import DeploymentKey
+from keyreport.identity.secret_cache import secrets_manager_string
+from keyreport.log import logger
 from keyreport.settings import AzureSettings, QuerySettings, Settings, builder
 from keyreport.spill.bucket import SpillBucket
 from keyreport.tls import trust_bundle
@@ -70,10 +73,22 @@ class Wiring:
         return sink
 
     @functools.cached_property
+    def deployment_key(self) -> DeploymentKey:
+        """The fingerprint and spill keys, read from Secrets Manager once per Wiring (per cold start)."""
+        arn = self.settings.fingerprint_secret_arn
+        if arn is None:  # Settings allow this for the stdout dry run only
+            logger.warning(
+                "KEYREPORT_FINGERPRINT_SECRET_ARN is not set: this dry run's fingerprints use a random key "
+                "and match no other run's"
+            )
+            return DeploymentKey.throwaway()
+        return DeploymentKey.from_secret(secrets_manager_string(self.aws.secretsmanager(), arn)(), arn)
+
+    @functools.cached_property
     def spill(self) -> SpillBucket | None:
         if self.settings.spill_bucket is None:
             return None
-        return SpillBucket(self.aws.client("s3"), self.settings.spill_bucket)
+        return SpillBucket(self.aws.client("s3"), self.settings.spill_bucket, self.deployment_key.spill)
 
     def client(self, service: str) -> Any:
         """A client of this function's own session (Organizations, SQS, STS for member roles)."""

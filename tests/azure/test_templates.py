@@ -19,6 +19,8 @@ from keyreport.records import KeyRecord, RunSummary, UserRecord, key_row, summar
 from scripts import render, render_logs_ingestion
 from tests import schema
 
+KEY = bytes(range(32))  # a deployment's fingerprint key
+
 KEYS, RUNS, USERS = schema.KEYS_TABLE, schema.RUNS_TABLE, schema.USERS_TABLE
 TABLE_TYPE = "Microsoft.OperationalInsights/workspaces/tables"
 DCR_TYPE = "Microsoft.Insights/dataCollectionRules"
@@ -202,7 +204,12 @@ def every_key_field() -> dict[str, Any]:
         password_enabled=True,
         mfa_active=False,
     )
-    return key_row(record, run_time=datetime(2024, 6, 1, tzinfo=UTC), run_id="0b6f2e5c-4a7d-4e1b-9c3f-2d8a6e1f7b40")
+    return key_row(
+        record,
+        run_time=datetime(2024, 6, 1, tzinfo=UTC),
+        run_id="0b6f2e5c-4a7d-4e1b-9c3f-2d8a6e1f7b40",
+        fingerprint_key=KEY,
+    )
 
 
 def every_run_field() -> dict[str, Any]:

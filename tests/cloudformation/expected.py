@@ -20,6 +20,7 @@ ALWAYS = {
     "iam:GetAccessKeyLastUsed",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
+    "secretsmanager:GetSecretValue",  # the fingerprint key
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "sqs:SendMessage",

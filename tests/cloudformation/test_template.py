@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from keyreport import deployment_key
 from keyreport.clouds import CLOUDS
 from keyreport.identity import federation, kms_key
 from keyreport.metrics import publish_run
 from keyreport.records import RunSummary
 from keyreport.settings import AUTH_MODES, SINKS, VARIABLES, ConfigError, Settings
+from keyreport.spill.bucket import PREFIX, QUARANTINE_PREFIX
 from scripts import package_lambda
 from tests.cloudformation import aws_calls
 from tests.cloudformation.cfn import MEMBER_ROLE, TEMPLATE, Scenario, as_list, load, strings
@@ -27,6 +29,7 @@ ROLE = "FunctionRole"
 TEMPLATE_DATA = load(TEMPLATE)
 PARAMETERS = TEMPLATE_DATA["Parameters"]
 ENVIRONMENT = TEMPLATE_DATA["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+FINGERPRINT_SECRET = {"Ref": "FingerprintSecret"}
 
 # Settings the code reads that the function is not given, each with the reason.
 NOT_FOR_THE_FUNCTION = {
@@ -35,6 +38,7 @@ NOT_FOR_THE_FUNCTION = {
 # Environment values that come from the stack's own resources instead of a parameter.
 FROM_THE_STACK = {
     "KEYREPORT_SPILL_BUCKET": "SpillBucket",
+    "KEYREPORT_FINGERPRINT_SECRET_ARN": "FingerprintSecret",
     "KEYREPORT_QUEUE_URL": "AccountQueue",
     "KEYREPORT_METRICS_NAMESPACE": "AWS::StackName",
 }
@@ -43,6 +47,7 @@ FROM_THE_STACK = {
 NOT_CALLED_BY_THE_FUNCTION = {
     "s3:ListBucket": "keyreport replay, on a workstation with the operator's credentials",
     "s3:GetObject": "keyreport replay, on a workstation with the operator's credentials",
+    "s3:CopyObject": "keyreport replay moves a rejected object to the quarantine prefix, on a workstation",
     "sts:GetCallerIdentity": "needs no permission: any principal may ask who it is",
 }
 # Actions Lambda itself performs with the function's role (not keyreport's code).
@@ -65,6 +70,7 @@ def function_environment(chosen: Scenario) -> dict[str, str]:
     physical = {
         "SpillBucket": "keyreport-spillbucket-1a2b3c",
         "AccountQueue": "https://sqs.eu-west-1.amazonaws.com/111122223333/keyreport-AccountQueue-1a2b3c",
+        "FingerprintSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:FingerprintSecret-a1b2c3-AbCdEf",
     }
     environment = {}
     for name, value in chosen.resolve(ENVIRONMENT).items():
@@ -173,6 +179,7 @@ REQUIRED_BY_THE_SAMPLE = (
     "KEYREPORT_WORKSPACE_ID",
     "KEYREPORT_KEYVAULT_URL",
     "KEYREPORT_WORKSPACE_KEY_SECRET",
+    "KEYREPORT_FINGERPRINT_SECRET_ARN",  # the stack's own secret: required by the code, no default
 )
 
 
@@ -317,7 +324,8 @@ def test_a_customer_managed_secrets_key_is_only_decrypted_through_secrets_manage
 )
 def test_a_stored_credential_is_read_from_the_one_named_secret(mode: str, parameter: str) -> None:
     statements = scenario(AzureAuth=mode).role_statements(ROLE)
-    (read,) = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    (read,) = [s for s in reads if s["Resource"] != FINGERPRINT_SECRET]
     assert read["Resource"] == sample()[parameter]
 
 
@@ -473,6 +481,31 @@ def test_every_alarm_notifies_the_topic_when_there_is_one() -> None:
         for name in alarms:
             properties = chosen.resolve(TEMPLATE_DATA["Resources"][name]["Properties"])
             assert properties.get("AlarmActions") == ([topic] if topic else None), (name, overrides)
+
+
+def test_the_stack_generates_a_fingerprint_key_that_only_the_function_reads_and_that_outlives_it() -> None:
+    secret = TEMPLATE_DATA["Resources"]["FingerprintSecret"]
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= deployment_key.MIN_SECRET_CHARACTERS and "SecretString" not in secret
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    assert ENVIRONMENT["KEYREPORT_FINGERPRINT_SECRET_ARN"] == FINGERPRINT_SECRET
+    for mode in [*FOR_MODE, "default"]:
+        statements = scenario(AzureAuth=mode).role_statements(ROLE)
+        reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+        assert [s["Resource"] for s in reads if s["Resource"] == FINGERPRINT_SECRET] == [FINGERPRINT_SECRET]
+
+
+def test_only_the_functions_role_may_put_objects_outside_the_quarantine_and_check_prefixes() -> None:
+    from keyreport.check.spill import PROBE_PREFIX
+
+    statements = TEMPLATE_DATA["Resources"]["SpillBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny" and "s3:PutObject" in as_list(s["Action"])]
+    assert deny["Principal"] == "*" and "Resource" not in deny
+    assert deny["NotResource"] == [
+        {"Fn::Sub": "${SpillBucket.Arn}/" + prefix + "*"} for prefix in (QUARANTINE_PREFIX, PROBE_PREFIX)
+    ]  # replay's quarantine moves and `keyreport check`'s probe, from a workstation
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["FunctionRole", "Arn"]}}}
+    assert not PREFIX.startswith((QUARANTINE_PREFIX, PROBE_PREFIX))  # spilled batches stay behind the deny
 
 
 def test_the_function_may_delete_only_its_own_check_probes() -> None:

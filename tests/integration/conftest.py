@@ -11,6 +11,7 @@ import pytest
 
 import keyreport.handler
 import keyreport.wiring
+from keyreport.deployment_key import DeploymentKey
 from keyreport.records import fingerprint
 from sandbox.estate import Estate
 from sandbox.lambda_context import LocalLambdaContext
@@ -59,7 +60,11 @@ class World:
 
     def secrets(self) -> list[str]:
         """Everything that must never appear in a log line, a stored row or a request."""
-        return [self.stack.client_secret, self.stack.workspace_key, *self.full_key_ids()]
+        return [self.stack.client_secret, self.stack.workspace_key, self.stack.fingerprint_secret, *self.full_key_ids()]
+
+    def key_fingerprint(self, access_key_id: str) -> str:
+        """The fingerprint this deployment (the stack's fingerprint secret) gives a key of the seeded account."""
+        return key_fingerprint(access_key_id, self.estate.account_id, deployment_key(self.stack).fingerprint)
 
 
 @pytest.fixture
@@ -87,8 +92,13 @@ def cold_start() -> None:
     keyreport.handler._session.cache_clear()
 
 
-def key_fingerprint(access_key_id: str, account_id: str) -> str:
-    return fingerprint(f"{account_id}:{access_key_id}" if access_key_id.startswith("root:") else access_key_id)
+def deployment_key(stack: Stack) -> DeploymentKey:
+    return DeploymentKey.from_secret(stack.fingerprint_secret, "the sandbox's fingerprint secret")
+
+
+def key_fingerprint(access_key_id: str, account_id: str, key: bytes) -> str:
+    identity = f"{account_id}:{access_key_id}" if access_key_id.startswith("root:") else access_key_id
+    return fingerprint(identity, key)
 
 
 def dumps(rows: list[dict[str, Any]]) -> str:

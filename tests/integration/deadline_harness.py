@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import boto3
+
+from keyreport.settings import Settings
 from keyreport.sinks.base import Table
-from keyreport.spill.bucket import SpillBucket
-from sandbox.stack import SPILL_BUCKET
+from keyreport.wiring import Wiring
 from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +136,8 @@ def account(world: World, invocation: Invocation, sink: str) -> Accounting:
         table: [row for row in emulator.rows(name) if row.get("RunId_g") == run_id]
         for table, name in ((Table.KEYS, KEYS_TABLE), (Table.RUNS, RUNS_TABLE))
     }
-    spill = SpillBucket(world.stack.aws.client("s3"), SPILL_BUCKET)
+    spill = Wiring(Settings.from_env(), boto3.Session()).spill  # the deployment's key authenticates them
+    assert spill is not None
     spilled: dict[Table, list[dict[str, Any]]] = {table: [] for table in Table}
     for key in spill.object_keys():
         if f"/{run_id}/" in key:

@@ -99,7 +99,8 @@ def ship_partial(shipped: Shipped, unreadable_user: str) -> pipeline.RunResult:
     settings = Settings.from_env()
     wiring = Wiring(settings, faults.install(boto3.Session()))
     next_second()
-    result = pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), spill=wiring.spill)
+    key = wiring.deployment_key.fingerprint
+    result = pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), fingerprint_key=key, spill=wiring.spill)
     shipped.run_ids.add(result.summary.run_id)
     shipped.at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     return result

@@ -11,7 +11,7 @@ from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import ConfigError
 from sandbox.stack import make_workspace_key
 from tests import schema
-from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World, dumps, key_fingerprint
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World, dumps
 
 
 def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) -> None:
@@ -23,7 +23,7 @@ def test_handler_ships_every_key_exactly_as_the_estate_holds_it(world: World) ->
     rows = world.rows_by_fingerprint(summary["RunId"])
     assert len(rows) == world.estate.key_count
     for key in world.estate.keys:
-        row = rows[key_fingerprint(key.access_key_id, world.estate.account_id)]
+        row = rows[world.key_fingerprint(key.access_key_id)]
         assert row["AccessKeyId_s"] == mask_key_id(key.access_key_id)
         assert (row["user_s"], row["UserArn_s"], row["Status_s"]) == (key.user_name, key.user_arn, key.status)
         assert row["account_number_s"] == world.estate.account_id

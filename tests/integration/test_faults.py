@@ -20,7 +20,9 @@ from tests.integration.conftest import World
 
 
 def spill_bucket(world: World) -> SpillBucket:
-    return SpillBucket(world.stack.aws.client("s3"), SPILL_BUCKET)
+    spill = Wiring(Settings.from_env(), boto3.Session()).spill
+    assert spill is not None
+    return spill
 
 
 def invoke_failing(world: World, timeout_seconds: float = 900) -> RunSummary:
@@ -43,7 +45,8 @@ def run_with_iam_faults(faults: IamFaults) -> pipeline.RunResult:
     settings = Settings.from_env()
     session = faults.install(boto3.Session())
     wiring = Wiring(settings, session)
-    return pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), spill=wiring.spill)
+    key = wiring.deployment_key.fingerprint
+    return pipeline.run(settings, wiring.aws, wiring.sink, Deadline(), fingerprint_key=key, spill=wiring.spill)
 
 
 # -- Azure side ---------------------------------------------------------------------------------------
@@ -95,7 +98,9 @@ def test_429_storm_past_the_attempts_spills_one_batch_and_replay_delivers_it(
     assert 0 < summary.spilled < world.estate.key_count and summary.failed == 0
     assert len(stored_fingerprints(world, summary.run_id)) == summary.shipped
 
-    outcome = replay(spill_bucket(world), Wiring(Settings.from_env(), boto3.Session()).sink, Deadline())
+    outcome = replay(
+        spill_bucket(world), Wiring(Settings.from_env(), boto3.Session()).sink, Deadline(), read_only=False
+    )
 
     assert outcome.succeeded and outcome.delivered_rows == summary.spilled
     assert len(stored_fingerprints(world, summary.run_id)) == world.estate.key_count
@@ -202,12 +207,8 @@ def test_no_credential_report_falls_back_to_per_key_calls(world: World) -> None:
     assert (root["AccessKeyId_s"], root["Status_s"]) == ("root:unknown", "Unknown") and "NeverUsed_b" not in root
     assert all("PasswordEnabled_b" not in row for row in stored)
     by_fingerprint = {row["KeyFingerprint_s"]: row for row in stored}
-    from tests.integration.conftest import key_fingerprint
-
     for key in world.estate.iam_keys:
-        assert by_fingerprint[key_fingerprint(key.access_key_id, world.estate.account_id)]["NeverUsed_b"] is (
-            key.never_used
-        )
+        assert by_fingerprint[world.key_fingerprint(key.access_key_id)]["NeverUsed_b"] is (key.never_used)
 
 
 def test_access_denied_listing_users_fails_the_run_but_ships_what_was_read(world: World) -> None:

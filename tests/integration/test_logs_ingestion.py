@@ -21,15 +21,7 @@ from keyreport.wiring import Wiring
 from sandbox.logs_ingestion import MAX_CALL_BYTES
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID
 from tests import schema
-from tests.integration.conftest import (
-    KEYS_TABLE,
-    RUNS_TABLE,
-    USERS_TABLE,
-    World,
-    cold_start,
-    dumps,
-    key_fingerprint,
-)
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World, cold_start, dumps
 
 # What differs between two runs by construction; everything else stored must be identical across sinks.
 PER_RUN = frozenset({"RunId_g", "loggedDate_t", "TimeGenerated"})
@@ -67,7 +59,7 @@ def test_handler_ships_every_key_through_the_logs_ingestion_api(ingestion_world:
     rows = {row["KeyFingerprint_s"]: row for row in stored(world, summary["RunId"])}
     assert len(rows) == world.estate.key_count
     for key in world.estate.keys:
-        row = rows[key_fingerprint(key.access_key_id, world.estate.account_id)]
+        row = rows[world.key_fingerprint(key.access_key_id)]
         assert row["AccessKeyId_s"] == mask_key_id(key.access_key_id)
         assert (row["user_s"], row["UserArn_s"], row["Status_s"]) == (key.user_name, key.user_arn, key.status)
         assert row["CreateDate_t"] == format_timestamp(key.create_date)

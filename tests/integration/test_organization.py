@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 import keyreport.handler
+from keyreport.errors import ConfigError
 from sandbox.aws_faults import IamFaults
 from sandbox.estate import Estate, seed_estate
 from sandbox.lambda_context import LocalLambdaContext
@@ -57,9 +58,15 @@ def organization(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     return {"estates": estates, "queue": queue, "dlq": dlq}
 
 
+def queue_arn(world: World, queue: str) -> str:
+    attributes = world.stack.aws.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]
+
+
 def drain(world: World, queue: str, session: boto3.Session, limit: int = 100) -> list[dict[str, Any]]:
     """What Lambda's SQS event source mapping does: one message per invocation, delete what succeeded."""
     sqs = world.stack.aws.client("sqs")
+    source = queue_arn(world, queue)
     responses = []
     for _ in range(limit):
         messages = sqs.receive_message(
@@ -75,6 +82,7 @@ def drain(world: World, queue: str, session: boto3.Session, limit: int = 100) ->
                     "receiptHandle": message["ReceiptHandle"],
                     "body": message["Body"],
                     "eventSource": "aws:sqs",
+                    "eventSourceARN": source,
                     "attributes": {},
                 }
             ]
@@ -122,12 +130,49 @@ def test_every_active_account_is_inventoried_and_a_denied_one_ends_in_the_dlq(
     assert f"cannot assume arn:aws:iam::{denied}:role/{ROLE}: AccessDenied" in denied_run["ErrorDetail_s"]
 
 
-def test_a_message_that_is_not_an_account_goes_back_to_the_queue(world: World, organization: dict[str, Any]) -> None:
-    event = {
-        "Records": [{"messageId": "m-1", "receiptHandle": "r", "body": '{"account": 1}', "eventSource": "aws:sqs"}]
-    }
+def sqs_event(source: str, *bodies: str) -> dict[str, Any]:
+    records = [
+        {"messageId": f"m-{n}", "receiptHandle": "r", "body": body, "eventSource": "aws:sqs", "eventSourceARN": source}
+        for n, body in enumerate(bodies, 1)
+    ]
+    return {"Records": records}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"account": 1}',
+        '{"account_id": "123456789012\\n"}',  # a trailing newline: `$` would have matched it
+        '{"account_id": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662"}',
+        '{"account_id": "123456789012", "role": "arn:aws:iam::999999999999:role/x"}',  # nothing but the id
+        '["123456789012"]',
+        "not json",
+    ],
+)
+def test_a_message_that_is_not_an_account_goes_back_to_the_queue(
+    world: World, organization: dict[str, Any], body: str
+) -> None:
+    event = sqs_event(queue_arn(world, organization["queue"]), body)
     response = keyreport.handler.handle(event, LocalLambdaContext(), boto3.Session())  # type: ignore[arg-type]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def test_a_message_from_another_queue_is_refused(world: World, organization: dict[str, Any]) -> None:
+    other = world.stack.aws.client("sqs").create_queue(QueueName="somebody-elses-queue")["QueueUrl"]
+    runs_before = len(world.stack.collector.rows(RUNS_TABLE))
+    event = sqs_event(queue_arn(world, other), json.dumps({"account_id": world.estate.account_id}))
+    response = keyreport.handler.handle(event, LocalLambdaContext(), boto3.Session())  # type: ignore[arg-type]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert len(world.stack.collector.rows(RUNS_TABLE)) == runs_before  # nothing was run
+
+
+def test_an_sqs_event_in_account_mode_runs_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    runs_before = len(world.stack.collector.rows(RUNS_TABLE))
+    event = sqs_event("arn:aws:sqs:us-east-1:123456789012:q", json.dumps({"account_id": world.estate.account_id}))
+    with pytest.raises(ConfigError, match="an SQS event reached the function in KEYREPORT_MODE=account"):
+        keyreport.handler.handle(event, LocalLambdaContext(), boto3.Session())  # type: ignore[arg-type]
+    assert len(world.stack.collector.rows(RUNS_TABLE)) == runs_before
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_organization_mode_needs_its_queue(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

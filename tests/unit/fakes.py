@@ -16,6 +16,7 @@ from keyreport.sinks.base import Delivery, FailedBatch, OnFailed, Table
 from keyreport.spill.bucket import SpillBucket
 
 BUCKET = "keyreport-spill-test"
+SPILL_KEY = bytes(range(32, 64))  # the deployment's spill MAC key
 
 
 class FakeSink:
@@ -56,7 +57,7 @@ def moto_spill_bucket(create: bool = True) -> Iterator[SpillBucket]:
         s3 = boto3.client("s3", region_name="us-east-1")
         if create:
             s3.create_bucket(Bucket=BUCKET)
-        yield SpillBucket(s3, BUCKET)
+        yield SpillBucket(s3, BUCKET, SPILL_KEY)
 
 
 @contextmanager

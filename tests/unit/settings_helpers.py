@@ -10,8 +10,13 @@ from keyreport.settings import ConfigError, Settings
 
 UNSET = "<unset>"
 
-# An app registration signing in with a client secret from Secrets Manager: what most test environments share.
+FINGERPRINT_SECRET = {
+    "KEYREPORT_FINGERPRINT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-fp-abc"
+}
+# An app registration signing in with a client secret from Secrets Manager, and the deployment's fingerprint
+# secret: what most test environments share.
 SECRET_MODE_APP = {
+    **FINGERPRINT_SECRET,
     "KEYREPORT_AZURE_AUTH": "secret",
     "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
     "AZURE_CLIENT_ID": "0a1b2c3d-1111-2222-3333-444455556666",

@@ -21,6 +21,8 @@ from keyreport.sinks.base import encode_row, json_array
 from keyreport.sinks.data_collector import FIELD_MAX_BYTES, cap_field, signature
 from sandbox.data_collector import signature as emulator_signature
 
+KEY = bytes(range(32))  # a deployment's fingerprint key
+
 RUN = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RUN_ID = "0d7f6c1a-2b3c-4d5e-8f90-123456789abc"
 
@@ -114,7 +116,7 @@ def test_any_iam_answer_becomes_records_without_leaking_key_ids(estate: list[dic
                     "get_access_key_last_used", {"AccessKeyLastUsed": used}, {"AccessKeyId": key["AccessKeyId"]}
                 )
         inventory = Inventory(client, concurrency=1)
-        rows = [key_row(record, run_time=RUN, run_id=RUN_ID) for record in inventory.records()]
+        rows = [key_row(record, run_time=RUN, run_id=RUN_ID, fingerprint_key=KEY) for record in inventory.records()]
     assert len(rows) == sum(len(entry["keys"]) for entry in estate) == inventory.stats.keys
     text = json.dumps(rows, ensure_ascii=False)
     for entry in estate:

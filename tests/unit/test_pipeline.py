@@ -25,6 +25,7 @@ CREATED = datetime(2026, 1, 30, 1, 0, 0, tzinfo=UTC)
 USED = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 # Three keys: the sink's batches of two make the third one a batch of its own.
 KEYS = {"alice": ["AKIAALICE00000000001", "AKIAALICE00000000002"], "bob": ["AKIABOB0000000000003"]}
+KEY = bytes(range(32))  # the deployment's fingerprint key
 SETTINGS = Settings.from_env({"KEYREPORT_SINK": "stdout", "KEYREPORT_IAM_CONCURRENCY": "1"})
 
 
@@ -84,7 +85,8 @@ def arn(name: str) -> str:
 
 
 def run_once(iam: Any, sink: FakeSink, spill: SpillBucket | None) -> RunResult:
-    return run(SETTINGS, FakeAccount(iam), sink, Deadline(), spill=spill, clock=lambda: NOW)  # type: ignore[arg-type]
+    account = FakeAccount(iam)
+    return run(SETTINGS, account, sink, Deadline(), fingerprint_key=KEY, spill=spill, clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def run_over_keys(iam: tuple[Any, Stubber], sink: FakeSink, spill: SpillBucket | None) -> RunResult:

@@ -28,6 +28,7 @@ from tests import schema
 RUN_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 RUN_ID = "0d7f6c1a-2b3c-4d5e-8f90-123456789abc"
 ARN = "arn:aws:iam::123456789012:user/engineering/alice"
+KEY = bytes(range(32))  # a deployment's fingerprint key
 GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -55,14 +56,14 @@ def record(**changes: object) -> KeyRecord:
 
 
 def test_row_matches_the_contract() -> None:
-    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert row == {
         "loggedDate": "2026-11-23T12:00:00Z",
         "account_number": "123456789012",
         "user": "alice",
         "UserArn": ARN,
         "AccessKeyId": "AKIA...MPLE",
-        "KeyFingerprint": fingerprint("AKIAIOSFODNN7EXAMPLE"),
+        "KeyFingerprint": fingerprint("AKIAIOSFODNN7EXAMPLE", KEY),
         "Status": "Active",
         "CreateDate": "2026-01-01T00:00:00Z",
         "KeyAgeDays": 326,
@@ -79,29 +80,34 @@ def test_row_matches_the_contract() -> None:
 
 def test_never_used_key_omits_last_use_fields() -> None:
     row = key_row(
-        record(last_used_date=None, last_used_service=None, last_used_region=None), run_time=RUN_TIME, run_id=RUN_ID
+        record(last_used_date=None, last_used_service=None, last_used_region=None),
+        run_time=RUN_TIME,
+        run_id=RUN_ID,
+        fingerprint_key=KEY,
     )
     assert row["NeverUsed"] is True
     assert not {"LastUsedDate", "ServiceName", "Region", "DaysSinceLastUse"} & row.keys()
 
 
 def test_unknown_credential_report_flags_are_left_out() -> None:
-    row = key_row(record(password_enabled=None, mfa_active=None), run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(record(password_enabled=None, mfa_active=None), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert "PasswordEnabled" not in row and "MfaActive" not in row
 
 
 def test_root_key_slot_is_its_own_id_and_fingerprint_is_per_account() -> None:
     root = record(user_name="<root_account>", user_arn="arn:aws:iam::123456789012:root", access_key_id="root:1")
     other = record(user_name="<root_account>", user_arn="arn:aws:iam::210987654321:root", access_key_id="root:1")
-    row = key_row(root, run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(root, run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert row["AccessKeyId"] == "root:1" and row["user"] == "<root_account>"
-    assert row["KeyFingerprint"] != key_row(other, run_time=RUN_TIME, run_id=RUN_ID)["KeyFingerprint"]
+    assert (
+        row["KeyFingerprint"] != key_row(other, run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)["KeyFingerprint"]
+    )
 
 
 def test_fingerprint_never_looks_like_a_guid() -> None:
-    value = fingerprint("AKIAIOSFODNN7EXAMPLE")
-    assert value.startswith("kf1-") and not GUID.match(value)
-    assert fingerprint("AKIAIOSFODNN7EXAMPLE") == value != fingerprint("AKIAIOSFODNN7EXAMPLF")
+    value = fingerprint("AKIAIOSFODNN7EXAMPLE", KEY)
+    assert value.startswith("kf2-") and not GUID.match(value)
+    assert fingerprint("AKIAIOSFODNN7EXAMPLE", KEY) == value != fingerprint("AKIAIOSFODNN7EXAMPLF", KEY)
 
 
 def test_timestamps_are_converted_to_utc() -> None:
@@ -110,7 +116,9 @@ def test_timestamps_are_converted_to_utc() -> None:
 
 
 def test_ages_never_go_negative_for_clock_skew() -> None:
-    row = key_row(record(create_date=RUN_TIME + timedelta(minutes=5)), run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(
+        record(create_date=RUN_TIME + timedelta(minutes=5)), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY
+    )
     assert row["KeyAgeDays"] == 0
 
 
@@ -134,7 +142,7 @@ def test_full_key_id_never_appears_in_any_output(
     key_id: str, create: datetime, used: datetime | None, run: datetime, user: str
 ) -> None:
     rec = record(access_key_id=key_id, create_date=create, last_used_date=used, user_name=user)
-    text = json.dumps(key_row(rec, run_time=run, run_id=str(uuid.uuid4())), ensure_ascii=False)
+    text = json.dumps(key_row(rec, run_time=run, run_id=str(uuid.uuid4()), fingerprint_key=KEY), ensure_ascii=False)
     assert key_id not in text
     assert key_id[4:-4] not in text  # nor its hidden middle
     assert mask_key_id(key_id) in text
@@ -150,7 +158,7 @@ def test_every_timestamp_parses_back_to_the_same_instant(moment: datetime) -> No
 
 @given(create=moments, used=st.none() | moments, run=moments)
 def test_all_row_timestamps_are_utc_iso(create: datetime, used: datetime | None, run: datetime) -> None:
-    row = key_row(record(create_date=create, last_used_date=used), run_time=run, run_id=RUN_ID)
+    row = key_row(record(create_date=create, last_used_date=used), run_time=run, run_id=RUN_ID, fingerprint_key=KEY)
     for name in ("loggedDate", "CreateDate", "LastUsedDate"):
         if name in row:
             assert ISO.match(row[name])
@@ -158,7 +166,7 @@ def test_all_row_timestamps_are_utc_iso(create: datetime, used: datetime | None,
 
 
 def test_rows_carry_exactly_the_declared_fields() -> None:
-    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID)
+    row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert set(row) == schema.fields(schema.KEYS_TABLE)
     summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
     assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
@@ -169,6 +177,7 @@ def test_a_key_whose_last_use_is_unknown_claims_neither_use_nor_never_used() -> 
         record(last_used_date=None, last_used_service=None, last_used_region=None, last_use_known=False),
         run_time=RUN_TIME,
         run_id=RUN_ID,
+        fingerprint_key=KEY,
     )
     assert not {"NeverUsed", "LastUsedDate", "DaysSinceLastUse"} & row.keys()
 

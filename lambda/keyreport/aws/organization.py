@@ -4,7 +4,6 @@ triggered by SQS (batch size 1, partial batch responses), inventories and ships 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport.errors import AccountUnreachable, aws_error_code
 from keyreport.log import logger
+from keyreport.records import ACCOUNT_ID
 
 if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
     from mypy_boto3_sts import STSClient
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
 SESSION_NAME = "keyreport-inventory"
 
 
@@ -54,20 +53,44 @@ def enqueue_accounts(organizations: OrganizationsClient, sqs: SQSClient, queue_u
     return accounts
 
 
-def parse_messages(event: dict[str, Any]) -> tuple[list[AccountMessage], list[str]]:
-    """The account messages of an SQS event, and the message ids that are not keyreport messages."""
+def parse_messages(event: dict[str, Any], queue_url: str) -> tuple[list[AccountMessage], list[str]]:
+    """The account messages of an SQS event, and the message ids that are not keyreport messages.
+
+    A keyreport message comes from the configured queue and its body is exactly {"account_id": "<12 digits>"}:
+    anything else is refused, whoever managed to send it.
+    """
     messages, malformed = [], []
     for record in event.get("Records", []):
-        try:
-            account_id = json.loads(record["body"])["account_id"]
-            if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
-                raise ValueError(account_id)
-        except (KeyError, TypeError, ValueError):
-            logger.error("not a keyreport account message", extra={"message_id": record.get("messageId")})
-            malformed.append(str(record.get("messageId", "")))
+        account_id = _account_of(record, queue_url) if isinstance(record, dict) else None
+        message_id = record.get("messageId") if isinstance(record, dict) else None
+        if account_id is None or not isinstance(message_id, str):
+            logger.error("not a keyreport account message", extra={"message_id": str(message_id)[:100]})
+            malformed.append(str(message_id or ""))
             continue
-        messages.append(AccountMessage(record["messageId"], account_id))
+        messages.append(AccountMessage(message_id, account_id))
     return messages, malformed
+
+
+def _account_of(record: dict[str, Any], queue_url: str) -> str | None:
+    """The account id a message names, or None when it is not a well-formed message of our queue."""
+    if record.get("eventSource") != "aws:sqs" or not _from_queue(record.get("eventSourceARN"), queue_url):
+        return None
+    try:
+        body = json.loads(record["body"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(body, dict) or set(body) != {"account_id"}:
+        return None
+    account_id = body["account_id"]
+    return account_id if isinstance(account_id, str) and ACCOUNT_ID.fullmatch(account_id) else None
+
+
+def _from_queue(source_arn: Any, queue_url: str) -> bool:
+    """Whether an event's source ARN (arn:<partition>:sqs:<region>:<account>:<name>) is the queue of the URL."""
+    if not isinstance(source_arn, str):
+        return False
+    owner_and_name = queue_url.rstrip("/").split("/")[-2:]
+    return source_arn.split(":")[4:] == owner_and_name
 
 
 def is_sqs_event(event: dict[str, Any]) -> bool:
@@ -118,12 +141,13 @@ def batch_response(
 
 def run_member_accounts(
     event: dict[str, Any],
+    queue_url: str,
     members: MemberSessions,
     run_account: Callable[[boto3.Session], bool],
     report_unreachable: Callable[[str, str], None],
 ) -> dict[str, Any]:
     """Inventories the account of each SQS message; returns the partial batch response."""
-    messages, malformed = parse_messages(event)
+    messages, malformed = parse_messages(event, queue_url)
     outcomes: dict[str, bool] = {}
     for message in messages:
         try:

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except (SecretUnavailable, SpillError, DeadlineReached) as error:
         print(f"keyreport: {error}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return EXIT_CONFIG if getattr(error, "environment", False) else EXIT_RUN_FAILED
     except (BotoCoreError, ClientError) as error:  # AWS outside a run's own handling: say what to fix
         print(f"keyreport: {aws_problem(error)}", file=sys.stderr)
         return EXIT_CONFIG if aws_credentials_problem(error) else EXIT_RUN_FAILED

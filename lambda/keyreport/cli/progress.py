@@ -10,6 +10,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
@@ -100,7 +101,7 @@ class CountingSpill(SpillBucket):
     """The spill bucket, with batches spilled counted, and for a replay, the objects (the bar) of the total."""
 
     def __init__(self, spill: SpillBucket, progress: Progress) -> None:
-        super().__init__(spill.s3, spill.bucket)
+        super().__init__(spill.s3, spill.bucket, spill.mac_key, max_bytes=spill.max_bytes)
         self.progress = progress
 
     def put(self, batch: FailedBatch, *, run_id: str, account_id: str, sink: str, sequence: int) -> SpilledBatch:
@@ -113,9 +114,9 @@ class CountingSpill(SpillBucket):
         self.progress.add_total(len(keys))
         return iter(keys)
 
-    def load(self, key: str) -> SpilledBatch:
+    def load(self, key: str, now: datetime | None = None) -> SpilledBatch:
         self.progress.advance()
-        return super().load(key)
+        return super().load(key, now)
 
 
 def counting_spill(spill: SpillBucket | None, progress: Progress) -> SpillBucket | None:

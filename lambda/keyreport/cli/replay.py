@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
 from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
-from keyreport.settings import Settings
+from keyreport.settings import Settings, StdoutSettings
 from keyreport.spill.replay import replay as replay_spilled
 from keyreport.wiring import Wiring
 
@@ -25,19 +25,30 @@ def add_to(commands: Commands) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     deadline = start(args)
-    wiring = Wiring(Settings.from_env(), aws_session())
-    if wiring.spill is None:
-        raise ConfigError(["KEYREPORT_SPILL_BUCKET is required for keyreport replay"])
+    settings = Settings.from_env()
+    # The bucket, and the key that authenticates what is in it (a dry run's random key would reject everything).
+    needed = {
+        "KEYREPORT_SPILL_BUCKET": settings.spill_bucket,
+        "KEYREPORT_FINGERPRINT_SECRET_ARN": settings.fingerprint_secret_arn,
+    }
+    missing = [f"{name} is required for keyreport replay" for name, value in needed.items() if value is None]
+    if missing:
+        raise ConfigError(missing)
+    wiring = Wiring(settings, aws_session())
+    assert wiring.spill is not None  # checked above
+    read_only = isinstance(settings.sink, StdoutSettings)  # a dry run shows the batches and changes nothing
     progress = Progress(wanted(args), "spilled batches", "batch")
     try:
-        outcome = replay_spilled(CountingSpill(wiring.spill, progress), CountingSink(wiring.sink, progress), deadline)
+        spill, sink = CountingSpill(wiring.spill, progress), CountingSink(wiring.sink, progress)
+        outcome = replay_spilled(spill, sink, deadline, read_only=read_only)
     finally:
         progress.close()
     print(
-        f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} delivered and deleted "
-        f"({outcome.delivered_rows} rows), {len(outcome.kept)} kept",
+        f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} "
+        f"{'shown, none deleted' if read_only else 'delivered and deleted'} ({outcome.delivered_rows} rows), "
+        f"{len(outcome.kept)} kept, {len(outcome.quarantined)} rejected",
         file=sys.stderr,
     )
-    for problem in outcome.errors:
-        print(f"  {problem}", file=sys.stderr)
+    for line in [*outcome.quarantined, *outcome.errors]:
+        print(f"  {line}", file=sys.stderr)
     return EXIT_OK if outcome.succeeded else EXIT_RUN_FAILED

@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     progress.watch_inventory(session)
     wiring = Wiring(settings, session, sign_in.person_credential(args, settings.azure))
     sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)
+    fingerprint_key = wiring.deployment_key.fingerprint
     try:
-        result = pipeline.run(settings, wiring.aws, sink, deadline, spill=spill)
+        result = pipeline.run(settings, wiring.aws, sink, deadline, fingerprint_key=fingerprint_key, spill=spill)
     finally:
         progress.close()
     row = summary_row(result.summary)

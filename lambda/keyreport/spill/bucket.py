@@ -1,13 +1,20 @@
-"""Undeliverable batches, parked in S3 as one object each, until `keyreport replay` delivers them.
+"""Undeliverable batches, parked in S3 as one authenticated object each, until `keyreport replay` delivers them.
 
 Rows are spilled exactly as they would have been shipped (masked key ids, no secrets), with the run id,
 sink and attempt history, so a replay ships the same records and the queries' latest-row-per-key logic
 absorbs a replay of a batch that had in fact arrived.
+
+Each object carries an HMAC-SHA256 (metadata `keyreport-mac`) over its key and its bytes, under the
+deployment's spill key: replay checks it before it parses anything, then validates the content strictly
+(keyreport.spill.validation). An object that fails either is moved under QUARANTINE_PREFIX with the reason.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,15 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keyreport.errors import SpillError, aws_error_code
+from keyreport.errors import SpillError, SpillRejected, aws_error_code
 from keyreport.records import Row, format_timestamp
 from keyreport.sinks.base import FailedBatch, Table
+from keyreport.spill.validation import FORMAT, ObjectKey, validated
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-FORMAT = "keyreport-spill/1"
 PREFIX = "keyreport/spill/"
+QUARANTINE_PREFIX = "keyreport/quarantine/"
+MAC_METADATA = "keyreport-mac"
+QUARANTINE_METADATA = "keyreport-quarantine-reason"
+MAX_OBJECT_BYTES = 32 * 1024 * 1024  # a batch is at most 30 MB (KEYREPORT_BATCH_MAX_BYTES), plus its history
+_KEY = re.compile(PREFIX + r"(?P<account>[0-9]{12})/(?P<run>[0-9a-f-]{36})/(?P<table>[a-z_]{1,32})-[0-9]{5}\.json")
 
 
 @dataclass
@@ -36,6 +48,7 @@ class SpilledBatch:
     sink: str
     reason: str
     attempts: list[str] = field(default_factory=list)
+    spilled_at: str = field(default_factory=lambda: format_timestamp(datetime.now(UTC)))
 
     def document(self) -> dict[str, Any]:
         return {
@@ -46,34 +59,48 @@ class SpilledBatch:
             "table": self.table.value,
             "reason": self.reason,
             "attempts": self.attempts,
-            "spilled_at": format_timestamp(datetime.now(UTC)),
+            "spilled_at": self.spilled_at,
             "rows": self.rows,
         }
 
 
+def mac(key: bytes, object_key: str, body: bytes) -> str:
+    """The MAC of an object: its key is included, so a valid object cannot be passed off under another key."""
+    digest = hmac.new(key, object_key.encode("utf-8") + b"\n" + body, hashlib.sha256).hexdigest()
+    return f"hmac-sha256={digest}"
+
+
+def object_key(key: str) -> ObjectKey | None:
+    """The account, run and table an object's key names, or None when keyreport never writes such a key."""
+    match = _KEY.fullmatch(key)
+    return ObjectKey(key, match["account"], match["run"], match["table"]) if match else None
+
+
 class SpillBucket:
-    def __init__(self, s3: S3Client, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, mac_key: bytes, *, max_bytes: int = MAX_OBJECT_BYTES) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.mac_key = mac_key
+        self.max_bytes = max_bytes
 
     def put(self, batch: FailedBatch, *, run_id: str, account_id: str, sink: str, sequence: int) -> SpilledBatch:
         key = f"{PREFIX}{account_id}/{run_id}/{batch.table.value}-{sequence:05d}.json"
         spilled = SpilledBatch(key, batch.table, batch.rows, run_id, account_id, sink, batch.reason, batch.attempts)
-        self._write(spilled)
-        return spilled
-
-    def _write(self, spilled: SpilledBatch) -> None:
         body = json.dumps(spilled.document(), ensure_ascii=False, separators=(",", ":")).encode()
+        if len(body) > self.max_bytes:  # replay would refuse it: say so now, while the rows can still be logged
+            raise SpillError(f"a batch of {len(batch.rows)} rows is {len(body)} bytes, over the spill object limit")
         try:
             self.s3.put_object(
                 Bucket=self.bucket,
-                Key=spilled.key,
+                Key=key,
                 Body=body,
                 ContentType="application/json",
                 ServerSideEncryption="AES256",
+                Metadata={MAC_METADATA: mac(self.mac_key, key, body)},
             )
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot write s3://{self.bucket}/{spilled.key}: {aws_error_code(error)}") from None
+            raise SpillError(f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+        return spilled
 
     def object_keys(self) -> Iterator[str]:
         try:
@@ -83,29 +110,53 @@ class SpillBucket:
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot list s3://{self.bucket}/{PREFIX}: {aws_error_code(error)}") from None
 
-    def load(self, key: str) -> SpilledBatch:
+    def load(self, key: str, now: datetime | None = None) -> SpilledBatch:
+        """The batch in object `key`, authenticated and validated; SpillRejected says why it is not one."""
+        where = object_key(key)
+        if where is None:
+            raise SpillRejected("its key is not one keyreport writes (<account>/<run id>/<table>-<n>.json)")
+        body, metadata = self._read(key)
+        expected = mac(self.mac_key, key, body)
+        if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
+            raise SpillRejected(
+                "its MAC does not match: not written by this deployment's function, or changed since"
+                if MAC_METADATA in metadata
+                else "it carries no MAC: not written by keyreport"
+            )
         try:
-            document = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            document = json.loads(body)
+        except ValueError:
+            raise SpillRejected("it is not JSON") from None
+        return SpilledBatch(**validated(document, where, now or datetime.now(UTC)))
+
+    def _read(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The object's bytes (refused unread above the size limit) and its metadata."""
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=key)
+            size = answer["ContentLength"]
+            if size > self.max_bytes:
+                answer["Body"].close()
+                raise SpillRejected(f"it is {size} bytes, over the {self.max_bytes}-byte limit of a spill object")
+            return answer["Body"].read(self.max_bytes + 1), answer.get("Metadata", {})
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot read s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
-        except ValueError:
-            raise SpillError(f"s3://{self.bucket}/{key} is not JSON") from None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise SpillError(f"s3://{self.bucket}/{key} is not a keyreport spill object ({FORMAT})")
-        return SpilledBatch(
-            key=key,
-            table=Table(document["table"]),
-            rows=list(document["rows"]),
-            run_id=document["run_id"],
-            account_id=document["account_id"],
-            sink=document["sink"],
-            reason=document["reason"],
-            attempts=list(document.get("attempts", [])),
-        )
 
-    def keep(self, spilled: SpilledBatch) -> None:
-        """Write back what is still undelivered (fewer rows, longer history) under the same key."""
-        self._write(spilled)
+    def quarantine(self, key: str, reason: str) -> str:
+        """Moves an object out of replay's way, under QUARANTINE_PREFIX, with the reason; returns the new key."""
+        moved = QUARANTINE_PREFIX + key.removeprefix(PREFIX)
+        try:
+            self.s3.copy_object(
+                Bucket=self.bucket,
+                Key=moved,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={QUARANTINE_METADATA: reason.encode("ascii", "replace").decode()[:1000]},
+                ServerSideEncryption="AES256",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise SpillError(f"cannot quarantine s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+        self.delete(key)
+        return moved
 
     def delete(self, key: str) -> None:
         try:

@@ -29,6 +29,7 @@ from tests.unit.fakes import stubbed_client
 OWN = "111111111111"
 MEMBER = "222222222222"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/111111111111/keyreport-accounts"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:111111111111:keyreport-accounts"
 ROLE = "keyreport-member"
 
 
@@ -65,7 +66,13 @@ def account(number: int, state: str | None = "ACTIVE", status: str | None = None
 def sqs_event(*bodies: Any) -> dict[str, Any]:
     return {
         "Records": [
-            {"messageId": f"m{n}", "body": body, "eventSource": "aws:sqs", "receiptHandle": "r"}
+            {
+                "messageId": f"m{n}",
+                "body": body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "receiptHandle": "r",
+            }
             for n, body in enumerate(bodies)
         ]
     }
@@ -130,14 +137,18 @@ def test_enqueued_messages_are_what_the_member_runs_read() -> None:
             for message in batch:
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     assert len(enqueued) == 12 and len(set(enqueued)) == 12  # the management account and 11 members
-    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in received]}
-    messages, malformed = parse_messages(event)
+    source = "arn:aws:sqs:us-east-1:" + ":".join(queue.split("/")[-2:])  # Lambda's eventSourceARN for it
+    records = [
+        {"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs", "eventSourceARN": source}
+        for m in received
+    ]
+    messages, malformed = parse_messages({"Records": records}, queue)
     assert malformed == [] and sorted(m.account_id for m in messages) == sorted(enqueued)
 
 
 def test_parse_messages_reads_account_messages() -> None:
-    event = sqs_event(json.dumps({"account_id": MEMBER}), json.dumps({"account_id": OWN, "extra": 1}))
-    assert parse_messages(event) == ([AccountMessage("m0", MEMBER), AccountMessage("m1", OWN)], [])
+    event = sqs_event(json.dumps({"account_id": MEMBER}), json.dumps({"account_id": OWN}))
+    assert parse_messages(event, QUEUE) == ([AccountMessage("m0", MEMBER), AccountMessage("m1", OWN)], [])
 
 
 @pytest.mark.parametrize(
@@ -155,24 +166,37 @@ def test_parse_messages_reads_account_messages() -> None:
         json.dumps({"account_id": "22222222222a"}),
         json.dumps({"account_id": "222222222222:role/admin"}),
         json.dumps({"account_id": "../222222222222"}),
+        json.dumps({"account_id": MEMBER, "role": "admin"}),  # the schema is exactly one field
     ],
 )
 def test_a_body_that_is_not_an_account_message_is_malformed(body: Any, capsys: pytest.CaptureFixture[str]) -> None:
     event = sqs_event(json.dumps({"account_id": MEMBER}), body)
 
-    assert parse_messages(event) == ([AccountMessage("m0", MEMBER)], ["m1"])
+    assert parse_messages(event, QUEUE) == ([AccountMessage("m0", MEMBER)], ["m1"])
     [logged] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert (logged["message"], logged["message_id"]) == ("not a keyreport account message", "m1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ACCOUNT_ID is used with re.match: `$` accepts a trailing newline and `\\d` any Unicode digit, "
-    "so these reach AssumeRole and the run row as account ids",
-)
 @pytest.mark.parametrize("account_id", [MEMBER + "\n", "\uff12" * 12, "\u0662" * 12])
 def test_an_account_id_is_exactly_twelve_ascii_digits(account_id: str) -> None:
-    assert parse_messages(sqs_event(json.dumps({"account_id": account_id}))) == ([], ["m0"])
+    assert parse_messages(sqs_event(json.dumps({"account_id": account_id})), QUEUE) == ([], ["m0"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"eventSourceARN": "arn:aws:sqs:us-east-1:999999999999:keyreport-accounts"},  # another account's queue
+        {"eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:other-queue"},
+        {"eventSourceARN": None},
+        {"eventSource": "aws:sns"},
+        {"messageId": 7},
+    ],
+)
+def test_a_message_that_does_not_come_from_the_configured_queue_is_refused(change: dict[str, Any]) -> None:
+    event = sqs_event(json.dumps({"account_id": MEMBER}))
+    event["Records"][0].update(change)
+    messages, malformed = parse_messages(event, QUEUE)
+    assert messages == [] and len(malformed) == 1
 
 
 def test_is_sqs_event() -> None:
@@ -254,7 +278,7 @@ def test_run_member_accounts_runs_each_reachable_account_and_reports_the_rest(st
         return False  # the member's run did not deliver everything
 
     event = sqs_event(*(json.dumps({"account_id": a}) for a in (OWN, MEMBER, unreachable)), "{}")
-    response = run_member_accounts(event, members, run_account, lambda a, reason: reported.append((a, reason)))
+    response = run_member_accounts(event, QUEUE, members, run_account, lambda a, reason: reported.append((a, reason)))
 
     assert ran == [OWN, "ASIAMEMBER0000000001"]
     assert reported == [(unreachable, f"cannot assume {role_arn(unreachable)}: AccessDenied")]

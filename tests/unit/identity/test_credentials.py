@@ -13,6 +13,7 @@ from keyreport.clouds import CLOUDS
 from keyreport.identity.credentials import RotatingCredential, identity_options
 from keyreport.identity.secret_cache import CachedSecret
 from keyreport.settings import ConfigError, DataCollectorSettings, FederatedAuth, Settings
+from tests.unit.settings_helpers import FINGERPRINT_SECRET
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0a1b2c3d-1111-2222-3333-444455556666"
@@ -22,6 +23,7 @@ BASE = {
     "KEYREPORT_WORKSPACE_KEY_SECRET": "la-workspace-key",
     "AZURE_TENANT_ID": TENANT,
     "AZURE_CLIENT_ID": CLIENT,
+    **FINGERPRINT_SECRET,
 }
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyreport-abc"
 

@@ -1,4 +1,5 @@
-"""replay: spilled batches re-shipped through a fake sink; an object goes only once all of its rows arrived."""
+"""replay: spilled batches re-shipped through a fake sink; an object goes once all of its rows arrived, a rejected
+one is quarantined and replay goes on, a read-only replay changes nothing."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from botocore.response import StreamingBody
 
 from keyreport.deadline import Deadline
 from keyreport.sinks.base import FailedBatch, Table
-from keyreport.spill.bucket import FORMAT, PREFIX, SpillBucket
+from keyreport.spill.bucket import MAC_METADATA, PREFIX, QUARANTINE_PREFIX, SpillBucket, mac
 from keyreport.spill.replay import replay
-from tests.unit.fakes import BUCKET, FakeSink, moto_spill_bucket, stubbed_client
+from keyreport.spill.validation import FORMAT
+from tests.unit.fakes import BUCKET, SPILL_KEY, FakeSink, moto_spill_bucket, stubbed_client
 
 RUN = "0f8fad5b-d9cb-469f-a165-70867728950e"
-ACCOUNT_SINK_REASON = {"account_id": "123456789012", "sink": "fake", "reason": "HTTP 503"}
+ACCOUNT = "123456789012"
+RUN_ROW = {"loggedDate": "2026-01-02T03:04:05Z", "account_number": ACCOUNT, "RunId": RUN, "Status": "partial"}
 
 
 @pytest.fixture
@@ -26,102 +29,120 @@ def spill() -> Iterator[SpillBucket]:
 
 
 def rows(count: int, first: int = 0) -> list[dict[str, object]]:
-    return [{"user": f"user{n}", "AccessKeyId": f"AKIA...{n:04d}", "RunId": RUN} for n in range(first, first + count)]
+    return [
+        {"loggedDate": "2026-01-02T03:04:05Z", "account_number": ACCOUNT, "user": f"user{n}",
+         "AccessKeyId": f"AKIA...{n:04d}", "RunId": RUN}
+        for n in range(first, first + count)
+    ]  # fmt: skip
 
 
 def park(spill: SpillBucket, table: Table, parked: list[dict[str, object]], sequence: int) -> str:
     batch = FailedBatch(table, parked, "HTTP 503", attempts=["HTTP 503"])
-    return spill.put(batch, run_id=RUN, account_id="123456789012", sink="fake", sequence=sequence).key
+    return spill.put(batch, run_id=RUN, account_id=ACCOUNT, sink="fake", sequence=sequence).key
+
+
+def body_of(spill: SpillBucket, key: str) -> bytes:
+    body: bytes = spill.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return body
 
 
 def test_fully_delivered_objects_are_deleted(spill: SpillBucket) -> None:
     park(spill, Table.KEYS, rows(3), 0)
-    park(spill, Table.RUNS, [{"RunId": RUN, "Status": "partial"}], 1)
+    park(spill, Table.RUNS, [RUN_ROW], 1)
     sink = FakeSink()
 
-    outcome = replay(spill, sink, Deadline())
+    outcome = replay(spill, sink, Deadline(), read_only=False)
 
     assert (outcome.objects, outcome.delivered_objects, outcome.delivered_rows) == (2, 2, 4)
-    assert outcome.succeeded and outcome.kept == [] and outcome.errors == []
+    assert outcome.succeeded and outcome.kept == outcome.errors == outcome.quarantined == []
     assert sink.delivered[Table.KEYS] == rows(3)  # to the table each batch came from
-    assert sink.delivered[Table.RUNS] == [{"RunId": RUN, "Status": "partial"}]
+    assert sink.delivered[Table.RUNS] == [RUN_ROW]
     assert list(spill.object_keys()) == []
 
 
-def test_a_partly_delivered_object_is_kept_with_only_the_rest_and_a_longer_history(spill: SpillBucket) -> None:
+def test_a_partly_delivered_object_is_kept_as_it_was_and_sent_whole_next_time(spill: SpillBucket) -> None:
     key = park(spill, Table.KEYS, rows(5), 0)
+    before = body_of(spill, key)
     refusing = FakeSink(refuse={(Table.KEYS, 1)})  # batches of 2: rows 2 and 3 are refused
 
-    outcome = replay(spill, refusing, Deadline())
+    outcome = replay(spill, refusing, Deadline(), read_only=False)
 
     assert (outcome.objects, outcome.delivered_objects, outcome.delivered_rows) == (1, 0, 3)
     assert outcome.kept == [key] and outcome.errors == [] and not outcome.succeeded
     assert refusing.delivered[Table.KEYS] == rows(2) + rows(1, first=4)
-    kept = spill.load(key)
-    assert kept.rows == rows(2, first=2)
-    assert kept.attempts == ["HTTP 503", "replay: HTTP 503 on keys batch 1"]
-    assert (kept.run_id, kept.table, kept.reason) == (RUN, Table.KEYS, "HTTP 503")
+    assert body_of(spill, key) == before  # untouched: only the function writes under the spill prefix
 
     healthy = FakeSink()
-    again = replay(spill, healthy, Deadline())
+    again = replay(spill, healthy, Deadline(), read_only=False)
 
-    assert again.succeeded and (again.delivered_objects, again.delivered_rows) == (1, 2)
-    assert healthy.delivered[Table.KEYS] == rows(2, first=2)  # rows already delivered are not sent twice
+    assert again.succeeded and (again.delivered_objects, again.delivered_rows) == (1, 5)
+    assert healthy.delivered[Table.KEYS] == rows(5)  # the latest-row-per-key queries absorb the repeats
     assert list(spill.object_keys()) == []
 
 
 def test_an_object_nothing_of_which_arrived_keeps_every_row(spill: SpillBucket) -> None:
-    key = park(spill, Table.RUNS, rows(1), 0)
+    key = park(spill, Table.RUNS, [RUN_ROW], 0)
 
-    outcome = replay(spill, FakeSink(refuse={(Table.RUNS, 0)}), Deadline())
+    outcome = replay(spill, FakeSink(refuse={(Table.RUNS, 0)}), Deadline(), read_only=False)
 
     assert outcome.kept == [key] and outcome.delivered_rows == 0
-    assert spill.load(key).rows == rows(1) and len(spill.load(key).attempts) == 2
+    assert spill.load(key).rows == [RUN_ROW]
 
 
-def test_replay_goes_on_after_an_unreadable_object_and_leaves_it_in_place(spill: SpillBucket) -> None:
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{truncated", "it is not JSON"),
+        (json.dumps({"format": FORMAT, "table": "users", "rows": []}).encode(), "it is not a keyreport spill document"),
+    ],
+)
+def test_replay_quarantines_a_rejected_object_and_goes_on(spill: SpillBucket, body: bytes, reason: str) -> None:
     park(spill, Table.KEYS, rows(1), 0)
-    broken = f"{PREFIX}123456789012/{RUN}/keys-00001.json"
-    spill.s3.put_object(Bucket=BUCKET, Key=broken, Body=b"{truncated")
+    broken = f"{PREFIX}{ACCOUNT}/{RUN}/keys-00001.json"
+    spill.s3.put_object(Bucket=BUCKET, Key=broken, Body=body, Metadata={MAC_METADATA: mac(SPILL_KEY, broken, body)})
     park(spill, Table.KEYS, rows(1, first=1), 2)
     sink = FakeSink()
 
-    outcome = replay(spill, sink, Deadline())
+    outcome = replay(spill, sink, Deadline(), read_only=False)
 
+    moved = f"{QUARANTINE_PREFIX}{ACCOUNT}/{RUN}/keys-00001.json"
     assert (outcome.objects, outcome.delivered_objects, outcome.delivered_rows) == (3, 2, 2)
-    assert outcome.errors == [f"s3://{BUCKET}/{broken} is not JSON"] and not outcome.succeeded
+    [line] = outcome.quarantined
+    assert line.startswith(f"quarantined s3://{BUCKET}/{moved}: {reason}") and not outcome.succeeded
     assert sink.delivered[Table.KEYS] == rows(2)
-    assert list(spill.object_keys()) == [broken]
+    assert list(spill.object_keys()) == [] and body_of(spill, moved) == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SpillBucket.load raises ValueError (not SpillError) for a spill object naming an unknown table, "
-    "so replay stops there and the objects after it are never re-shipped",
-)
-def test_replay_goes_on_after_a_spill_object_with_an_unknown_table(spill: SpillBucket) -> None:
-    odd = {"format": FORMAT, "table": "users", "rows": [], "run_id": RUN, "account_id": "1", "sink": "s", "reason": ""}
-    spill.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}123456789012/{RUN}/keys-00000.json", Body=json.dumps(odd))
-    park(spill, Table.KEYS, rows(1), 1)
+def test_a_read_only_replay_deletes_and_moves_nothing(spill: SpillBucket) -> None:
+    good = park(spill, Table.KEYS, rows(2), 0)
+    forged = f"{PREFIX}{ACCOUNT}/{RUN}/keys-00001.json"
+    spill.s3.put_object(Bucket=BUCKET, Key=forged, Body=b"{}")
     sink = FakeSink()
 
-    outcome = replay(spill, sink, Deadline())
+    outcome = replay(spill, sink, Deadline(), read_only=True)
 
-    assert sink.delivered[Table.KEYS] == rows(1) and len(outcome.errors) == 1
+    assert sink.delivered[Table.KEYS] == rows(2) and outcome.delivered_objects == 1
+    assert outcome.quarantined == [
+        f"would quarantine s3://{BUCKET}/{forged}: it carries no MAC: not written by keyreport"
+    ]
+    assert sorted(spill.object_keys()) == [good, forged]
 
 
 def test_an_object_delivered_but_not_deleted_is_kept_and_reported() -> None:
     """S3 refuses the delete: the object stays for the next replay (the queries absorb a duplicate)."""
-    key = f"{PREFIX}123456789012/{RUN}/keys-00000.json"
-    document = json.dumps({"format": FORMAT, "table": "keys", "rows": rows(1), "run_id": RUN} | ACCOUNT_SINK_REASON)
+    key = f"{PREFIX}{ACCOUNT}/{RUN}/keys-00000.json"
+    document = {"format": FORMAT, "run_id": RUN, "account_id": ACCOUNT, "sink": "fake", "table": "keys"}
+    document |= {"reason": "HTTP 503", "attempts": [], "spilled_at": "2026-01-02T03:05:00Z", "rows": rows(1)}
+    body = json.dumps(document).encode()
     with stubbed_client("s3") as (s3, stub):
         stub.add_response("list_objects_v2", {"Contents": [{"Key": key}], "IsTruncated": False})
-        body = StreamingBody(io.BytesIO(document.encode()), len(document.encode()))
-        stub.add_response("get_object", {"Body": body}, {"Bucket": BUCKET, "Key": key})
+        answer = {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)}
+        answer["Metadata"] = {MAC_METADATA: mac(SPILL_KEY, key, body)}
+        stub.add_response("get_object", answer, {"Bucket": BUCKET, "Key": key})
         stub.add_client_error("delete_object", "AccessDenied", http_status_code=403)
         sink = FakeSink()
 
-        outcome = replay(SpillBucket(s3, BUCKET), sink, Deadline())
+        outcome = replay(SpillBucket(s3, BUCKET, SPILL_KEY), sink, Deadline(), read_only=False)
     assert sink.delivered[Table.KEYS] == rows(1) and outcome.delivered_rows == 1
     assert outcome.kept == [key] and outcome.delivered_objects == 0
     assert outcome.errors == [f"cannot delete s3://{BUCKET}/{key}: AccessDenied"]

@@ -1,0 +1,45 @@
+"""Fingerprints through the real handler: one deployment's runs (warm or cold) agree, two deployments differ."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from keyreport.errors import SecretUnavailable
+from sandbox.estate import seed_client_secret
+from tests.integration.conftest import World, cold_start
+
+
+def fingerprints(world: World, run_id: str) -> dict[str, str]:
+    """Masked key id + user -> fingerprint, for the rows of one run."""
+    return {f"{row['UserArn_s']} {row['AccessKeyId_s']}": row["KeyFingerprint_s"] for row in world.rows(run_id)}
+
+
+def test_one_deployments_runs_agree_and_another_deployment_differs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = fingerprints(world, world.invoke()["RunId"])
+    warm = fingerprints(world, world.invoke()["RunId"])
+    cold_start()
+    cold = fingerprints(world, world.invoke()["RunId"])
+    assert len(first) == world.estate.key_count and first == warm == cold
+    assert all(value.startswith("kf2-") for value in first.values())
+    assert set(first.values()) == {world.key_fingerprint(key.access_key_id) for key in world.estate.keys}
+
+    other = seed_client_secret(world.stack.aws, "another-deployment/fingerprint-key", secrets.token_urlsafe(48))
+    monkeypatch.setenv("KEYREPORT_FINGERPRINT_SECRET_ARN", other)
+    cold_start()
+    elsewhere = fingerprints(world, world.invoke()["RunId"])
+    assert elsewhere.keys() == first.keys()
+    assert not set(elsewhere.values()) & set(first.values())
+
+
+def test_a_fingerprint_secret_too_short_to_be_a_key_is_refused_by_name(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weak = seed_client_secret(world.stack.aws, "weak/fingerprint-key", "hunter2")
+    monkeypatch.setenv("KEYREPORT_FINGERPRINT_SECRET_ARN", weak)
+    with pytest.raises(SecretUnavailable, match="holds 7 characters: a fingerprint key needs at least 32"):
+        world.invoke()
+    assert "hunter2" not in capsys.readouterr().err
