@@ -57,6 +57,7 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "iam:ListAccessKeys",
         "iam:GetAccessKeyLastUsed",
         "credential report",
+        "fingerprint key",
         "spill bucket",
         "clock",
         "token for Key Vault",
@@ -65,24 +66,37 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "data collector",
     ]
     assert all(hop.milliseconds >= 0 and hop.detail for hop in report.hops)
-    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[7].detail
+    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[8].detail
     assert stored(world) == before, "a check must leave no row in any table"
     assert len(world.stack.collector.posts) == posts + 1 and world.stack.collector.posts[-1].records == 0
     assert not list(world.stack.aws.client("s3").list_objects_v2(Bucket="keyreport-spill-sandbox").get("Contents", []))
     assert_no_secret(world, json.dumps(report.as_dict()))
 
 
-def test_logs_ingestion_sink_passes_both_streams(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logs_ingestion_sink_passes_every_stream(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.configure(monkeypatch, world.stack.env(sink="logs_ingestion"))
     before = stored(world)
     report = check()
     assert report.passed, "\n".join(report.lines())
-    assert [hop.name for hop in report.hops][-3:] == [
+    assert [hop.name for hop in report.hops][-4:] == [
         "token for Logs Ingestion",
         "logs ingestion: Custom-AWS_Access_Key_Report_CL",
         "logs ingestion: Custom-AWS_Access_Key_Report_Run_CL",
+        "logs ingestion: Custom-AWS_Access_Key_Report_Users_CL",
     ]
     assert stored(world) == before
+
+
+def test_a_rule_without_the_users_stream_fails_the_check_and_says_to_redeploy(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rule deployed before the user rows existed: its streams do not include the one the run now sends to.
+    world.configure(monkeypatch, world.stack.env(sink="logs_ingestion") | {"KEYREPORT_USERS_STREAM": "Custom-Old_CL"})
+    report = check()
+    assert not report.passed
+    [failed] = [hop for hop in report.hops if hop.status != "pass"]
+    assert failed.name == "logs ingestion: Custom-Old_CL"
+    assert "404" in failed.detail and "deploy azure/logs-ingestion.json again" in " ".join(report.lines())
 
 
 def test_federated_shows_what_the_federated_credential_must_say(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +140,15 @@ def test_credential_report_denied(world: World, action: str) -> None:
     assert (hop.name, hop.cause) == ("credential report", f"the function's role may not call iam:{action}")
     assert f'"Action": "iam:{action}", "Resource": "*"' in hop.fix
     assert sum(not h.passed for h in report.hops) == 1
+
+
+def test_fingerprint_secret_not_a_fingerprint_key(world: World) -> None:
+    world.stack.aws.client("secretsmanager").put_secret_value(
+        SecretId=world.env["KEYREPORT_FINGERPRINT_SECRET_ARN"], SecretString="short"
+    )
+    hop = first_failure(check())
+    assert hop.name == "fingerprint key" and "holds 5 characters" in hop.detail
+    assert "secretsmanager:GetSecretValue" in hop.fix
 
 
 def test_spill_bucket_denied(world: World) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from keyreport.check import key_vault, sinks
 from keyreport.check.aws_reads import AwsReads
+from keyreport.check.deployment_key import read_deployment_key
 from keyreport.check.organization import OrganizationHops
 from keyreport.check.report import Hop, Report, run_hop
 from keyreport.check.sign_in import SignInHops
@@ -27,6 +28,7 @@ def plan(wiring: Wiring, *, member_account: str | None = None, query_token: bool
     probes: list[Probe] = AwsReads(wiring.aws).hops()
     if settings.organization is not None:
         probes += OrganizationHops(wiring.aws, settings.organization, member_account).hops()
+    probes.append(("fingerprint key", functools.partial(read_deployment_key, wiring)))
     if settings.spill_bucket is not None:
         probes.append(("spill bucket", functools.partial(probe_bucket, wiring.aws, settings.spill_bucket)))
     return probes + _azure(wiring, query_token)
@@ -47,7 +49,11 @@ def _azure(wiring: Wiring, query_token: bool) -> list[Probe]:
         audiences = [("Logs Ingestion", lambda: f"{cloud.monitor_audience}/.default")]
         tail = [
             (f"logs ingestion: {stream}", functools.partial(sinks.logs_ingestion, wiring, sink, stream))
-            for stream in (sink.keys_stream(settings.log_type), sink.runs_stream(settings.log_type))
+            for stream in (
+                sink.keys_stream(settings.log_type),
+                sink.runs_stream(settings.log_type),
+                sink.users_stream(settings.log_type),
+            )
         ]
     else:
         return []  # a dry run talks to no Azure service
