@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from keyreport.check import key_vault, sinks
 from keyreport.check.aws_reads import AwsReads
+from keyreport.check.fingerprint import read_fingerprint_key
 from keyreport.check.organization import OrganizationHops
 from keyreport.check.report import Hop, Report, run_hop
 from keyreport.check.sign_in import SignInHops
@@ -29,6 +30,9 @@ def plan(wiring: Wiring, *, member_account: str | None = None, query_token: bool
         probes += OrganizationHops(wiring.aws, settings.organization, member_account).hops()
     if settings.spill_bucket is not None:
         probes.append(("spill bucket", functools.partial(probe_bucket, wiring.aws, settings.spill_bucket)))
+    if settings.fingerprint_secret_arn is not None:
+        arn = settings.fingerprint_secret_arn
+        probes.append(("fingerprint key", functools.partial(read_fingerprint_key, wiring.aws, arn)))
     return probes + _azure(wiring, query_token)
 
 
