@@ -23,6 +23,7 @@ DEFAULT_RANGE_MS = 7 * 86_400_000  # how old a last complete snapshot may be: th
 RANGE_CHOICES_MS = (86_400_000, 2 * 86_400_000, 7 * 86_400_000, 14 * 86_400_000, 30 * 86_400_000, 90 * 86_400_000)
 TIME_RANGE_PARAMETER_ID = "5c0e4b9a-6f2d-4a8e-9b1c-3d7e2f4a6b80"  # stable: workbooks key parameters by id
 TAB_PARAMETER = "tab"  # set by the tab strip; each item shows on one tab
+TAB_PARAMETER_ID = "8d1f3c2e-4b5a-4f6e-9a7b-0c1d2e3f4a5b"
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,15 @@ def _parameters_item() -> dict[str, Any]:
                         "selectableValues": [{"durationMs": ms} for ms in RANGE_CHOICES_MS],
                         "allowCustom": True,
                     },
-                }
+                },
+                {  # the tab shown first; the tab strip sets it
+                    "id": TAB_PARAMETER_ID,
+                    "version": "KqlParameterItem/1.0",
+                    "name": TAB_PARAMETER,
+                    "type": 1,
+                    "isHiddenWhenLocked": True,
+                    "value": next(item.name for item in WORKBOOK if isinstance(item, Tab)),
+                },
             ],
             "style": "pills",
             "queryType": 0,

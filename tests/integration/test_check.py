@@ -74,17 +74,30 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
     assert_no_secret(world, json.dumps(report.as_dict()))
 
 
-def test_logs_ingestion_sink_passes_both_streams(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logs_ingestion_sink_passes_every_stream(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.configure(monkeypatch, world.stack.env(sink="logs_ingestion"))
     before = stored(world)
     report = check()
     assert report.passed, "\n".join(report.lines())
-    assert [hop.name for hop in report.hops][-3:] == [
+    assert [hop.name for hop in report.hops][-4:] == [
         "token for Logs Ingestion",
         "logs ingestion: Custom-AWS_Access_Key_Report_CL",
         "logs ingestion: Custom-AWS_Access_Key_Report_Run_CL",
+        "logs ingestion: Custom-AWS_Access_Key_Report_Users_CL",
     ]
     assert stored(world) == before
+
+
+def test_a_rule_without_the_users_stream_fails_the_check_and_says_to_redeploy(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rule deployed before the user rows existed: its streams do not include the one the run now sends to.
+    world.configure(monkeypatch, world.stack.env(sink="logs_ingestion") | {"KEYREPORT_USERS_STREAM": "Custom-Old_CL"})
+    report = check()
+    assert not report.passed
+    [failed] = [hop for hop in report.hops if hop.status != "pass"]
+    assert failed.name == "logs ingestion: Custom-Old_CL"
+    assert "404" in failed.detail and "deploy azure/logs-ingestion.json again" in " ".join(report.lines())
 
 
 def test_federated_shows_what_the_federated_credential_must_say(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

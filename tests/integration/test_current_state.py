@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,10 +93,10 @@ def assert_trends_and_last_use(shipped: Shipped, truth: Expected) -> None:
     assert {(r["Service"], r["Region"]): r["Keys"] for r in shipped.records("last-use-by-service")} == dict(used)
 
 
-def ship_partial(shipped: Shipped, unreadable_user: str) -> pipeline.RunResult:
-    """One run in which IAM refuses to list one user's keys: the run is partial, its snapshot incomplete."""
+def ship_partial(shipped: Shipped, user: str, code: str) -> pipeline.RunResult:
+    """One run in which listing one user's keys fails with IAM error `code`: the run is partial."""
     faults = IamFaults()
-    faults.fail_when("ListAccessKeys", "AccessDenied", f"UserName={unreadable_user}")
+    faults.fail_when("ListAccessKeys", code, f"UserName={user}")
     settings = Settings.from_env()
     wiring = Wiring(settings, faults.install(boto3.Session()))
     next_second()
@@ -181,7 +182,7 @@ def test_changes_reach_the_dashboards_at_the_next_complete_run_and_a_partial_run
         UserName="new.console.user", AccessKeyId=second.estate.keys_of("new.console.user")[0].access_key_id
     )
     unreadable = next(u.name for u in second.estate.users if second.estate.keys_of(u.name))
-    partial = ship_partial(fresh, unreadable)
+    partial = ship_partial(fresh, unreadable, "AccessDenied")
     assert partial.summary.status == "partial" and partial.summary.errors == [f"user {unreadable}: AccessDenied"]
     assert_dashboards_show(fresh, second, stale=True)
     [latest] = fresh.records("ingestion-last-run")
@@ -191,3 +192,14 @@ def test_changes_reach_the_dashboards_at_the_next_complete_run_and_a_partial_run
     fourth = run_complete(fresh)
     assert_dashboards_show(fresh, fourth, stale=False)
     assert fresh.records("setup-keys") == []
+
+    # A user deleted while the run lists it is skipped without an error: partial, yet a complete snapshot.
+    vanished = next(u.name for u in fourth.estate.users if len(fourth.estate.keys_of(u.name)) == 2)
+    fifth = ship_partial(fresh, vanished, "NoSuchEntity").summary
+    assert (fifth.status, fifth.users_skipped, fifth.errors) == ("partial", 1, [])
+    without = replace(
+        fourth.estate,
+        users=tuple(u for u in fourth.estate.users if u.name != vanished),
+        keys=tuple(k for k in fourth.estate.keys if k.user_name != vanished),
+    )
+    assert_dashboards_show(fresh, Expected(without, fifth.started.replace(microsecond=0)), stale=False)

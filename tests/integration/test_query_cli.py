@@ -211,6 +211,8 @@ def test_queries_lists_the_library_and_shows_one(shipped: World, capsys: pytest.
     assert [line.split()[0] for line in out.splitlines()] == list(queries.library())
     code, out, _ = keyreport(capsys, "queries", "--show", "original-key-age")
     assert code == 0 and out == queries.find("original-key-age").text
+    code, out, _ = keyreport(capsys, "queries", "--show", "KeyReport_Thresholds")
+    assert code == 0 and out == queries.functions()["KeyReport_Thresholds"].text and "RotationDays = 90" in out
 
 
 def test_as_a_user_runs_it(shipped: World) -> None:

@@ -74,7 +74,8 @@ def test_workbook_is_a_gallery_template_with_a_time_range() -> None:
     workbook = load(render_workbook.WORKBOOK_PATH)
     assert workbook["version"] == "Notebook/1.0"
     [parameters] = [item for item in workbook["items"] if item["type"] == 9]
-    [time_range] = parameters["content"]["parameters"]
+    time_range, tab = parameters["content"]["parameters"]
+    assert (tab["name"], tab["value"], tab["isHiddenWhenLocked"]) == ("tab", "keys", True)  # the first tab shows
     assert time_range["name"] == "TimeRange" and time_range["type"] == 4 and time_range["isRequired"]
     assert time_range["value"]["durationMs"] >= 86_400_000  # a daily run must fall in the default range
     uuid.UUID(time_range["id"])

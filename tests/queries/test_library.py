@@ -80,7 +80,8 @@ def test_key_queries_start_from_the_current_state_functions() -> None:
         assert "by KeyFingerprint_s" not in query.text and "AWS_Access_Key_Report_CL" not in query.text, query.id
     for name in ("KeyReport_CurrentKeys", "KeyReport_CurrentUsers"):
         assert "KeyReport_LatestRuns()" in FUNCTIONS[name].text, name
-    assert 'Status_s == "ok"' in FUNCTIONS["KeyReport_LatestRuns"].text
+    assert "KeyReport_CompleteRuns()" in FUNCTIONS["KeyReport_LatestRuns"].text
+    assert 'Status_s == "ok"' in FUNCTIONS["KeyReport_CompleteRuns"].text
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -108,6 +109,7 @@ def test_thresholds_are_defined_once() -> None:
 
 def test_functions_call_only_shipped_functions_callees_first() -> None:
     assert queries.calls("KeyReport_CurrentKeys() | count") == [
+        "KeyReport_CompleteRuns",
         "KeyReport_LatestRuns",
         "KeyReport_Thresholds",
         "KeyReport_KeySnapshots",

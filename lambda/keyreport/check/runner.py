@@ -51,7 +51,11 @@ def _azure(wiring: Wiring, query_token: bool) -> list[Probe]:
         audiences = [("Logs Ingestion", lambda: f"{cloud.monitor_audience}/.default")]
         tail = [
             (f"logs ingestion: {stream}", functools.partial(sinks.logs_ingestion, wiring, sink, stream))
-            for stream in (sink.keys_stream(settings.log_type), sink.runs_stream(settings.log_type))
+            for stream in (
+                sink.keys_stream(settings.log_type),
+                sink.runs_stream(settings.log_type),
+                sink.users_stream(settings.log_type),
+            )
         ]
     else:
         return []  # a dry run talks to no Azure service

@@ -117,6 +117,8 @@ def _ingestion_refusal(status: int, said: str, sink: LogsIngestionSettings, stre
         return HopFailed(
             detail,
             f"the rule does not declare stream {stream}, or the endpoint/rule id is wrong",
-            "check KEYREPORT_DCE_ENDPOINT, KEYREPORT_DCR_ID (the immutable id, dcr-...) and KEYREPORT_STREAM",
+            "check KEYREPORT_DCE_ENDPOINT, KEYREPORT_DCR_ID (the immutable id, dcr-...) and the KEYREPORT_*STREAM "
+            "names; a rule deployed before keyreport shipped IAM user rows lacks their stream: deploy "
+            "azure/logs-ingestion.json again",
         )
     return HopFailed(detail, "the Logs Ingestion API refused the request", "see the answer above")

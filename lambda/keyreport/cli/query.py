@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 def add_to(commands: Commands) -> None:
     listing = commands.add_parser("queries", help="list the shipped KQL queries (ids for `keyreport query`)")
-    listing.add_argument("--show", metavar="NAME", help="print one query's KQL instead of the list")
+    listing.add_argument(
+        "--show", metavar="NAME", help="print one query's KQL, or a workspace function's body, instead of the list"
+    )
     listing.set_defaults(handler=list_queries)
 
     query = commands.add_parser(
@@ -58,6 +60,10 @@ def add_to(commands: Commands) -> None:
 def list_queries(args: argparse.Namespace) -> int:
     library = queries.library()
     if args.show:
+        function = queries.functions().get(args.show)
+        if function is not None:
+            print(function.text, end="")
+            return EXIT_OK
         try:
             print(queries.find(args.show).text, end="")
         except UnknownQuery as error:
