@@ -14,7 +14,7 @@ help:
 	@echo "make lock     re-resolve the pinned lock files from pyproject.toml"
 	@echo "make render   re-render the generated files: workbook and alert rules (queries/*.kql),"
 	@echo "              azure/logs-ingestion.json (queries/schema.json)"
-	@echo "make bench    scale benchmarks (about 20 minutes); results go to bench/RESULTS.md by hand"
+	@echo "make bench    scale benchmarks (about 40 minutes); results go to bench/RESULTS.md by hand"
 	@echo "make package  build/keyreport-lambda.zip, reproducible (LAMBDA_PYTHON=python3.13 path, NO_COMPILE=1)"
 	@echo "make deploy   package, upload and deploy the stack: STACK=.. ARTIFACT_BUCKET=.. PARAMS='Key=Value ..'"
 
@@ -44,10 +44,13 @@ sandbox: $(STAMP)
 
 # Not part of `make test`: wall-clock figures belong in bench/RESULTS.md, measured on a quiet machine.
 bench: $(STAMP)
-	$(BIN)/python -m bench.scale latency --users 1000 5000 | tee bench/latest-latency.jsonl
+	$(BIN)/python -m bench.scale latency --users 1000 5000 --concurrency 24 24 24 | tee bench/latest-latency.jsonl
 	$(BIN)/python -m bench.scale throttle --users 5000 --retry-mode standard | tee bench/latest-throttle.jsonl
 	$(BIN)/python -m bench.scale throttle --users 5000 --retry-mode adaptive | tee -a bench/latest-throttle.jsonl
 	$(BIN)/python -m bench.scale memory --users 1000 5000 | tee bench/latest-memory.jsonl
+	$(BIN)/python -m bench.scale latency --users 1000 5000 --no-baseline --report-seconds 0 10 0 10 | tee bench/latest-report.jsonl
+	$(BIN)/python -m bench.organization --accounts 20 --users 300 --concurrent 1 5 20 | tee bench/latest-organization.jsonl
+	$(BIN)/python -m bench.cold_start --repeat 5 | tee bench/latest-cold-start.jsonl
 
 lint: $(STAMP)
 	$(BIN)/ruff check lambda sandbox tests scripts bench

@@ -1,21 +1,24 @@
 """Real-world IAM conditions on top of moto: per-call latency, IAM's per-API throttling, a slow credential report.
 
 All hook botocore's event system of the session under test, the way a network or IAM itself would act
-on the requests: the product's code runs unmodified. `MotoCpu` measures the CPU moto spends answering, so
-that the product's share of a process's CPU time can be told apart.
+on the requests: the product's code runs unmodified.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
-from moto.core.models import botocore_stubber
+from botocore.handlers import BUILTIN_HANDLERS
+from moto.core.responses import ActionResult
+from moto.iam.responses import IamResponse
 
 from sandbox.aws_faults import error_response, query_action
 
@@ -50,32 +53,26 @@ class TokenBucket:
         return False
 
 
-class MotoCpu:
-    """Thread CPU time spent in moto's request handling while active (moto answers every request, even
-    those answered here first: botocore takes the first answer, but calls every before-send handler)."""
+@contextlib.contextmanager
+def iam_paging() -> Iterator[None]:
+    """ListUsers in pages of MaxItems (IAM's default 100, at most 1,000) with a Marker, as IAM pages it: moto
+    returns every user in one page, which makes a run hold 5,000 users at once where IAM never would."""
+    original = IamResponse.list_users
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._lock = threading.Lock()
-        self._original: Any = None
+    def list_users(self: IamResponse) -> ActionResult:
+        users = list(self.backend.list_users(self._get_param("PathPrefix"), None, None))
+        start = int(self._get_param("Marker") or 0)
+        size = min(int(self._get_param("MaxItems") or 100), 1000)
+        result: dict[str, Any] = {"Users": users[start : start + size], "IsTruncated": start + size < len(users)}
+        if result["IsTruncated"]:
+            result["Marker"] = str(start + size)
+        return ActionResult(result)
 
-    def __enter__(self) -> MotoCpu:
-        self._original = original = botocore_stubber.process_request
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - started
-                with self._lock:
-                    self.seconds += spent
-
-        botocore_stubber.process_request = timed  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        botocore_stubber.process_request = self._original  # type: ignore[method-assign]
+    IamResponse.list_users = list_users  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        IamResponse.list_users = original  # type: ignore[method-assign]
 
 
 class IamConditions:
@@ -99,6 +96,11 @@ class IamConditions:
         # First, so these run before moto's own before-send handler answers the request.
         session.events.register_first("before-send.iam", self._before_send)  # type: ignore[arg-type]
         return session
+
+    def install_everywhere(self) -> None:
+        """For every session made from now on in this process, such as the member-account sessions the
+        product makes itself; first, like `install`, so that it answers before moto does."""
+        BUILTIN_HANDLERS.insert(0, ("before-send.iam", self._before_send))
 
     @property
     def total_calls(self) -> int:

@@ -5,14 +5,14 @@
     python -m bench.scale memory   --users 1000 5000       # peak RSS of a separate `keyreport run` process
     python -m bench.scale latency  --users 5000 --no-baseline --report-seconds 0 10   # a slow credential report
 
-moto runs in process (`mock_aws`: several times faster than its HTTP server), latency and throttling are
-added on the wire by bench.iam_conditions, and records are shipped over TLS to the sandbox's Data
-Collector emulator. The product runs unmodified: pipeline.run with the DataCollectorSink.
+moto runs in a process of its own (bench.remote_moto: AWS's CPU is not the function's), reached over a local
+socket instead of HTTP; latency, throttling and a slow credential report are added on the wire by
+bench.iam_conditions; records are shipped over TLS to the sandbox's Data Collector emulator. The product
+runs unmodified: pipeline.run with the DataCollectorSink.
 
-CPU: `cpu_seconds` is the whole process's CPU time during the run; moto's share (thread CPU time inside its
-handler) and the Data Collector emulator's (inside its request handler) are measured and taken out, so
-`cpu_ms_per_call` is the product's CPU per IAM call (botocore, the inventory, records, the sink's client side).
-No socket is opened for IAM here: a real endpoint adds TLS and HTTP parsing on top.
+CPU: `cpu_seconds` is this process's CPU time during the run, less the Data Collector emulator's (measured
+inside its request handler): `cpu_ms_per_call` is the product's CPU per AWS call (botocore, the inventory,
+records, the sink's client side, and the bench's own hooks). Real IAM adds HTTP and TLS on top.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 
 import boto3
 import requests
-from moto import mock_aws
 
-from bench.iam_conditions import IamConditions, MotoCpu
+from bench.iam_conditions import IamConditions, iam_paging
+from bench.remote_moto import AWS_ENV, RemoteMoto
 from keyreport import pipeline
 from keyreport.deadline import Deadline
 from keyreport.deployment_key import DeploymentKey
@@ -46,20 +46,12 @@ from keyreport.sinks import Table
 from keyreport.sinks.data_collector import DataCollectorSink
 from keyreport.wiring import Wiring
 from sandbox.data_collector import DataCollectorEmulator
-from sandbox.estate import seed_estate
 from sandbox.https import Request, Response
 from sandbox.stack import WORKSPACE_ID, Stack, make_workspace_key
 from sandbox.tls import LocalCA
 
 KEY = DeploymentKey.throwaway().fingerprint  # the baseline's rows are keyed like the product's
 DEFAULT_CONCURRENCY = Settings.from_env({"KEYREPORT_SINK": "stdout"}).iam_concurrency
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 @dataclass
@@ -76,12 +68,11 @@ class Measurement:
     concurrency: int = 1
     report_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    moto_cpu_seconds: float = 0.0
     collector_cpu_seconds: float = 0.0
 
     @property
     def cpu_ms_per_call(self) -> float:
-        product = self.cpu_seconds - self.moto_cpu_seconds - self.collector_cpu_seconds
+        product = self.cpu_seconds - self.collector_cpu_seconds
         return round(1000 * product / max(1, self.iam_calls), 3)
 
 
@@ -106,7 +97,11 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
         workspace_id=WORKSPACE_ID,
         endpoint=collector.url,
         key=key,
-        log_types={Table.KEYS: "AWS_Access_Key_Report", Table.RUNS: "AWS_Access_Key_Report_Run"},
+        log_types={
+            Table.KEYS: "AWS_Access_Key_Report",
+            Table.RUNS: "AWS_Access_Key_Report_Run",
+            Table.USERS: "AWS_Access_Key_Report_Users",
+        },
         session=session,
         max_bytes=4 * 1024 * 1024,
     )
@@ -114,14 +109,14 @@ def _sink(collector: DataCollectorEmulator, bundle: Path) -> DataCollectorSink:
 
 def run_keyreport(
     users: int,
-    conditions: IamConditions,
-    meters: tuple[MotoCpu, MeteredCollector],
+    aws: tuple[IamConditions, RemoteMoto],
+    collector: MeteredCollector,
     sink: DataCollectorSink,
     settings: Settings,
 ) -> Measurement:
-    session = conditions.install(boto3.Session())
-    moto, collector = meters
-    moto_cpu, collector_cpu = moto.seconds, collector.cpu_seconds
+    conditions, moto = aws
+    session = moto.install(conditions.install(boto3.Session()))
+    collector_cpu = collector.cpu_seconds
     wiring = Wiring(settings, session)
     key = wiring.deployment_key.fingerprint  # read before the clock starts, as a warm function has it
     started, cpu = time.monotonic(), time.process_time()
@@ -141,15 +136,15 @@ def run_keyreport(
         settings.iam_concurrency,
         conditions.report_seconds,
         time.process_time() - cpu,
-        moto.seconds - moto_cpu,
         collector.cpu_seconds - collector_cpu,
     )
 
 
-def run_serial_baseline(users: int, conditions: IamConditions, sink: DataCollectorSink) -> Measurement:
+def run_serial_baseline(users: int, aws: tuple[IamConditions, RemoteMoto], sink: DataCollectorSink) -> Measurement:
     """The original report's algorithm: one user after another, list_access_keys per user and
     get_access_key_last_used per key, strictly in sequence, then one shipment."""
-    session = conditions.install(boto3.Session())
+    conditions, moto = aws
+    session = moto.install(conditions.install(boto3.Session()))
     iam = session.client("iam")
     started = time.monotonic()
     now, rows = datetime.now(UTC), []
@@ -202,18 +197,15 @@ class Plan:
 def in_process(users: int, plan: Plan) -> list[Measurement]:
     os.environ.update(AWS_ENV)
     results = []
-    with tempfile.TemporaryDirectory() as directory, mock_aws(), MotoCpu() as moto:
+    seeding = time.monotonic()
+    with tempfile.TemporaryDirectory() as directory, RemoteMoto(users) as moto:
+        print(
+            f"# seeded {moto.user_count} users / {moto.key_count} keys in {time.monotonic() - seeding:.1f}s",
+            file=sys.stderr,
+        )
         ca = LocalCA(directory)
         with MeteredCollector(ca, WORKSPACE_ID, make_workspace_key("bench")) as collector:
             sink = _sink(collector, ca.ca_bundle_path)
-            seeding = time.monotonic()
-            iam = boto3.client("iam")
-            estate = seed_estate(iam, users=users, seed=7, root_keys=0)
-            iam.generate_credential_report()  # moto's report is then COMPLETE: IamConditions decides how long it takes
-            print(
-                f"# seeded {estate.user_count} users / {estate.key_count} keys in {time.monotonic() - seeding:.1f}s",
-                file=sys.stderr,
-            )
             for concurrency in plan.concurrencies:
                 settings = Settings.from_env(
                     {
@@ -224,31 +216,41 @@ def in_process(users: int, plan: Plan) -> list[Measurement]:
                 )
                 for seconds in plan.report_seconds:
                     conditions = IamConditions(plan.latency, plan.rate, report_seconds=seconds)
-                    results.append(run_keyreport(users, conditions, (moto, collector), sink, settings))
+                    results.append(run_keyreport(users, (conditions, moto), collector, sink, settings))
                     print(f"# {results[-1]}", file=sys.stderr)
             if plan.baseline:
-                results.append(run_serial_baseline(users, IamConditions(plan.latency, plan.rate), sink))
+                results.append(run_serial_baseline(users, (IamConditions(plan.latency, plan.rate), moto), sink))
                 print(f"# {results[-1]}", file=sys.stderr)
     return results
 
 
+# The run's own high-water mark, read by the run itself: getrusage(RUSAGE_CHILDREN) would also count the
+# pages the child shared with this (large, seeded) process between fork and exec.
+PEAK_RSS_PROBE = """
+import atexit, runpy, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write(f"peak-rss-kib {kib}\\n")
+atexit.register(peak)
+sys.argv = ["keyreport", "run", "--json"]
+runpy.run_module("keyreport.cli", run_name="__main__", alter_sys=True)
+"""
+
+
 def peak_rss_of_a_run(users: int) -> dict[str, Any]:
     """`keyreport run` in its own process against the sandbox (moto server + emulators in this process)."""
-    with tempfile.TemporaryDirectory() as directory, Stack(directory) as stack:
+    with tempfile.TemporaryDirectory() as directory, Stack(directory) as stack, iam_paging():
         estate = stack.seed(users=users, seed=7)
         env = stack.aws.env(os.environ) | stack.env()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _children_cpu()
         done = subprocess.run(
-            [sys.executable, "-m", "keyreport.cli", "run", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+            [sys.executable, "-c", PEAK_RSS_PROBE], env=env, capture_output=True, text=True, check=False
         )
         seconds = time.monotonic() - started
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if done.returncode != 0:
             raise SystemExit(done.stderr)
+        peak_kib = int(done.stderr.rsplit("peak-rss-kib ", 1)[1].split()[0])
         summary = json.loads(done.stdout)
         return {
             "users": users,
@@ -256,7 +258,13 @@ def peak_rss_of_a_run(users: int) -> dict[str, Any]:
             "shipped": summary["RecordsShipped"],
             "peak_rss_mib": round(peak_kib / 1024, 1),
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(_children_cpu() - cpu, 2),  # the whole process: imports, HTTP to moto, TLS to Azure
         }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -272,8 +280,6 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.regime == "memory":
-        # One subprocess per size, sequentially: RUSAGE_CHILDREN is the max over children so far, so the
-        # sizes run from small to large.
         for users in sorted(args.users):
             print(json.dumps(peak_rss_of_a_run(users)))
         return

@@ -195,3 +195,18 @@ class AwsSandbox:
     def __repr__(self) -> str:
         where = self.endpoint_url if self._port is not None else "not started"
         return f"AwsSandbox({where}, account {self.account_id})"
+
+
+def assumed_iam(sts: Any, role_arn: str, external_id: str | None = None) -> IAMClient:
+    """An IAM client signed in as `role_arn` (moto's STS): a member account's IAM, for seeding it."""
+    arguments = {"RoleArn": role_arn, "RoleSessionName": "seeding"} | (
+        {"ExternalId": external_id} if external_id else {}
+    )
+    credentials = sts.assume_role(**arguments)["Credentials"]
+    client: IAMClient = boto3.client(
+        "iam",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    return client

@@ -59,7 +59,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_SPILL_BUCKET": "S3 bucket for batches that could not be delivered",
     "KEYREPORT_FINGERPRINT_SECRET_ARN": "Secrets Manager secret keying fingerprints and spill MACs (stack-generated)",
     "KEYREPORT_BATCH_MAX_BYTES": "largest POST body in bytes (default 4 MiB, at most 30 MB)",
-    "KEYREPORT_IAM_CONCURRENCY": "per-user IAM calls in flight at once (default 16)",
+    "KEYREPORT_IAM_CONCURRENCY": "per-user IAM calls in flight at once (default 24)",
     "KEYREPORT_AWS_RETRY_MODE": "botocore retry mode: standard (default) or adaptive",
     "KEYREPORT_AWS_MAX_ATTEMPTS": "botocore attempts per AWS call (default 10)",
     "KEYREPORT_SECRET_MAX_AGE_SECONDS": "how long fetched secrets are reused by a warm Lambda (default 900)",
@@ -256,7 +256,7 @@ class Settings:
     spill_bucket: str | None = None
     fingerprint_secret_arn: str | None = None  # required for every sink but the stdout dry run
     batch_max_bytes: int = 4 * 1024 * 1024
-    iam_concurrency: int = 16
+    iam_concurrency: int = 24
     aws_retry_mode: str = "standard"
     aws_max_attempts: int = 10
     deadline_margin_seconds: int = 20
@@ -452,7 +452,7 @@ class _Parser:
             "batch_max_bytes": self.integer(
                 "KEYREPORT_BATCH_MAX_BYTES", 4 * 1024 * 1024, 1024, DATA_COLLECTOR_MAX_POST_BYTES
             ),
-            "iam_concurrency": self.integer("KEYREPORT_IAM_CONCURRENCY", 16, 1, 64),
+            "iam_concurrency": self.integer("KEYREPORT_IAM_CONCURRENCY", 24, 1, 64),
             "aws_retry_mode": self.choice("KEYREPORT_AWS_RETRY_MODE", RETRY_MODES, "standard"),
             "aws_max_attempts": self.integer("KEYREPORT_AWS_MAX_ATTEMPTS", 10, 1, 20),
             "deadline_margin_seconds": self.integer("KEYREPORT_DEADLINE_MARGIN_SECONDS", 20, 0, 300),

@@ -12,6 +12,7 @@ from keyreport.errors import RunFailed
 from sandbox.lambda_context import LocalLambdaContext
 from sandbox.stack import make_workspace_key
 from tests.integration.conftest import World
+from tests.integration.test_organization import organization, queue_arn  # noqa: F401 (a fixture)
 
 NAMESPACE = "KeyReport/sandbox-stack"
 COUNTS = ["SuccessfulRuns", "FailedRuns", "Users", "Keys", "RecordsShipped", "RecordsSpilled", "RecordsFailed"]
@@ -82,3 +83,25 @@ def test_a_run_that_spilled_says_so_in_its_metrics(world: World, capsys: pytest.
 def test_a_check_emits_no_metrics(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert keyreport.handler.lambda_handler({"keyreport": "check"}, LocalLambdaContext(900))["passed"]  # type: ignore[arg-type]
     assert emf_lines(capsys.readouterr().out) == []
+
+
+@pytest.mark.usefixtures("namespace")
+def test_member_accounts_each_get_their_own_line(
+    world: World,
+    organization: dict[str, Any],  # noqa: F811 (the fixture imported above)
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    members = [account for account in organization["estates"] if account != world.estate.account_id][:2]
+    event = {
+        "Records": [
+            {"messageId": f"m-{n}", "body": json.dumps({"account_id": account}), "eventSource": "aws:sqs"}
+            | {"eventSourceARN": queue_arn(world, organization["queue"])}
+            for n, account in enumerate(members)
+        ]
+    }
+    assert keyreport.handler.lambda_handler(event, LocalLambdaContext(900)) == {"batchItemFailures": []}  # type: ignore[arg-type]
+    lines = emf_lines(capsys.readouterr().out)
+    assert [line["Account"] for line in lines] == members
+    for line in lines:
+        keys = organization["estates"][line["Account"]].key_count
+        assert (metric_values(line)["RecordsShipped"], metric_values(line)["SuccessfulRuns"]) == (keys, 1)

@@ -11,6 +11,7 @@ import pytest
 
 import keyreport.handler
 from keyreport.errors import ConfigError
+from sandbox.aws import assumed_iam
 from sandbox.aws_faults import IamFaults
 from sandbox.estate import Estate, seed_estate
 from sandbox.lambda_context import LocalLambdaContext
@@ -22,15 +23,8 @@ EXTERNAL_ID = "keyreport-sandbox-external-id"
 
 
 def member_iam(world: World, account_id: str) -> Any:
-    credentials = world.stack.aws.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}", RoleSessionName="seeding", ExternalId=EXTERNAL_ID
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    role = f"arn:aws:iam::{account_id}:role/{ROLE}"
+    return assumed_iam(world.stack.aws.client("sts"), role, EXTERNAL_ID)
 
 
 @pytest.fixture

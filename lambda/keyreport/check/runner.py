@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from keyreport.check import key_vault, sinks
 from keyreport.check.aws_reads import AwsReads
-from keyreport.check.fingerprint import read_fingerprint_key
+from keyreport.check.deployment_key import read_deployment_key
 from keyreport.check.organization import OrganizationHops
 from keyreport.check.report import Hop, Report, run_hop
 from keyreport.check.sign_in import SignInHops
@@ -28,11 +28,9 @@ def plan(wiring: Wiring, *, member_account: str | None = None, query_token: bool
     probes: list[Probe] = AwsReads(wiring.aws).hops()
     if settings.organization is not None:
         probes += OrganizationHops(wiring.aws, settings.organization, member_account).hops()
+    probes.append(("fingerprint key", functools.partial(read_deployment_key, wiring)))
     if settings.spill_bucket is not None:
         probes.append(("spill bucket", functools.partial(probe_bucket, wiring.aws, settings.spill_bucket)))
-    if settings.fingerprint_secret_arn is not None:
-        arn = settings.fingerprint_secret_arn
-        probes.append(("fingerprint key", functools.partial(read_fingerprint_key, wiring.aws, arn)))
     return probes + _azure(wiring, query_token)
 
 
