@@ -22,3 +22,27 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 logger = Logger(service="keyreport", logger_handler=_CurrentStderr())
+
+# The SDKs keyreport runs on. At DEBUG they log secret values: botocore the bodies of GetSecretValue (the
+# client secret, the fingerprint key), AssumeRole (session credentials) and GetWebIdentityToken (a JWT
+# Entra exchanges for minutes); azure and msal token requests. Held at WARNING whatever the root or
+# Lambda log level (ApplicationLogLevel=DEBUG is the usual first step when something fails).
+QUIET_LOGGERS = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "requests",
+    "azure",
+    "msal",
+    "msal_extensions",
+    "aws_lambda_powertools",
+)
+
+
+def quiet_sdk_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()

@@ -84,6 +84,12 @@ class Kind(Protocol):
     builder: ClassVar[str]  # "module:function"
 
 
+def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
+    """The AWS region of the environment: botocore reads only AWS_DEFAULT_REGION; AWS_REGION counts too."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or None
+
+
 def builder(kind: Kind) -> Callable[..., Any]:
     """The function that makes what `kind` describes, imported on first use."""
     module, function = kind.builder.split(":")
@@ -332,12 +338,37 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
 }
 
 
+# A certificate (public, base64 DER) and an external id (random on purpose) may look like keys; nothing else may.
+_MAY_LOOK_RANDOM = {"KEYREPORT_KMS_CERTIFICATE", "KEYREPORT_EXTERNAL_ID"}
+_NOT_HERE = (  # what to do with a secret pasted into a variable
+    "but no keyreport variable holds a secret: keep it in Secrets Manager or Key Vault and name it here"
+)
+_NOT_AN_ARN = "not an ARN: keep the value in Secrets Manager and set the secret's ARN here"
+_INSTEAD = {
+    "KEYREPORT_WORKSPACE_KEY_SECRET": "not a secret name: set the name of the Key Vault secret that holds it",
+    "KEYREPORT_AZURE_CLIENT_SECRET_ARN": _NOT_AN_ARN,
+    "KEYREPORT_AZURE_CERTIFICATE_ARN": _NOT_AN_ARN,
+    "KEYREPORT_FINGERPRINT_SECRET_ARN": _NOT_AN_ARN,
+}
+
+
 class _Parser:
     """Collects problems instead of stopping at the first, so one run shows them all."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.env = environ
         self.problems: list[str] = []
+        self.secret_like = self.pasted_secrets()
+
+    def pasted_secrets(self) -> set[str]:
+        """Variables holding what looks like a secret: named as such, never quoted, not checked further."""
+        found = set()
+        for name in VARIABLES:  # in the documented order, so the problems come in a stable order
+            value = None if name in _MAY_LOOK_RANDOM else self.text(name)
+            if value is not None and (problem := check.secret_problem(value, _INSTEAD.get(name, _NOT_HERE))):
+                self.problems.append(f"{name} {problem}")
+                found.add(name)
+        return found
 
     def text(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()
@@ -346,7 +377,8 @@ class _Parser:
     def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
         value = (self.text(name) or default).lower()
         if value not in options:
-            self.problems.append(f"{name}={value!r} is not one of: {', '.join(options)}")
+            if name not in self.secret_like:
+                self.problems.append(check.problem_line(name, value, f"is not one of: {', '.join(options)}"))
             return default
         return value
 
@@ -357,7 +389,8 @@ class _Parser:
         try:
             value = int(raw)
         except ValueError:
-            self.problems.append(f"{name}={raw!r} is not a whole number")
+            if name not in self.secret_like:
+                self.problems.append(check.problem_line(name, raw, "is not a whole number"))
             return default
         if not low <= value <= high:
             self.problems.append(f"{name}={value} must be between {low} and {high}")
@@ -367,8 +400,8 @@ class _Parser:
     def check_values(self) -> None:
         for name, problem_of in _CHECKS.items():
             value = self.text(name)
-            if value is not None and (problem := problem_of(value)) is not None:
-                self.problems.append(f"{name}={value!r} {problem}")
+            if value is not None and name not in self.secret_like and (problem := problem_of(value)) is not None:
+                self.problems.append(check.problem_line(name, value, problem))
         certificate = self.text("KEYREPORT_KMS_CERTIFICATE")
         if certificate is not None:
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import ssl
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,6 +14,59 @@ RUN_LOG_TYPE_SUFFIX = "_Run"
 USERS_LOG_TYPE_SUFFIX = "_Users"  # the longer suffix: the Log-Type length check uses it
 DCR_IMMUTABLE_ID_PATTERN = re.compile(r"^dcr-[0-9a-f]{32}$")
 STREAM_PATTERN = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
+# Values a problem may quote: short names and numbers, URLs without credentials or query, paths, ARNs, GUIDs.
+_QUOTABLE = re.compile(
+    r"[A-Za-z0-9 _.:/-]{1,24}"
+    r"|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?"
+    r"|/[A-Za-z0-9._/-]{1,250}"
+    r"|arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:[A-Za-z0-9+=,.@/:_-]{1,250}"
+    r"|\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
+)
+_BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+
+
+def looks_like(value: str) -> str | None:
+    """What kind of secret a value looks like ("a base64 key"), or None. Conservative: a name is never one."""
+    if "-----BEGIN" in value:
+        return "a PEM (certificate or private key)"
+    if value.startswith("eyJ") and value.count(".") == 2 and len(value) >= 40:
+        return "a token (JWT)"
+    if "~" in value and 34 <= len(value) <= 60 and " " not in value:
+        return "an Entra client secret"
+    if _BASE64_KEY.fullmatch(value) and _random_looking(value.rstrip("=")):
+        return "a base64 key"
+    return None
+
+
+def _random_looking(text: str) -> bool:
+    """Letters, digits and case change places often in random text, seldom in names (ProductionAccount1)."""
+    kinds = ["u" if c.isupper() else "l" if c.islower() else "d" if c.isdigit() else "o" for c in text]
+    changes = sum(a != b for a, b in itertools.pairwise(kinds))
+    return {"u", "l", "d"} <= set(kinds) and changes >= 0.45 * (len(text) - 1)
+
+
+def problem_line(name: str, value: str, problem: str) -> str:
+    """One problem, naming the variable; its value is quoted only when no secret has its shape, else described."""
+    kind = looks_like(value)
+    if kind is None and _QUOTABLE.fullmatch(value):
+        return f"{name}={value!r} {problem}"
+    what = f"looks like {kind}" if kind else f"is {len(value)} characters long"
+    return f"{name} {problem} (the value {what}, not shown: it may be a secret)"
+
+
+def secret_problem(value: str, instead: str) -> str | None:
+    """A secret pasted where a name or an address belongs: what it looks like, and what belongs there."""
+    kind = looks_like(value)
+    return None if kind is None else f"looks like {kind}, {instead}"
+
+
+def pem_loads(data: bytes) -> bool:
+    """Whether OpenSSL loads the certificates of a PEM bundle (all of them, not just their markers)."""
+    try:
+        ssl.create_default_context(cadata=data.decode("ascii"))
+    except (ssl.SSLError, ValueError):  # UnicodeDecodeError is a ValueError
+        return False
+    return True
 
 
 def queue_url_problem(value: str) -> str | None:
@@ -114,6 +169,7 @@ def pem_file_problem(value: str) -> str | None:
     path = Path(value)
     if not path.is_file():
         return "does not name a readable file"
-    if b"-----BEGIN CERTIFICATE-----" not in path.read_bytes():
+    content = path.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" not in content:
         return "contains no PEM certificate"
-    return None
+    return None if pem_loads(content) else "holds a PEM certificate that cannot be loaded (is it complete?)"

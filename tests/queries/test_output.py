@@ -55,3 +55,33 @@ def test_json_keeps_types_and_decodes_dynamic_values() -> None:
     [row] = document["tables"][0]["rows"]
     assert document["status"] == "Success" and row["KeysCreated"] == [0, 2, 1]
     assert document["tables"][0]["columns"][1] == {"name": "KeysCreated", "type": "dynamic"}
+
+
+# A user named `=1+2` (a valid IAM name) or a run error a spreadsheet would execute, and terminal escapes.
+HOSTILE = ResultTable(
+    "PrimaryResult",
+    ("user_s", "ErrorDetail_s", "KeyAgeDays_d"),
+    ("string", "string", "real"),
+    (
+        ("=1+2", "@SUM(A1)\x1b]8;;http://evil\x07click\x1b]8;;\x07", -3.0),
+        ("+cmd|' /C calc'!A0", "-2+3", 7.0),
+        ("\tleading-tab", "\rcarriage", 1.0),
+        ("alice", "line\nbreak\x1b[31mred\x9b", 2.0),
+    ),
+)
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> None:
+    rows = list(csv.reader(io.StringIO(as_csv([HOSTILE]))))
+    assert rows[1][:2] == ["'=1+2", "'@SUM(A1)\x1b]8;;http://evil\x07click\x1b]8;;\x07"]
+    assert rows[2][:2] == ["'+cmd|' /C calc'!A0", "'-2+3"]
+    assert rows[3][:2] == ["'\tleading-tab", "'\rcarriage"]
+    assert [row[2] for row in rows[1:]] == ["-3", "7", "1", "2"]  # numbers stay numbers
+    assert rows[4][0] == "alice"
+
+
+def test_the_table_shows_no_control_character_a_terminal_would_obey() -> None:
+    shown = as_table([HOSTILE])
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert "=1+2" in shown and r"line\nbreak\x1b[31mred\x9b" in shown  # shown escaped, not obeyed
+    assert len(shown.splitlines()) == 2 + len(HOSTILE.rows) + 1  # one line per row: no injected line breaks

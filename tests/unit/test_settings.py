@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyreport.settings import VARIABLES, ConfigError, DataCollectorSettings, Settings, StdoutSettings
-from keyreport.validation import log_type_problem
+from keyreport.validation import log_type_problem, looks_like
 from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
@@ -155,3 +156,53 @@ def test_cli_config_error_is_a_message_not_a_traceback() -> None:
     assert "Traceback" not in done.stderr
     assert "KEYREPORT_WORKSPACE_ID='nope' is not a GUID" in done.stderr
     assert "KEYREPORT_KEYVAULT_URL is required" in done.stderr
+
+
+# Secrets as people paste them: a workspace key, an Entra client secret, an AWS secret access key, a JWT, a PEM.
+PASTED_SECRETS = {
+    "workspace key": base64.b64encode(bytes(range(7, 71))).decode(),
+    "client secret": "Xk8Q~4vGz1mD.pQ9rT_sW2yL7nB-cF3hJ6kA0eUo",
+    "AWS secret key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE7Q",
+    "token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJrZXlyZXBvcnQifQ.c2lnbmF0dXJlLWJ5dGVz",
+    "PEM": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+}
+
+
+@pytest.mark.parametrize("secret", PASTED_SECRETS.values(), ids=PASTED_SECRETS.keys())
+@pytest.mark.parametrize("name", sorted(VARIABLES))
+def test_a_secret_pasted_into_any_variable_is_described_never_echoed(name: str, secret: str) -> None:
+    try:
+        Settings.from_env(GOOD | {name: secret})
+    except ConfigError as error:
+        text = str(error)
+        assert secret not in text and secret[:16] not in text and secret.lower() not in text.lower()
+        assert name in text
+
+
+def test_the_usual_mistakes_are_named_for_what_they_look_like() -> None:
+    key, client_secret = PASTED_SECRETS["workspace key"], PASTED_SECRETS["client secret"]
+    assert problems(KEYREPORT_WORKSPACE_KEY_SECRET=key) == [
+        "KEYREPORT_WORKSPACE_KEY_SECRET looks like a base64 key, not a secret name: "
+        "set the name of the Key Vault secret that holds it"
+    ]
+    assert problems(KEYREPORT_AZURE_CLIENT_SECRET_ARN=client_secret) == [
+        "KEYREPORT_AZURE_CLIENT_SECRET_ARN looks like an Entra client secret, not an ARN: "
+        "keep the value in Secrets Manager and set the secret's ARN here"
+    ]
+    assert problems(AZURE_CLIENT_ID=client_secret) == [
+        "AZURE_CLIENT_ID looks like an Entra client secret, but no keyreport variable holds a secret: "
+        "keep it in Secrets Manager or Key Vault and name it here"
+    ]
+    [problem] = problems(KEYREPORT_WORKSPACE_ID="3f2b7c1e5d4a4b8e9c0f1a2b3c4d5e6fXYZ")
+    assert problem == (
+        "KEYREPORT_WORKSPACE_ID is not a GUID (the workspace id looks like 1b2c3d4e-...; see the workspace's "
+        "Overview page) (the value is 35 characters long, not shown: it may be a secret)"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["AWS_Access_Key_Report_Production_Account1", "KeyReport/Production2024Accounts", "la-workspace-key-prod-01"],
+)
+def test_names_are_never_taken_for_secrets(value: str) -> None:
+    assert looks_like(value) is None

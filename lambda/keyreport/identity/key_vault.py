@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 from azure.keyvault.secrets import SecretClient
 
+from keyreport.deadline import azure_request_hook
 from keyreport.errors import SecretUnavailable
 from keyreport.identity.credentials import identity_options
+from keyreport.identity.deadline_retry import DeadlineRetryPolicy
 from keyreport.identity.secret_cache import CachedSecret, reason
 from keyreport.log import logger
 
@@ -62,10 +64,9 @@ def secret_client(sink: DataCollectorSettings, azure: AzureSettings, credential:
         credential,
         connection_verify=identity_options(azure)["connection_verify"],
         verify_challenge_resource=sink.vault_in_cloud(azure.cloud),
+        raw_request_hook=azure_request_hook,  # transport timeouts cut to the run's deadline
         # azure-core's default (10 retries, up to 2 min apart) would outlive a Lambda's deadline.
-        retry_total=3,
-        retry_backoff_factor=0.5,
-        retry_backoff_max=8,
+        retry_policy=DeadlineRetryPolicy(retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8),
     )
 
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 FORMATS = ("table", "csv", "json")
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1: escapes a terminal would obey
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,17 @@ def text(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def visible(cell: str) -> str:
+    """A cell for the terminal: control characters shown escaped (\\n, \\x1b), never obeyed."""
+    return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), cell)
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell no spreadsheet runs: text that would start a formula gets a leading apostrophe."""
+    cell = text(value)
+    return "'" + cell if isinstance(value, str) and cell.startswith(FORMULA_STARTS) else cell
 
 
 def json_value(value: Any) -> Any:
@@ -83,7 +98,7 @@ def as_table(tables: Sequence[ResultTable]) -> str:
         shown = expanded(table)
         if len(tables) > 1:
             out.append(f"{shown.name}:")
-        cells = [[text(value) for value in row] for row in shown.rows]
+        cells = [[visible(text(value)) for value in row] for row in shown.rows]
         widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(shown.columns)]
         out.append("  ".join(name.ljust(width) for name, width in zip(shown.columns, widths, strict=True)).rstrip())
         out.append("  ".join("-" * width for width in widths))
@@ -94,13 +109,13 @@ def as_table(tables: Sequence[ResultTable]) -> str:
 
 def as_csv(tables: Sequence[ResultTable]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; and a cell holding \r is quoted too
     for index, table in enumerate(tables):
         shown = expanded(table)
         if index:
-            buffer.write("\n")
+            buffer.write("\r\n")
         writer.writerow(shown.columns)
-        writer.writerows([text(value) for value in row] for row in shown.rows)
+        writer.writerows([csv_cell(value) for value in row] for row in shown.rows)
     return buffer.getvalue()
 
 

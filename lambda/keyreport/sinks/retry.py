@@ -65,6 +65,8 @@ class Backoff:
     max_attempts: int = 6
     base_seconds: float = 1.0
     cap_seconds: float = 30.0
+    # A server's wait is honoured up to this; longer (or past the deadline) gives up, so the batch is spilled.
+    max_retry_after_seconds: float = 300.0
     rng: Callable[[], float] = random.random
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
@@ -74,7 +76,7 @@ class Backoff:
 
     def after(self, answer: Answer, attempt: int, remaining: float) -> Retry | GiveUp:
         """Wait and try again, unless no attempt is left or the wait would end past the time remaining."""
-        if attempt >= self.max_attempts:
+        if attempt >= self.max_attempts or (answer.retry_after or 0.0) > self.max_retry_after_seconds:
             return GiveUp("exhausted")
         wait = self.delay(attempt, answer.retry_after)
         return Retry(wait) if wait < remaining else GiveUp("exhausted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -112,3 +113,19 @@ def test_backoff_is_jittered_and_capped_and_the_server_wins() -> None:
 def test_deadline_subtracts_the_margin() -> None:
     assert Deadline(lambda: 30_000, margin_seconds=20).remaining() == 10
     assert Deadline(lambda: 5_000, margin_seconds=20).remaining() == 0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "remaining", "expected"),
+    [
+        (86_400.0, math.inf, GiveUp("exhausted")),  # a workstation run has no deadline: the cap bounds it
+        (301.0, math.inf, GiveUp("exhausted")),
+        (300.0, math.inf, Retry(300.0)),
+        (30.0, 10.0, GiveUp("exhausted")),  # past the deadline
+        (5.0, 10.0, Retry(5.0)),
+    ],
+)
+def test_a_retry_after_beyond_the_cap_or_the_deadline_gives_up(
+    retry_after: float, remaining: float, expected: Retry | GiveUp
+) -> None:
+    assert Backoff().after(Answer(429, retry_after), 1, remaining) == expected
