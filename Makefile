@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo sandbox bench test lint typecheck unit integration lock clean render
+.PHONY: help demo sandbox bench test soak lint typecheck unit integration lock clean render
 
 help:
 	@echo "make demo     run the real Lambda handler against the local sandbox (AWS + Azure stand-ins)"
 	@echo "              SINK=logs_ingestion ships through the Logs Ingestion API; SINK=both runs both and compares"
 	@echo "make test     lint, type-check and every test"
+	@echo "make soak     the deadline fault cases with a 60 s Lambda timeout (longer than make test's)"
 	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it (USERS=300)"
 	@echo "make lock     re-resolve the pinned lock files from pyproject.toml"
 	@echo "make render   re-render the generated files: workbook and alert rules (queries/*.kql),"
@@ -61,6 +62,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck cfn-check $(STAMP) $(KQL_STAMP)
 	$(BIN)/pytest -q -n 2
+
+# The deadline cases of `make test` with a 60 s Lambda timeout and the deployed 20 s margin (about 10 minutes).
+soak: $(STAMP)
+	$(BIN)/pytest -q -n 2 -m soak tests/integration/test_deadline.py
 
 lock: $(STAMP)
 	$(BIN)/pip install --quiet uv

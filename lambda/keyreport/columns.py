@@ -47,6 +47,7 @@ RUN_COLUMNS: Mapping[str, str] = {
     "Users": "Users_d",
     "Keys": "Keys_d",
     "UsersSkipped": "UsersSkipped_d",
+    "UsersNotRead": "UsersNotRead_d",
     "RecordsShipped": "RecordsShipped_d",
     "RecordsSpilled": "RecordsSpilled_d",
     "RecordsFailed": "RecordsFailed_d",

@@ -10,7 +10,16 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
+)
 
 if TYPE_CHECKING:
     from keyreport.records import RunSummary
@@ -27,6 +36,8 @@ class ConfigError(Exception):
 
 class SecretUnavailable(Exception):
     """A secret could not be fetched or is not usable; the message never contains the secret."""
+
+    environment = False  # True when the cause is the environment's AWS credentials or region (exit 2)
 
 
 class WebIdentityTokenUnavailable(SecretUnavailable):
@@ -47,6 +58,10 @@ class CertificateProblem(ValueError):
 
 class SpillError(Exception):
     """The spill bucket could not take or give back a batch."""
+
+
+class DeadlineReached(Exception):
+    """A network call not started, or a retry not made, because the run's deadline has passed."""
 
 
 class SpillRejected(Exception):
@@ -110,3 +125,58 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of what an error says (an Azure SDK error's `message` when it has one)."""
     text = str(getattr(error, "message", None) or error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+# AWS's answers to credentials that expired or are wrong (STS, IAM and the other query/JSON services).
+_REJECTED_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+    }
+)
+
+
+def aws_credentials_problem(error: BaseException) -> str | None:
+    """One line, with the fix, when `error` means the AWS credentials or region are missing or refused."""
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: set AWS_PROFILE (and sign in, e.g. `aws sso login`) or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoRegionError):
+        return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. AWS_REGION=us-east-1"
+    if isinstance(error, TokenRetrievalError | SSOError):
+        return f"the AWS sign-in expired ({first_line(error, 200)}): sign in again, e.g. `aws sso login`"
+    code = aws_error_code(error)
+    if code in _REJECTED_CREDENTIALS:
+        return f"AWS refused the credentials ({code}): they expired or are wrong; sign in again or refresh them"
+    return None
+
+
+def aws_hint(error: BaseException) -> str | None:
+    """aws_problem's line for the usual environment mistakes (credentials, region, endpoint), else None."""
+    if aws_credentials_problem(error) or isinstance(error, EndpointConnectionError):
+        return aws_problem(error)
+    return None
+
+
+def aws_problem(error: BaseException) -> str:
+    """One line about an AWS SDK error, with what to check for the usual environment mistakes."""
+    problem = aws_credentials_problem(error)
+    if problem:
+        return problem
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"cannot reach the AWS endpoint ({first_line(error, 200)}): check the network or proxy, "
+            "AWS_REGION, and any AWS_ENDPOINT_URL* variable"
+        )
+    if isinstance(error, ReadTimeoutError):
+        return f"the AWS endpoint did not answer in time ({first_line(error, 200)})"
+    if isinstance(error, ClientError | BotoCoreError):
+        return f"AWS: {aws_error_code(error)}: {first_line(error, 200)}"
+    return first_line(error)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from keyreport import pipeline
 from keyreport.aws import organization
 from keyreport.aws.clients import AwsClients
-from keyreport.deadline import Deadline
+from keyreport.deadline import Deadline, bounding
 from keyreport.errors import ConfigError, RunFailed, SecretUnavailable
 from keyreport.log import logger
 from keyreport.metrics import publish_run
@@ -38,7 +38,8 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
     try:
         settings = Settings.from_env()
         deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
-        return _dispatch(event, warm_wiring(settings, session), deadline)
+        with bounding(deadline):  # every AWS and Azure call of the invocation, SDK internals included
+            return _dispatch(event, warm_wiring(settings, session), deadline)
     except ConfigError as error:
         # Raised by Settings, or later by what the settings lead to (an auth mode this package cannot run).
         logger.error("configuration error", extra={"problems": error.problems})

@@ -1,4 +1,8 @@
-"""inventory -> records -> sink for one account; the handler and the CLI are thin shells over `run`."""
+"""inventory -> records -> sink for one account; the handler and the CLI are thin shells over `run`.
+
+Time: the run's deadline bounds the work (reading, shipping); what is left after it (the margin) is for
+spilling what could not be shipped and for the run row, which is shipped or spilled in every outcome.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,28 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport import __version__
 from keyreport.aws.inventory import Inventory
-from keyreport.deadline import Deadline
-from keyreport.errors import SpillError
+from keyreport.deadline import Deadline, bounding, on_this_thread
+from keyreport.errors import (
+    ConfigError,
+    DeadlineReached,
+    SpillError,
+    aws_credentials_problem,
+    aws_problem,
+    first_line,
+)
 from keyreport.log import logger
-from keyreport.records import KeyRecord, RunSummary, key_row, summary_row, user_row
+from keyreport.records import ROOT_USER, KeyRecord, RunSummary, key_row, summary_row, user_row
 from keyreport.settings import Settings
-from keyreport.sinks.base import FailedBatch, Sink, Table
+from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
 
 if TYPE_CHECKING:
     from keyreport.aws.clients import AwsClients
+
+# The account STS would not name: no real account has this id, and it keeps the run row's and the spill
+# object's account fields valid (12 digits), so the row is stored and the spill object replayable.
+UNKNOWN_ACCOUNT = "000000000000"
+UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 
 
 @dataclass
@@ -41,48 +57,101 @@ def run(
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
-    """Inventories the account `account` reaches and ships its records; failed batches are spilled.
+    """Inventories the account `account` reaches and ships its records; failed batches are spilled at once.
 
     `fingerprint_key` is the deployment's (keyreport.deployment_key), so fingerprints join across its runs.
     """
     started_clock = time.monotonic()
-    account_id = account.sts().get_caller_identity()["Account"]
-    summary = _new_summary(account_id, sink, clock)
-    logger.append_keys(run_id=summary.run_id, account=account_id)
+    with bounding(deadline):
+        root_arn, why_unknown = _account_id(account)
+        account_id = root_arn.split(":")[4] if why_unknown is None else root_arn
+        summary = _new_summary(account_id, sink, clock)
+        logger.append_keys(run_id=summary.run_id, account=account_id)
+        settle = Settler(spill, summary, deadline.closing())
+        if why_unknown is None:
+            reading = Reading(summary, settle, root_arn, fingerprint_key)
+            _ship_records(settings, account, sink, deadline, reading)
+        else:
+            summary.inventory_complete = False
+            summary.errors.append(why_unknown)
+        summary.duration_seconds = time.monotonic() - started_clock
+        ship_run_row(summary, sink, deadline, settle)
+    logger.info("run finished", extra={"summary": summary_row(summary)})
+    return RunResult(summary, settle.unsettled)
+
+
+def _account_id(account: AwsClients) -> tuple[str, str | None]:
+    """The account's root ARN, or "unknown" and why STS would not tell (the run row still goes out)."""
+    try:
+        identity = account.sts().get_caller_identity()
+    except (ClientError, BotoCoreError, DeadlineReached) as error:
+        problem = aws_credentials_problem(error)
+        if problem:  # a mistake of the environment, not of this run: said once, no run row to ship
+            raise ConfigError([problem]) from None
+        return UNKNOWN_ACCOUNT, f"account not identified: STS GetCallerIdentity: {aws_problem(error)}"
+    partition = identity["Arn"].split(":")[1]
+    return f"arn:{partition}:iam::{identity['Account']}:root", None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What reading one account's keys needs besides its clients: the run's summary, where failed batches go,
+    the account's root ARN (for a row about unknown root keys) and the deployment's fingerprint key."""
+
+    summary: RunSummary
+    settle: Settler
+    root_arn: str
+    fingerprint_key: bytes
+
+
+def _ship_records(
+    settings: Settings,
+    account: AwsClients,
+    sink: Sink,
+    deadline: Deadline,
+    reading: Reading,
+) -> None:
+    summary, settle = reading.summary, reading.settle
     inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
-    records = _until_inventory_fails(inventory.records(), summary)
+    records = _read(inventory, deadline, summary, reading.root_arn)
     rows = (
-        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=fingerprint_key)
+        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
         for record in records
     )
-    delivery = sink.send(Table.KEYS, rows, deadline)
-
+    delivery = sink.send(Table.KEYS, rows, deadline, on_failed=settle)
     stats = inventory.stats
-    summary.users, summary.keys, summary.users_skipped = stats.users, stats.keys, stats.users_skipped
+    summary.users, summary.users_skipped = stats.users, stats.users_skipped
+    summary.keys = stats.keys + (not stats.root_keys_known)
+    summary.users_not_read = stats.users - stats.users_read
     summary.errors.extend(stats.errors)
     summary.shipped = delivery.shipped
-    unsettled = _settle(delivery.failed_batches, spill, summary)
-    summary.spilled = delivery.failed - sum(len(batch.rows) for batch in unsettled)
-    summary.failed = delivery.failed - summary.spilled
-    unsettled += _ship_users(inventory, sink, deadline, spill, summary)
-    summary.duration_seconds = time.monotonic() - started_clock
-    run_delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
-    if run_delivery.failed_batches:
+    _ship_users(inventory, sink, deadline, summary, settle)
+    summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
+    logger.info("inventory finished", extra={"credential_report": stats.report_used})
+
+
+def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Settler) -> None:
+    """The run row goes to the sink while the margin allows a spill after it; past the deadline, straight
+    to the spill bucket, so the function's time never runs out with no trace of the run."""
+    row = summary_row(summary)
+    if deadline.expired:
+        settle(FailedBatch(Table.RUNS, [row], DEADLINE_REASON, ["not attempted"]))
+        return
+    before_spill = deadline.within(0.5)
+    with on_this_thread(before_spill):
+        delivery = sink.send(Table.RUNS, [row], before_spill)
+    if delivery.failed_batches:
         summary.errors.append("run summary row not delivered")
-        unsettled += _settle(run_delivery.failed_batches, spill, summary)
-    logger.info("run finished", extra={"summary": summary_row(summary), "credential_report": stats.report_used})
-    return RunResult(summary, unsettled)
+        for batch in delivery.failed_batches:
+            settle(batch)
 
 
-def _ship_users(
-    inventory: Inventory, sink: Sink, deadline: Deadline, spill: SpillBucket | None, summary: RunSummary
-) -> list[FailedBatch]:
+def _ship_users(inventory: Inventory, sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
     """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
     rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
-    delivery = sink.send(Table.USERS, rows, deadline)
+    delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
     if delivery.failed:
         summary.errors.append(f"{delivery.failed} user rows not delivered")
-    return _settle(delivery.failed_batches, spill, summary)
 
 
 def report_unreachable_account(
@@ -100,8 +169,10 @@ def report_unreachable_account(
     summary.inventory_complete = False
     summary.errors.append(reason)
     logger.error("account not inventoried", extra={"account": account_id, "reason": reason})
-    delivery = sink.send(Table.RUNS, [summary_row(summary)], deadline)
-    return RunResult(summary, _settle(delivery.failed_batches, spill, summary))
+    settle = Settler(spill, summary, deadline.closing())
+    with bounding(deadline):
+        ship_run_row(summary, sink, deadline, settle)
+    return RunResult(summary, settle.unsettled)
 
 
 def _new_summary(account_id: str, sink: Sink, clock: Callable[[], datetime]) -> RunSummary:
@@ -110,44 +181,88 @@ def _new_summary(account_id: str, sink: Sink, clock: Callable[[], datetime]) -> 
     )
 
 
-def _settle(batches: list[FailedBatch], spill: SpillBucket | None, summary: RunSummary) -> list[FailedBatch]:
-    """Parks undelivered batches in the spill bucket; returns those that could not be parked either.
+class Settler:
+    """Parks each undelivered batch in the spill bucket the moment the sink gives up on it, with the time
+    the margin leaves (not the work deadline: a batch failed at the deadline still needs parking).
 
-    Those are logged row by row as a last resort: the rows hold no secret, and a record in the function's
-    log can still be recovered, while a record nowhere makes a stale key look like a clean account.
+    A batch that cannot be parked is logged row by row as a last resort: the rows hold no secret, and a
+    record in the function's log can still be recovered, while a record nowhere makes a stale key look
+    like a clean account.
     """
-    unsettled: list[FailedBatch] = []
-    for batch in batches:
-        if spill is not None:
-            try:
-                spilled = spill.put(
+
+    def __init__(self, spill: SpillBucket | None, summary: RunSummary, closing: Deadline) -> None:
+        self.spill = spill
+        self.summary = summary
+        self.closing = closing
+        self.unsettled: list[FailedBatch] = []
+        self.spilled_rows = self.failed_rows = 0
+
+    def __call__(self, batch: FailedBatch) -> None:
+        keys = batch.table is Table.KEYS
+        if self._parked(batch):
+            self.spilled_rows += len(batch.rows) if keys else 0
+            return
+        self.failed_rows += len(batch.rows) if keys else 0
+        self.unsettled.append(batch)
+        for row in batch.rows:
+            logger.error(
+                "undelivered record", extra={"table": batch.table.value, "record": row, "reason": batch.reason}
+            )
+
+    def _parked(self, batch: FailedBatch) -> bool:
+        if self.spill is None:
+            return False
+        summary = self.summary
+        try:
+            with on_this_thread(self.closing):
+                spilled = self.spill.put(
                     batch,
                     run_id=summary.run_id,
                     account_id=summary.account_id,
                     sink=summary.sink,
                     sequence=len(summary.spill_keys),
                 )
-            except SpillError as error:
-                summary.errors.append(str(error))
-            else:
-                summary.spill_keys.append(spilled.key)
-                logger.warning(
-                    "batch spilled", extra={"key": spilled.key, "rows": len(batch.rows), "reason": batch.reason}
-                )
-                continue
-        unsettled.append(batch)
-        for row in batch.rows:
-            logger.error(
-                "undelivered record", extra={"table": batch.table.value, "record": row, "reason": batch.reason}
-            )
-    return unsettled
+        except (SpillError, DeadlineReached) as error:
+            summary.errors.append(str(error))
+            return False
+        summary.spill_keys.append(spilled.key)
+        logger.warning("batch spilled", extra={"key": spilled.key, "rows": len(batch.rows), "reason": batch.reason})
+        return True
 
 
-def _until_inventory_fails(records: Iterator[KeyRecord], summary: RunSummary) -> Iterator[KeyRecord]:
-    """Ships what was read before an AWS error that retries could not cure, and marks the run incomplete."""
+def _read(inventory: Inventory, deadline: Deadline, summary: RunSummary, root_arn: str) -> Iterator[KeyRecord]:
+    """The inventory's records until it ends, fails (what was read is still shipped, the run is marked
+    incomplete) or the deadline nears (reading stops; the users not reached are counted); then, when the
+    credential report could not tell the root user's keys, a record that says they are unknown."""
+    yield from _until_stopped(inventory, deadline, summary)
+    if not inventory.stats.root_keys_known:
+        yield unknown_root_keys(root_arn)
+
+
+def unknown_root_keys(root_arn: str) -> KeyRecord:
+    """The root user's keys, unknown: a row in the table (the root-keys query shows it) instead of none."""
+    return KeyRecord(
+        user_name=ROOT_USER,
+        user_arn=root_arn,
+        access_key_id=UNKNOWN_ROOT_KEYS,
+        status="Unknown",
+        create_date=None,
+        last_use_known=False,
+    )
+
+
+def _until_stopped(inventory: Inventory, deadline: Deadline, summary: RunSummary) -> Iterator[KeyRecord]:
+    records = inventory.records()
     try:
-        yield from records
-    except (ClientError, BotoCoreError) as error:
-        summary.inventory_complete = False
-        summary.errors.append(f"inventory stopped: {type(error).__name__}: {error}"[:500])
-        logger.error("inventory stopped early", extra={"error": str(error)[:500]})
+        yield from records  # the inventory stops itself at the deadline (DeadlineReached)
+    except (ClientError, BotoCoreError, DeadlineReached) as error:
+        getattr(records, "close", lambda: None)()  # pending calls are refused now: the pool winds down at once
+        text = f"inventory stopped: {type(error).__name__}: {first_line(error)}"[:500]
+        summary.errors.append(text)
+        logger.error("inventory stopped early", extra={"error": text})
+        if isinstance(error, DeadlineReached) or deadline.expired:
+            # Not an IAM failure: the run had no time left. The users not reached are counted instead.
+            if not inventory.stats.listing_complete:
+                summary.errors.append("inventory stopped: users not yet listed are not counted in UsersNotRead")
+        else:
+            summary.inventory_complete = False

@@ -51,6 +51,7 @@ class RunSummary:
     users: int = 0
     keys: int = 0
     users_skipped: int = 0
+    users_not_read: int = 0  # listed, not read before the deadline
     shipped: int = 0
     failed: int = 0
     spilled: int = 0
@@ -63,7 +64,7 @@ class RunSummary:
     def status(self) -> str:
         if self.failed or not self.inventory_complete:
             return "failed"
-        if self.spilled or self.users_skipped or self.errors:
+        if self.spilled or self.users_skipped or self.users_not_read or self.errors:
             return "partial"
         return "ok"
 
@@ -73,7 +74,8 @@ class RunSummary:
 
         A user deleted during the run is no error (it has no keys any more); a user that could not be read is.
         """
-        return self.inventory_complete and self.failed == 0 and self.spilled == 0 and not self.errors
+        complete = self.inventory_complete and not self.users_not_read
+        return complete and self.failed == 0 and self.spilled == 0 and not self.errors
 
 
 def account_from_arn(arn: str) -> str:
@@ -166,6 +168,7 @@ def summary_row(summary: RunSummary) -> Row:
         "Users": summary.users,
         "Keys": summary.keys,
         "UsersSkipped": summary.users_skipped,
+        "UsersNotRead": summary.users_not_read,
         "RecordsShipped": summary.shipped,
         "RecordsSpilled": summary.spilled,
         "RecordsFailed": summary.failed,

@@ -84,6 +84,12 @@ class Kind(Protocol):
     builder: ClassVar[str]  # "module:function"
 
 
+def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
+    """The AWS region of the environment: botocore reads only AWS_DEFAULT_REGION; AWS_REGION counts too."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or None
+
+
 def builder(kind: Kind) -> Callable[..., Any]:
     """The function that makes what `kind` describes, imported on first use."""
     module, function = kind.builder.split(":")

@@ -75,7 +75,7 @@ def world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
 def new_world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> World:
     """A freshly seeded account and a cold Lambda's environment (also for module-scoped fixtures)."""
     estate = stack.seed(users=USERS, seed=11)
-    for emulator in (stack.entra, stack.keyvault, stack.collector):
+    for emulator in (stack.entra, stack.keyvault, stack.collector, stack.ingestion):
         emulator.faults.clear()  # a test that left faults queued must not fail the next one
     stack.collector.set_key(stack.workspace_key)
     stack.keyvault.set_secret(WORKSPACE_KEY_SECRET, stack.workspace_key)

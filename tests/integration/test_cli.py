@@ -74,3 +74,36 @@ def test_replay_redelivers_spilled_batches_then_deletes_them(world: World) -> No
 def test_replay_needs_a_spill_bucket(world: World) -> None:
     done = keyreport(world, "replay", KEYREPORT_SPILL_BUCKET="")
     assert done.returncode == 2 and "KEYREPORT_SPILL_BUCKET is required" in done.stderr
+
+
+def test_no_aws_credentials_is_one_line_and_exit_2(world: World, tmp_path: object) -> None:
+    nowhere = f"{tmp_path}/none"
+    done = keyreport(
+        world,
+        "run",
+        AWS_ACCESS_KEY_ID="",
+        AWS_SECRET_ACCESS_KEY="",
+        AWS_SHARED_CREDENTIALS_FILE=nowhere,
+        AWS_CONFIG_FILE=nowhere,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no AWS credentials found: set AWS_PROFILE" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_aws_endpoint_is_named_without_a_traceback(world: World) -> None:
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused at once
+    done = keyreport(world, "run", "--timeout", "20", AWS_ENDPOINT_URL=closed, KEYREPORT_AWS_MAX_ATTEMPTS="2")
+    assert done.returncode == 1, done.stderr
+    assert "cannot reach the AWS endpoint" in done.stderr and "AWS_ENDPOINT_URL" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_aws_region_alone_is_honoured(world: World) -> None:
+    done = keyreport(world, "run", "--sink", "stdout", AWS_DEFAULT_REGION="", AWS_REGION=world.stack.aws.region)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == world.estate.key_count
+
+
+def test_a_timeout_of_0_is_refused_rather_than_unlimited(world: World) -> None:
+    done = keyreport(world, "run", "--timeout", "0")
+    assert done.returncode == 2 and "give a number of seconds above 0" in done.stderr

@@ -200,9 +200,13 @@ def test_no_credential_report_falls_back_to_per_key_calls(world: World) -> None:
     result = run_with_iam_faults(faults)
     summary = result.summary
     root_keys = len(world.estate.root_keys)  # the root user's keys exist only in the report
-    assert summary.succeeded and summary.shipped == world.estate.key_count - root_keys
+    # Every IAM key shipped, plus one row saying the root user's keys are unknown; the run says why.
+    assert summary.shipped == world.estate.key_count - root_keys + 1 and summary.status == "partial"
+    assert summary.errors == ["credential report unusable: IAM answered AccessDenied; the root user's keys are unknown"]
     assert faults.calls["GetAccessKeyLastUsed"] == world.estate.key_count - root_keys
     stored = world.rows(summary.run_id)
+    (root,) = [row for row in stored if row["user_s"] == "<root_account>"]
+    assert (root["AccessKeyId_s"], root["Status_s"]) == ("root:unknown", "Unknown") and "NeverUsed_b" not in root
     assert all("PasswordEnabled_b" not in row for row in stored)
     by_fingerprint = {row["KeyFingerprint_s"]: row for row in stored}
     for key in world.estate.iam_keys:

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from keyreport.deadline import Deadline
 from keyreport.records import Row
-from keyreport.sinks.base import Delivery, FailedBatch, Table
+from keyreport.sinks.base import Delivery, FailedBatch, OnFailed, Table
 from keyreport.spill.bucket import SpillBucket
 
 BUCKET = "keyreport-spill-test"
@@ -33,15 +33,17 @@ class FakeSink:
         self.delivered: dict[Table, list[Row]] = {table: [] for table in Table}
         self.calls: list[Table] = []
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
         self.calls.append(table)
         rows = list(rows)
-        delivery = Delivery()
+        delivery = Delivery(on_failed=on_failed)
         for index, start in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[start : start + self.batch_size]
             if (table, index) in self.refuse:
                 reason = f"HTTP 503 on {table.value} batch {index}"
-                delivery.failed_batches.append(FailedBatch(table, batch, reason, attempts=[reason, reason]))
+                delivery.fail(FailedBatch(table, batch, reason, attempts=[reason, reason]))
             else:
                 self.delivered[table].extend(batch)
                 delivery.shipped += len(batch)

@@ -61,8 +61,12 @@ def spill() -> Iterator[SpillBucket]:
 
 
 def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
-    """No credential report (AccessDenied), one page of users, and each key's last use asked for."""
-    stub.add_client_error("generate_credential_report", "AccessDenied", http_status_code=403)
+    """A credential report with only the root user (no keys), one page of users, each key's last use asked for."""
+    report = (
+        f"user,arn,access_key_1_active,access_key_1_last_rotated\n<root_account>,arn:aws:iam::{ACCOUNT}:root,false,N/A"
+    )
+    stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+    stub.add_response("get_credential_report", {"Content": report.encode(), "GeneratedTime": NOW})
     users = [
         {"UserName": name, "UserId": f"AIDA{name.upper():X<17}", "Path": "/", "Arn": arn(name), "CreateDate": CREATED}
         for name in keys

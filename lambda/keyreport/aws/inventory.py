@@ -12,7 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport.aws.credential_report import CredentialReport, ReportRow
 from keyreport.aws.report_watch import ReportWatch
-from keyreport.errors import aws_error_code
+from keyreport.deadline import current
+from keyreport.errors import DeadlineReached, aws_error_code
 from keyreport.log import logger
 from keyreport.records import ROOT_USER, KeyRecord, UserRecord, mask_key_id
 
@@ -70,6 +71,9 @@ class InventoryStats:
     users: int = 0
     keys: int = 0
     users_skipped: int = 0
+    users_read: int = 0  # users whose keys were read (skipped ones included): users - users_read were not
+    listing_complete: bool = False
+    root_keys_known: bool = True  # False: only the report knows them, and it did not say (see the run row)
     report_used: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -135,13 +139,31 @@ class Inventory:
         except (ClientError, BotoCoreError):
             yield from self._settled(waiting, unplaced)  # what was read before the listing failed still ships
             raise
-        yield from self._settled(waiting, unplaced)
+        except DeadlineReached:
+            yield from self._unresolved(waiting + unplaced)  # no time to place them: last use unknown
+            raise
+        try:
+            yield from self._settled(waiting, unplaced)
+        except DeadlineReached:
+            yield from self._unresolved(waiting + unplaced)
+            raise
+        self.stats.errors.extend(self._watch.errors)
+        self.stats.root_keys_known = self._watch.root_keys_known
+
+    def _unresolved(self, listed: list[ListedKey]) -> Iterator[KeyRecord]:
+        """Keys listed but not yet placed or looked up when the deadline came: shipped without a last use
+        (never claimed unused) rather than dropped; the report places them if it is already there."""
+        report = self._watch.report if self._watch.settled else None
+        for key in listed:
+            yield self._key_record(key, *_placed_in(report, key))
+        listed.clear()
 
     def _listed(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
         if self._watch.settled:  # a fresh report was there, or none will come: the root's keys first
             yield from self._placed(waiting, unplaced)
         for result in bounded_map(self._user_keys, self._users(), self.concurrency):
             self.stats.users_skipped += result.skipped
+            self.stats.users_read += 1
             self.stats.errors.extend(result.errors)
             if result.user is not None:
                 self._listed_users[result.user["UserName"]] = result.user
@@ -149,13 +171,21 @@ class Inventory:
             waiting.extend(result.waiting)
             if self._watch.settled:
                 yield from self._placed(waiting, unplaced)
+            if current().expired:  # stop reading: what was read is shipped, the rest counted as not read
+                raise DeadlineReached("the run's deadline came before every user was read")
 
     def _settled(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
         self._watch.wait()
         yield from self._placed(waiting, unplaced)
-        for result in bounded_map(self._looked_up, unplaced, self.concurrency):
-            self.stats.errors.extend(result.errors)
-            yield from result.records
+        looked_up = 0
+        try:
+            for result in bounded_map(self._looked_up, unplaced, self.concurrency):
+                looked_up += 1
+                self.stats.errors.extend(result.errors)
+                yield from result.records
+        except DeadlineReached:
+            del unplaced[:looked_up]  # those were yielded: the rest go out unresolved
+            raise
 
     def _placed(self, waiting: list[ListedKey], unplaced: list[ListedKey]) -> Iterator[KeyRecord]:
         """Records of the waiting keys the settled report places (the root's keys first, once); empties `waiting`."""
@@ -190,6 +220,7 @@ class Inventory:
             for user in page["Users"]:
                 self.stats.users += 1
                 yield dict(user)
+        self.stats.listing_complete = True
 
     def _root_keys(self, report: CredentialReport) -> Iterator[KeyRecord]:
         """The root user's keys exist only in the report: they have no listable id, so the slot names them."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keyreport.errors import AccountUnreachable, aws_error_code
+from keyreport.errors import AccountUnreachable, DeadlineReached, aws_error_code
 from keyreport.log import logger
 from keyreport.records import ACCOUNT_ID
 
@@ -155,6 +155,9 @@ def run_member_accounts(
         except AccountUnreachable as error:
             report_unreachable(message.account_id, str(error))
             outcomes[message.message_id] = False
+            continue
+        except DeadlineReached:
+            outcomes[message.message_id] = False  # not attempted: back to the queue for the next invocation
             continue
         outcomes[message.message_id] = run_account(session)
     return batch_response(messages, malformed, lambda message: outcomes[message.message_id])

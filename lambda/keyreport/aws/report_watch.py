@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError
 
-from keyreport.aws.credential_report import CredentialReport, fetch_credential_report
-from keyreport.log import logger
+from keyreport.aws.credential_report import CredentialReport, fetch_credential_report, unusable
+from keyreport.errors import first_line
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -31,6 +31,8 @@ class ReportWatch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.report: CredentialReport | None = None
+        self.errors: list[str] = []  # what the run row should count: the report unusable, or rows unreadable
+        self.root_keys_known = False
         self._iam, self._wait_seconds, self._clock = iam, wait_seconds, clock
         self._sleep = sleep
         self._error: Exception | None = None
@@ -58,9 +60,10 @@ class ReportWatch:
 
     def _fetch(self) -> None:
         try:
-            self.report = fetch_credential_report(self._iam, self._wait_seconds, self._pause, self._clock)
+            outcome = fetch_credential_report(self._iam, self._wait_seconds, self._pause, self._clock)
+            self.report, self.errors, self.root_keys_known = outcome.report, outcome.errors, outcome.root_keys_known
         except BotoCoreError as error:  # no answer at all; listing will meet the same network, or not
-            logger.warning("credential report unreachable, falling back to per-key calls", extra={"error": str(error)})
+            self.errors = unusable(f"IAM did not answer: {first_line(error)}").errors
         except Exception as error:  # handed to the main thread by wait()
             self._error = error
         finally:

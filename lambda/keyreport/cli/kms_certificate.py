@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
 from cryptography.hazmat.primitives import hashes, serialization
 
 from keyreport.aws.clients import AwsClients
+from keyreport.cli.common import aws_session
 from keyreport.errors import ConfigError
 from keyreport.identity.kms_certificate import MAX_DAYS, build_certificate, parse_subject
 from keyreport.identity.kms_key import KmsSigningKey
@@ -41,7 +41,7 @@ def kms_certificate(args: argparse.Namespace) -> int:
             raise ValueError(f"--days must be between 1 and {MAX_DAYS}")
     except ValueError as error:
         raise ConfigError([str(error)]) from None
-    key = KmsSigningKey(AwsClients(boto3.Session()).kms(), args.key_id)
+    key = KmsSigningKey(AwsClients(aws_session()).kms(), args.key_id)
     certificate = build_certificate(key, subject, args.days)
     try:
         args.out.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import boto3
 
     from keyreport.deadline import Deadline
-    from keyreport.sinks.base import FailedBatch
+    from keyreport.sinks.base import FailedBatch, OnFailed
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -83,8 +83,10 @@ class CountingSink:
         self.name = sink.name
         self.progress = progress
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
-        delivery = self.sink.send(table, self._counted(table, rows), deadline)
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
+        delivery = self.sink.send(table, self._counted(table, rows), deadline, on_failed)
         self.progress.count("shipped", delivery.shipped)
         return delivery
 

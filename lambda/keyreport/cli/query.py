@@ -12,12 +12,11 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
 from keyreport import queries
 from keyreport.cli import sign_in
-from keyreport.cli.common import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, EXIT_RUN_FAILED
+from keyreport.cli.common import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, EXIT_RUN_FAILED, aws_session
 from keyreport.errors import UnknownQuery, first_line
 from keyreport.queries.client import (
     SERVER_TIMEOUT_SECONDS,
@@ -83,7 +82,7 @@ def run_query(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     query, timespan = request
     settings = Settings.for_query(None, **sign_in.settings_overrides(args))
-    credential = sign_in.person_credential(args, settings.azure) or query_credential(settings, boto3.Session())
+    credential = sign_in.person_credential(args, settings.azure) or query_credential(settings, aws_session())
     client = logs_client(settings, credential)
     try:
         outcome = execute(client, settings.workspace_id, query.text, timespan, args.server_timeout)

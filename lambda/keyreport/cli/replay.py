@@ -6,9 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-import boto3
-
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
 from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings, StdoutSettings
@@ -36,7 +34,7 @@ def replay(args: argparse.Namespace) -> int:
     missing = [f"{name} is required for keyreport replay" for name, value in needed.items() if value is None]
     if missing:
         raise ConfigError(missing)
-    wiring = Wiring(settings, boto3.Session())
+    wiring = Wiring(settings, aws_session())
     assert wiring.spill is not None  # checked above
     read_only = isinstance(settings.sink, StdoutSettings)  # a dry run shows the batches and changes nothing
     progress = Progress(wanted(args), "spilled batches", "batch")

@@ -7,11 +7,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-import boto3
-
 from keyreport import pipeline
 from keyreport.cli import sign_in
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, start
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
 from keyreport.cli.progress import CountingSink, Progress, counting_spill, wanted
 from keyreport.records import summary_row
 from keyreport.settings import SINKS, Settings
@@ -34,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = start(args)
     overrides = {"KEYREPORT_SINK": args.sink} if args.sink else {}
     settings = Settings.from_env(None, **overrides, **sign_in.settings_overrides(args))
-    session, progress = boto3.Session(), Progress(wanted(args), "users read", "user")
+    session, progress = aws_session(), Progress(wanted(args), "users read", "user")
     progress.watch_inventory(session)
     wiring = Wiring(settings, session, sign_in.person_credential(args, settings.azure))
     sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)

@@ -21,8 +21,10 @@ from azure.identity import (
     DefaultAzureCredential,
 )
 
+from keyreport.deadline import azure_request_hook
 from keyreport.errors import CertificateProblem, ClientCertificateUnusable
 from keyreport.identity.certificates import parse_certificate, parse_client_certificate
+from keyreport.identity.deadline_retry import DeadlineRetryPolicy
 from keyreport.identity.federation import WebIdentityToken
 from keyreport.identity.kms_assertion import KmsClientAssertion, token_endpoint
 from keyreport.identity.kms_key import KmsSigningKey
@@ -40,11 +42,18 @@ def identity_options(azure: AzureSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "authority": azure.authority_host,
         "connection_verify": trust_bundle(azure.ca_bundle),
+        # Every token request's timeouts cut to the run's deadline (azure-core's default read timeout is 300 s).
+        "raw_request_hook": azure_request_hook,
     }
     if azure.authority_override:
         # A custom authority (private link, a test double) is not in Microsoft's instance metadata.
         options["disable_instance_discovery"] = True
     return options
+
+
+def service_principal_options(azure: AzureSettings) -> dict[str, Any]:
+    """identity_options for an app's own credential: retries that never wait past the run's deadline."""
+    return identity_options(azure) | {"retry_policy_class": DeadlineRetryPolicy}
 
 
 class RotatingCredential:
@@ -84,7 +93,7 @@ def default(auth: DefaultAuth, azure: AzureSettings, aws: AwsClients) -> TokenCr
 
 def federated(auth: FederatedAuth, azure: AzureSettings, aws: AwsClients) -> TokenCredential:
     token = WebIdentityToken(aws.sts(), azure.cloud.federation_audience)
-    return ClientAssertionCredential(auth.tenant_id, auth.client_id, token, **identity_options(azure))
+    return ClientAssertionCredential(auth.tenant_id, auth.client_id, token, **service_principal_options(azure))
 
 
 def kms(auth: KmsAuth, azure: AzureSettings, aws: AwsClients) -> TokenCredential:
@@ -94,11 +103,11 @@ def kms(auth: KmsAuth, azure: AzureSettings, aws: AwsClients) -> TokenCredential
         client_id=auth.client_id,
         audience=token_endpoint(azure.authority_host, auth.tenant_id),
     )
-    return ClientAssertionCredential(auth.tenant_id, auth.client_id, assertion, **identity_options(azure))
+    return ClientAssertionCredential(auth.tenant_id, auth.client_id, assertion, **service_principal_options(azure))
 
 
 def certificate(auth: CertificateAuth, azure: AzureSettings, aws: AwsClients) -> TokenCredential:
-    arn, options = auth.certificate_arn, identity_options(azure)
+    arn, options = auth.certificate_arn, service_principal_options(azure)
     pem = CachedSecret(secrets_manager_string(aws.secretsmanager(), arn), azure.secret_max_age_seconds)
     return RotatingCredential(
         pem, lambda text: _certificate_credential(auth.tenant_id, auth.client_id, arn, text, options), arn
@@ -106,7 +115,7 @@ def certificate(auth: CertificateAuth, azure: AzureSettings, aws: AwsClients) ->
 
 
 def client_secret(auth: SecretAuth, azure: AzureSettings, aws: AwsClients) -> TokenCredential:
-    arn, options = auth.client_secret_arn, identity_options(azure)
+    arn, options = auth.client_secret_arn, service_principal_options(azure)
     secret = CachedSecret(secrets_manager_string(aws.secretsmanager(), arn), azure.secret_max_age_seconds)
     return RotatingCredential(
         secret, lambda value: ClientSecretCredential(auth.tenant_id, auth.client_id, value, **options), arn

@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from azure.core.pipeline.policies import RetryPolicy
 from azure.keyvault.secrets import SecretClient
 
+from keyreport.deadline import azure_request_hook
 from keyreport.errors import SecretUnavailable
 from keyreport.identity.credentials import identity_options
+from keyreport.identity.deadline_retry import DeadlineRetryPolicy
 from keyreport.identity.secret_cache import CachedSecret, reason
 from keyreport.log import logger
-from keyreport.sinks.retry import Backoff
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -57,15 +57,6 @@ class WorkspaceKey:
         return key
 
 
-class BoundedRetry(RetryPolicy[Any, Any]):
-    """azure-core's retries, but a Retry-After longer than the sinks would wait is ignored (its short backoff
-    applies instead): azure-core would sleep whatever the server asks, a day on a workstation without a deadline."""
-
-    def get_retry_after(self, response: Any) -> float | None:
-        wait: float | None = super().get_retry_after(response)
-        return None if wait is not None and wait > Backoff.max_retry_after_seconds else wait
-
-
 def secret_client(sink: DataCollectorSettings, azure: AzureSettings, credential: TokenCredential) -> SecretClient:
     """A client of the vault the settings name, with retries that fit in a Lambda's deadline."""
     return SecretClient(
@@ -73,8 +64,9 @@ def secret_client(sink: DataCollectorSettings, azure: AzureSettings, credential:
         credential,
         connection_verify=identity_options(azure)["connection_verify"],
         verify_challenge_resource=sink.vault_in_cloud(azure.cloud),
+        raw_request_hook=azure_request_hook,  # transport timeouts cut to the run's deadline
         # azure-core's default (10 retries, up to 2 min apart) would outlive a Lambda's deadline.
-        retry_policy=BoundedRetry(retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8),
+        retry_policy=DeadlineRetryPolicy(retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8),
     )
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from keyreport.errors import SecretUnavailable, first_line
+from keyreport.errors import SecretUnavailable, aws_credentials_problem, aws_hint, first_line
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -38,7 +38,10 @@ def secrets_manager_string(client: SecretsManagerClient, arn: str) -> Callable[[
         try:
             value = client.get_secret_value(SecretId=arn).get("SecretString")
         except Exception as error:
-            raise SecretUnavailable(f"cannot read {arn} from AWS Secrets Manager: {reason(error)}") from None
+            why = aws_hint(error) or reason(error)
+            unavailable = SecretUnavailable(f"cannot read {arn} from AWS Secrets Manager: {why}")
+            unavailable.environment = aws_credentials_problem(error) is not None
+            raise unavailable from None
         if not value:
             raise SecretUnavailable(f"{arn} has no SecretString (binary secrets are not supported)")
         return value.strip()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -28,10 +28,22 @@ class FailedBatch:
     attempts: list[str] = field(default_factory=list)
 
 
+#: The reason of a batch failed without an attempt because the run's time was up (replay sends it later).
+DEADLINE_REASON = "deadline: not sent, the run's time was up"
+
+OnFailed = Callable[[FailedBatch], None]
+
+
 @dataclass
 class Delivery:
     shipped: int = 0
     failed_batches: list[FailedBatch] = field(default_factory=list)
+    on_failed: OnFailed | None = None  # told of each failed batch at once, so it can be spilled at once
+
+    def fail(self, batch: FailedBatch) -> None:
+        self.failed_batches.append(batch)
+        if self.on_failed is not None:
+            self.on_failed(batch)
 
     @property
     def failed(self) -> int:
@@ -41,7 +53,9 @@ class Delivery:
 class Sink(Protocol):
     name: str
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery: ...
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery: ...
 
 
 def encode_row(row: Row) -> bytes:

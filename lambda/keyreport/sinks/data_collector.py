@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from keyreport.deadline import Deadline
-from keyreport.errors import SecretUnavailable, first_line
+from keyreport.errors import DeadlineReached, SecretUnavailable, first_line
 from keyreport.identity.key_vault import WorkspaceKey, workspace_key
 from keyreport.log import logger
 from keyreport.records import Row
-from keyreport.sinks.base import Delivery, FailedBatch, Table, encode_row, json_array
+from keyreport.sinks.base import DEADLINE_REASON, Delivery, FailedBatch, OnFailed, Table, encode_row, json_array
 from keyreport.sinks.batching import bounded_batches
 from keyreport.sinks.retry import Answer, Backoff, Decision, GiveUp, Halve, RefreshKey, Retry, retry_after_seconds
 
@@ -76,8 +76,8 @@ TOO_LARGE_STATUSES = frozenset({404, 413})
 
 def decide(answer: Answer, attempt: int, key_refreshed: bool, backoff: Backoff, remaining: float) -> Decision:
     """What to do after a POST that did not succeed: the Data Collector's rules, in one place."""
-    if answer.failure == "tls":
-        return GiveUp("tls")  # a proxy or a wrong CA: retrying cannot help
+    if answer.failure in ("tls", "deadline"):
+        return GiveUp(answer.failure)  # a proxy or a wrong CA, or no time left: retrying cannot help
     if answer.status == 403:
         # The usual cause is a rotated workspace key: read it again once before giving up.
         return GiveUp("signature") if key_refreshed else RefreshKey()
@@ -124,8 +124,10 @@ class DataCollectorSink:
         self.clock = clock
         self.sleep = sleep
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
-        delivery = Delivery()
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
+        delivery = Delivery(on_failed=on_failed)
         encoded = ((row, encode_row(row)) for row in ({k: cap_field(v) for k, v in row.items()} for row in rows))
         for batch in bounded_batches(encoded, lambda pair: len(pair[1]), self.max_bytes, separator_bytes=1):
             body = json_array(part for _, part in batch)
@@ -134,7 +136,9 @@ class DataCollectorSink:
 
     def _deliver(self, table: Table, batch: list[Row], body: bytes, deadline: Deadline, delivery: Delivery) -> None:
         failure: _PostFailure | None
-        if len(body) > self.max_bytes:
+        if deadline.expired:
+            failure = _PostFailure(DEADLINE_REASON, ["not attempted"])
+        elif len(body) > self.max_bytes:
             failure = _PostFailure(f"a {len(body)}-byte record exceeds the {self.max_bytes}-byte request limit", [])
         else:
             failure = self._post(self.log_types[table], body, deadline)
@@ -148,7 +152,7 @@ class DataCollectorSink:
             logger.error(
                 "batch not delivered", extra={"table": table.value, "rows": len(batch), "reason": failure.reason}
             )
-            delivery.failed_batches.append(FailedBatch(table, batch, failure.reason, failure.attempts))
+            delivery.fail(FailedBatch(table, batch, failure.reason, failure.attempts))
 
     def _headers(self, log_type: str, body: bytes, key: bytes) -> dict[str, str]:
         date = rfc1123_date(self.clock())
@@ -179,13 +183,15 @@ class DataCollectorSink:
                 return self._failure(decision, answer, attempt, attempts)
 
     def _attempt(self, log_type: str, body: bytes, key: bytes, deadline: Deadline) -> Answer:
-        timeout = (CONNECT_TIMEOUT, max(1.0, min(READ_TIMEOUT, deadline.remaining())))
         headers = self._headers(log_type, body, key)
         try:
+            timeout = deadline.timeouts(CONNECT_TIMEOUT, READ_TIMEOUT, "Data Collector POST")
             # verify= per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
             response = self.session.post(
                 self.url, data=body, headers=headers, timeout=timeout, verify=self.session.verify
             )
+        except DeadlineReached as error:
+            return Answer(failure="deadline", detail=str(error))
         except requests.exceptions.SSLError as error:
             return Answer(failure="tls", detail=first_line(error, 200))
         except requests.RequestException as error:
@@ -195,7 +201,9 @@ class DataCollectorSink:
     def _failure(self, decision: Halve | GiveUp, answer: Answer, attempt: int, attempts: list[str]) -> _PostFailure:
         if isinstance(decision, Halve):
             return _PostFailure(f"the Data Collector API refused the batch: {answer}", attempts, too_large=True)
-        if decision.why == "tls":
+        if decision.why == "deadline":
+            reason = f"deadline: {answer.detail}"
+        elif decision.why == "tls":
             reason = (
                 f"TLS verification of {self.host} failed ({answer.detail}): "
                 "behind a TLS-inspecting proxy, set KEYREPORT_CA_BUNDLE to its CA"

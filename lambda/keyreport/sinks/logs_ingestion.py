@@ -28,11 +28,11 @@ from azure.monitor.ingestion import LogsIngestionClient, LogsUploadError
 
 from keyreport import __version__
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
-from keyreport.deadline import Deadline
-from keyreport.errors import first_line
+from keyreport.deadline import MIN_CALL_SECONDS, Deadline, azure_request_hook
+from keyreport.errors import DeadlineReached, first_line
 from keyreport.log import logger
 from keyreport.records import Row
-from keyreport.sinks.base import Delivery, FailedBatch, Table
+from keyreport.sinks.base import DEADLINE_REASON, Delivery, FailedBatch, OnFailed, Table
 from keyreport.sinks.batching import array_size, bounded_batches
 from keyreport.sinks.retry import Answer, Backoff, GiveUp, Retry, retry_after_seconds
 from keyreport.tls import trust_bundle
@@ -63,6 +63,8 @@ def answer_of(error: Exception) -> Answer:
     if isinstance(error, HttpResponseError) and error.status_code is not None:
         headers = getattr(error.response, "headers", None) or {}
         return Answer(error.status_code, retry_after_seconds(headers))
+    if isinstance(error, DeadlineReached):
+        return Answer(failure="deadline", detail=str(error))
     if isinstance(error, ClientAuthenticationError):
         return Answer(failure="no-token")  # azure-identity got no token: no request was made
     if isinstance(error, ServiceRequestError | ServiceResponseError):
@@ -72,8 +74,8 @@ def answer_of(error: Exception) -> Answer:
 
 def decide(answer: Answer, attempt: int, backoff: Backoff, remaining: float) -> Retry | GiveUp:
     """What to do after an upload that failed: retry transient answers in time, give up on the rest."""
-    if answer.failure == "no-token":
-        return GiveUp("no-token")
+    if answer.failure in ("no-token", "deadline"):
+        return GiveUp(answer.failure)
     if not answer.transient:
         return GiveUp("refused")
     return backoff.after(answer, attempt, remaining)
@@ -116,8 +118,10 @@ class LogsIngestionSink:
         self.retry = retry or Backoff()
         self.sleep = sleep
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
-        delivery = Delivery()
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
+        delivery = Delivery(on_failed=on_failed)
         stream = self.streams[table]
         auth_failure: str | None = None
         for chunk in bounded_chunks(rows, self.columns[table], self.max_bytes):
@@ -140,8 +144,8 @@ class LogsIngestionSink:
             return f"not sent: the Entra token could not be had earlier in this run ({auth_failure})"
         if sdk_encoded_size_of(record for _, record in chunk) > self.max_bytes:
             return f"one row encodes to more than {self.max_bytes} bytes, the most one request may carry"
-        if deadline.remaining() <= 0:
-            return "not sent: no time left before the Lambda deadline"
+        if deadline.expired:
+            return DEADLINE_REASON
         return None
 
     def _upload(self, stream: str, chunk: list[Pair], deadline: Deadline) -> tuple[list[Row], str, GiveUp | None]:
@@ -170,7 +174,7 @@ class LogsIngestionSink:
         logger.error(
             "batch not delivered", extra={"table": batch.table.value, "rows": len(batch.rows), "reason": batch.reason}
         )
-        delivery.failed_batches.append(batch)
+        delivery.fail(batch)
 
 
 def _call_options(deadline: Deadline) -> dict[str, Any]:
@@ -179,8 +183,8 @@ def _call_options(deadline: Deadline) -> dict[str, Any]:
     if not math.isfinite(remaining):
         return {}
     return {
-        "connection_timeout": max(1.0, min(CONNECT_TIMEOUT, remaining)),
-        "read_timeout": max(1.0, min(READ_TIMEOUT, remaining)),
+        "connection_timeout": max(MIN_CALL_SECONDS, min(CONNECT_TIMEOUT, remaining)),
+        "read_timeout": max(MIN_CALL_SECONDS, min(READ_TIMEOUT, remaining)),
     }
 
 
@@ -195,6 +199,8 @@ def describe(error: Exception, stream: str) -> str:
             text += f": {message[0][:300]}"
         hint = _HINTS.get(status)
         return f"{text} ({hint})" if hint else text
+    if isinstance(error, DeadlineReached):
+        return f"deadline: {error}"
     if isinstance(error, ClientAuthenticationError):
         return f"no Entra token for the Logs Ingestion API: {first_line(error)}"
     return f"{type(error).__name__}: {first_line(error)}"
@@ -211,6 +217,7 @@ def ingestion_client(
         connection_verify=trust_bundle(settings.azure.ca_bundle),
         logging_enable=False,  # request logging would put the bearer token and the rows in the log
         retry_total=0,  # the sink retries, by its own decision (see the module docstring)
+        raw_request_hook=azure_request_hook,  # transport timeouts cut to the run's deadline
         user_agent=f"keyreport/{__version__}",
     )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from keyreport.deadline import Deadline
 from keyreport.log import logger
 from keyreport.records import Row
-from keyreport.sinks.base import Delivery, Table, encode_row
+from keyreport.sinks.base import Delivery, OnFailed, Table, encode_row
 
 if TYPE_CHECKING:
     from keyreport.settings import Settings, StdoutSettings
@@ -22,9 +22,11 @@ class StdoutSink:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    def send(self, table: Table, rows: Iterable[Row], deadline: Deadline) -> Delivery:
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
         stream = self.stream or sys.stdout
-        delivery = Delivery()
+        delivery = Delivery(on_failed=on_failed)
         for row in rows:
             if table is Table.KEYS:
                 stream.write(encode_row(row).decode("utf-8") + "\n")

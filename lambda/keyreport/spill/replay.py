@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keyreport.deadline import Deadline
+from keyreport.deadline import Deadline, bounding
 from keyreport.errors import SpillError, SpillRejected
 from keyreport.log import logger
 from keyreport.sinks import Sink
@@ -32,6 +32,11 @@ class ReplayOutcome:
 
 
 def replay(spill: SpillBucket, sink: Sink, deadline: Deadline, *, read_only: bool) -> ReplayOutcome:
+    with bounding(deadline):  # every S3 and Azure call of the replay, SDK internals included
+        return _replay(spill, sink, deadline, read_only=read_only)
+
+
+def _replay(spill: SpillBucket, sink: Sink, deadline: Deadline, *, read_only: bool) -> ReplayOutcome:
     outcome = ReplayOutcome()
     for key in list(spill.object_keys()):
         outcome.objects += 1

@@ -167,13 +167,13 @@ def test_a_key_newer_than_the_report_is_looked_up(iam: tuple[object, Stubber]) -
 
 def test_user_deleted_mid_run_is_skipped_and_counted(iam: tuple[object, Stubber]) -> None:
     client, stub = iam
-    report(stub, [user_line("alice", (T0, USED), None)])
+    report(stub, [ROOT, user_line("alice", (T0, USED), None)])
     stub.add_response("list_users", {"Users": [user("gone"), user("alice"), user("locked")], "IsTruncated": False})
     stub.add_client_error("list_access_keys", "NoSuchEntity", http_status_code=404)
     stub.add_response("list_access_keys", {"AccessKeyMetadata": [key("alice", "AKIAAAAAAAAAAAAAAAA1", T0)]})
     stub.add_client_error("list_access_keys", "AccessDenied", http_status_code=403)
     records, inventory = collect(client)
-    assert [r.user_name for r in records] == ["alice"]
+    assert [r.user_name for r in records] == ["<root_account>", "alice"]
     assert inventory.stats.users == 3 and inventory.stats.users_skipped == 2
     assert inventory.stats.errors == ["user locked: AccessDenied"]  # a deletion is not an error
     assert [u.user_name for u in inventory.users()] == ["alice"]  # no row for a user that could not be read
@@ -210,4 +210,7 @@ def test_a_failed_last_use_lookup_is_an_error_not_never_used(iam: tuple[object, 
     stub.add_client_error("get_access_key_last_used", "AccessDenied", http_status_code=403)
     records, inventory = collect(client)
     assert records[0].last_use_known is False and records[0].last_used_date is None
-    assert inventory.stats.errors == ["key AKIA...AAA1: AccessDenied"]
+    assert inventory.stats.errors == [
+        "key AKIA...AAA1: AccessDenied",
+        "credential report unusable: IAM answered AccessDenied; the root user's keys are unknown",
+    ]

@@ -51,7 +51,7 @@ class ReportThatTakes:
 @pytest.mark.parametrize("seconds", [0.0, 0.2, 0.55, 9.99, 10.0, 37.3, 59.0])
 def test_a_report_that_becomes_ready_is_noticed_within_half_a_second(seconds: float) -> None:
     iam = ReportThatTakes(seconds)
-    report = fetch_credential_report(iam.client, 60, iam.sleep, lambda: iam.now)
+    report = fetch_credential_report(iam.client, 60, iam.sleep, lambda: iam.now).report
     assert report is not None and report.rows["alice"].password_enabled is True
     assert iam.noticed is not None and iam.noticed - seconds <= POLL_SECONDS + LATENCY
     assert iam.polls <= seconds / POLL_SECONDS + 2  # one poll per half second, no busy loop
@@ -59,7 +59,7 @@ def test_a_report_that_becomes_ready_is_noticed_within_half_a_second(seconds: fl
 
 def test_a_report_not_ready_within_the_wait_gives_up_after_a_bounded_number_of_polls() -> None:
     iam = ReportThatTakes(600)
-    assert fetch_credential_report(iam.client, 60, iam.sleep, lambda: iam.now) is None
+    assert fetch_credential_report(iam.client, 60, iam.sleep, lambda: iam.now).report is None
     assert 60 / POLL_SECONDS - 2 <= iam.polls <= 60 / POLL_SECONDS + 1 and iam.now <= 60 + POLL_SECONDS
 
 
@@ -71,11 +71,11 @@ def test_polls_slower_than_the_interval_follow_each_other_without_a_pause() -> N
         slept.append(seconds)
         iam.sleep(seconds)
 
-    assert fetch_credential_report(iam.client, 60, sleep, lambda: iam.now) is not None
+    assert fetch_credential_report(iam.client, 60, sleep, lambda: iam.now).report is not None
     assert slept and set(slept) == {0.0} and iam.noticed is not None and iam.noticed - 5 <= 0.7
 
 
 def test_a_sleep_that_reports_a_stop_ends_the_polling() -> None:
     iam = ReportThatTakes(30)
-    assert fetch_credential_report(iam.client, 60, lambda _: True, lambda: iam.now) is None
+    assert fetch_credential_report(iam.client, 60, lambda _: True, lambda: iam.now).report is None
     assert iam.polls == 1
