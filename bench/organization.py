@@ -32,6 +32,13 @@ from sandbox.lambda_context import LocalLambdaContext
 
 ROLE = "keyreport-member"
 FIRST_MEMBER = 210000000000
+# Organization mode, as the SQS-triggered function runs (the queue itself is not touched by a member run).
+MEMBER_ENV = {
+    "KEYREPORT_SINK": "stdout",
+    "KEYREPORT_MODE": "organization",
+    "KEYREPORT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/keyreport-accounts",
+}
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:keyreport-accounts"
 
 
 def member_iam(account_id: str) -> Any:
@@ -40,12 +47,13 @@ def member_iam(account_id: str) -> Any:
 
 def sqs_event(account_id: str) -> dict[str, Any]:
     body = json.dumps({"account_id": account_id})
-    return {"Records": [{"eventSource": "aws:sqs", "messageId": f"m-{account_id}", "body": body}]}
+    record = {"eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "messageId": f"m-{account_id}", "body": body}
+    return {"Records": [record]}
 
 
 def member_runs(accounts: list[str], users: int, latency: float, start: Any, results: Any) -> None:
     """One concurrent member run (one process): seed, wait for the others, then one invocation per account."""
-    os.environ.update(AWS_ENV | {"KEYREPORT_SINK": "stdout"})
+    os.environ.update(AWS_ENV | MEMBER_ENV)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the stdout sink's records, for the life of the process
     with mock_aws():
         IamConditions(latency).install_everywhere()
@@ -77,7 +85,7 @@ def throughput(accounts: int, users: int, latency: float, concurrent: int) -> di
     ]
     for process in processes:
         process.start()
-    done = [results.get() for _ in processes]
+    done = [results.get(timeout=900) for _ in processes]  # a member run that died: fail, do not hang
     for process in processes:
         process.join()
     seconds = max(run["seconds"] for run in done)

@@ -165,7 +165,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
     function = moto.client("lambda").get_function(FunctionName=stack["outputs"]["FunctionName"])
     configuration = function["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"]) == ("python3.13", "keyreport.handler.lambda_handler")
-    assert (configuration["MemorySize"], configuration["Timeout"]) == (1024, 900)
+    assert (configuration["MemorySize"], configuration["Timeout"]) == (1769, 900)
     assert function["Concurrency"]["ReservedConcurrentExecutions"] == 1
     environment = lambda_strings(configuration["Environment"]["Variables"])
     assert set(environment) == set(template["Resources"]["Function"]["Properties"]["Environment"]["Variables"])
