@@ -14,7 +14,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -142,11 +141,13 @@ class HttpsEmulator(ABC):
         self._history_lock = threading.Lock()
         self._history: list[Exchange] = []
         self.faults = Faults()
+        self._stopping = threading.Event()  # ends a slow fault's wait: nothing answers after stop()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Self:
         if self._server is not None:
             return self
+        self._stopping.clear()
         server = _Server(self, self._ca.server_context())
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=type(self).__name__, daemon=True
@@ -159,6 +160,7 @@ class HttpsEmulator(ABC):
         server, thread = self._server, self._thread
         if server is None:
             return
+        self._stopping.set()
         server.shutdown()
         server.close_connections()  # keep-alive clients must not reach a stopped emulator
         server.server_close()
@@ -219,8 +221,8 @@ class HttpsEmulator(ABC):
     def take_fault(self) -> Fault | None:
         """The fault for this request, if any; a slow fault is served here (sleep) and then means none."""
         fault = self.faults.take()
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+        if fault is not None and fault.delay and self._stopping.wait(fault.delay):
+            return Fault(DROP)  # stopped while answering late: the connection just ends
         if fault is not None and fault.status == SLOW:
             return None
         return fault

@@ -310,8 +310,9 @@ def test_dcr_role_missing_is_the_403_of_the_logs_ingestion_api(world: World, mon
 def test_a_silent_hop_is_reported_not_waited_on(world: World) -> None:
     world.stack.collector.slow_next(8)
     report = run_checks(Wiring(Settings.from_env(), boto3.Session()), timeout=3)
-    hop = first_failure(report)
-    assert (hop.name, hop.detail) == ("data collector", "no answer within 3 s")
+    # Found by name: on a loaded machine an earlier hop may also pass its 3 s, which is not what this is about.
+    [hop] = [hop for hop in report.hops if hop.name == "data collector"]
+    assert (hop.passed, hop.detail) == (False, "no answer within 3 s")
     assert hop.milliseconds < 6000
 
 

@@ -3,6 +3,8 @@ record read was shipped, spilled for replay, or (only when even the spill bucket
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 
@@ -233,3 +235,14 @@ def test_malformed_answers_from_azure_identity_and_key_vault_fail_cleanly(world:
     reason = spill_bucket(world).load(summary.spill_keys[0]).reason
     assert reason.startswith("cannot read secret 'la-workspace-key' from Key Vault")
     assert "Traceback" not in reason
+
+
+def test_a_key_vault_asking_to_wait_a_day_is_not_waited_for(world: World) -> None:
+    """azure-core sleeps whatever Retry-After says; keyreport's Key Vault client ignores a wait past its cap."""
+    earlier = len(world.stack.keyvault.history)
+    world.stack.keyvault.fail_next(429, 2, retry_after=86_400)
+    started = time.monotonic()
+    summary = world.invoke()
+    assert summary["Status"] == "ok" and summary["RecordsShipped"] == world.estate.key_count
+    assert time.monotonic() - started < 120
+    assert [e.status for e in world.stack.keyvault.history[earlier:]][:2] == [429, 429]  # both were answered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from keyreport.errors import SecretUnavailable
 from sandbox.estate import seed_client_secret
 from tests.integration.conftest import World, cold_start
+from tests.integration.test_cli import keyreport as cli
 
 
 def fingerprints(world: World, run_id: str) -> dict[str, str]:
@@ -43,3 +45,20 @@ def test_a_fingerprint_secret_too_short_to_be_a_key_is_refused_by_name(
     with pytest.raises(SecretUnavailable, match="holds 7 characters: a fingerprint key needs at least 32"):
         world.invoke()
     assert "hunter2" not in capsys.readouterr().err
+
+
+def test_a_dry_run_without_the_secret_uses_a_random_key_and_says_so(world: World) -> None:
+    first, second = (cli(world, "run", "--sink", "stdout", KEYREPORT_FINGERPRINT_SECRET_ARN="") for _ in range(2))
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert "this dry run's fingerprints use a random key" in first.stderr
+    runs = [{json.loads(line)["KeyFingerprint"] for line in done.stdout.splitlines()} for done in (first, second)]
+    assert all(len(run) == world.estate.key_count for run in runs)
+    assert not runs[0] & runs[1]  # a random key per run: nothing joins a dry run to anything
+
+
+def test_the_real_sinks_need_the_secret(world: World) -> None:
+    done = cli(world, "run", KEYREPORT_FINGERPRINT_SECRET_ARN="")
+    assert (
+        done.returncode == 2
+        and "KEYREPORT_FINGERPRINT_SECRET_ARN is required for KEYREPORT_SINK=data_collector" in (done.stderr)
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +12,9 @@ from botocore.stub import Stubber
 
 from keyreport.deadline import Deadline
 from keyreport.pipeline import RunResult, report_unreachable_account, run
-from keyreport.records import format_timestamp
+from keyreport.records import Row, format_timestamp
 from keyreport.settings import Settings
-from keyreport.sinks.base import Table
+from keyreport.sinks.base import Delivery, FailedBatch, OnFailed, Table
 from keyreport.spill.bucket import SpillBucket
 from tests.unit.fakes import BUCKET, FakeSink, moto_spill_bucket, stubbed_client
 
@@ -271,3 +271,50 @@ def test_user_rows_not_delivered_are_spilled_and_make_the_run_partial(
     assert spilled.table is Table.USERS and {row["user"] for row in spilled.rows} == set(KEYS)
     [run_row] = sink.delivered[Table.RUNS]
     assert run_row["Status"] == "partial" and run_row["RecordsShipped"] == 3
+
+
+class OneRowBatches(FakeSink):
+    """Sends each key row as a batch of its own and refuses them all, noting how many spill objects
+    existed when each batch was sent: a failed batch must be spilled before the next one goes."""
+
+    def __init__(self, spill: SpillBucket) -> None:
+        super().__init__(batch_size=1)
+        self.spill = spill
+        self.spilled_when_sent: list[int] = []
+
+    def send(
+        self, table: Table, rows: Iterable[Row], deadline: Deadline, on_failed: OnFailed | None = None
+    ) -> Delivery:
+        delivery = Delivery(on_failed=on_failed)
+        for row in rows:
+            if table is not Table.KEYS:
+                delivery.shipped += 1
+                continue
+            self.spilled_when_sent.append(len(list(self.spill.object_keys())))
+            delivery.fail(FailedBatch(table, [row], "refused"))
+        return delivery
+
+
+def test_each_failed_batch_is_spilled_before_the_next_is_sent(iam: tuple[Any, Stubber], spill: SpillBucket) -> None:
+    sink = OneRowBatches(spill)
+
+    result = run_over_keys(iam, sink, spill)
+
+    assert sink.spilled_when_sent == [0, 1, 2]  # spilled as they fail, not after the whole send
+    assert (result.summary.spilled, result.summary.shipped, result.failed_batches) == (3, 0, [])
+
+
+def test_past_the_deadline_the_run_row_is_spilled_without_an_attempt(
+    iam: tuple[Any, Stubber], spill: SpillBucket
+) -> None:
+    client, stub = iam
+    stub_inventory(stub, KEYS)
+    sink = FakeSink()
+    ended = Deadline(lambda: 500, margin_seconds=20)  # half a second to the end, the margin long spent
+
+    result = run(SETTINGS, FakeAccount(client), sink, ended, fingerprint_key=KEY, spill=spill, clock=lambda: NOW)  # type: ignore[arg-type]
+
+    assert sink.delivered[Table.RUNS] == []
+    [run_key] = [key for key in result.summary.spill_keys if "/runs-" in key]
+    [row] = spill.load(run_key).rows
+    assert row["RunId"] == result.summary.run_id and spill.load(run_key).reason.startswith("deadline:")
