@@ -63,34 +63,38 @@ def run(
     """
     started_clock = time.monotonic()
     with bounding(deadline):
-        root_arn, why_unknown = _account_id(account)
-        account_id = root_arn.split(":")[4] if why_unknown is None else root_arn
+        account_id, root_arn, why_unknown = _identify(account)
         summary = _new_summary(account_id, sink, clock)
         logger.append_keys(run_id=summary.run_id, account=account_id)
-        settle = Settler(spill, summary, deadline.closing())
-        if why_unknown is None:
-            reading = Reading(summary, settle, root_arn, fingerprint_key)
-            _ship_records(settings, account, sink, deadline, reading)
-        else:
-            summary.inventory_complete = False
-            summary.errors.append(why_unknown)
-        summary.duration_seconds = time.monotonic() - started_clock
-        ship_run_row(summary, sink, deadline, settle)
-    logger.info("run finished", extra={"summary": summary_row(summary)})
+        try:
+            settle = Settler(spill, summary, deadline.closing())
+            if root_arn is not None:
+                _ship_records(settings, account, sink, deadline, Reading(summary, settle, root_arn, fingerprint_key))
+            else:
+                summary.inventory_complete = False
+                summary.errors.append(str(why_unknown))
+            summary.duration_seconds = time.monotonic() - started_clock
+            ship_run_row(summary, sink, deadline, settle)
+            logger.info("run finished", extra={"summary": summary_row(summary)})
+        finally:
+            logger.remove_keys(["run_id", "account"])  # a later run (CLI, member accounts) logs its own
     return RunResult(summary, settle.unsettled)
 
 
-def _account_id(account: AwsClients) -> tuple[str, str | None]:
-    """The account's root ARN, or "unknown" and why STS would not tell (the run row still goes out)."""
+def _identify(account: AwsClients) -> tuple[str, str | None, str | None]:
+    """(account id, its root ARN, None), or (UNKNOWN_ACCOUNT, None, why STS would not tell).
+
+    An account STS cannot name still gets its run row.
+    """
     try:
         identity = account.sts().get_caller_identity()
     except (ClientError, BotoCoreError, DeadlineReached) as error:
         problem = aws_credentials_problem(error)
         if problem:  # a mistake of the environment, not of this run: said once, no run row to ship
             raise ConfigError([problem]) from None
-        return UNKNOWN_ACCOUNT, f"account not identified: STS GetCallerIdentity: {aws_problem(error)}"
+        return UNKNOWN_ACCOUNT, None, f"account not identified: STS GetCallerIdentity: {aws_problem(error)}"
     partition = identity["Arn"].split(":")[1]
-    return f"arn:{partition}:iam::{identity['Account']}:root", None
+    return identity["Account"], f"arn:{partition}:iam::{identity['Account']}:root", None
 
 
 @dataclass(frozen=True)
