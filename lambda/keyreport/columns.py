@@ -55,6 +55,15 @@ RUN_COLUMNS: Mapping[str, str] = {
     "ErrorDetail": "ErrorDetail_s",
     "DurationSeconds": "DurationSeconds_d",
     "CollectorVersion": "CollectorVersion_s",
+    "PasswordPolicy": "PasswordPolicy_b",
+    "MinPasswordLength": "MinPasswordLength_d",
+    "PasswordReusePrevention": "PasswordReusePrevention_d",
+    "RequireSymbols": "RequireSymbols_b",
+    "RequireNumbers": "RequireNumbers_b",
+    "RequireUppercase": "RequireUppercase_b",
+    "RequireLowercase": "RequireLowercase_b",
+    "MaxPasswordAge": "MaxPasswordAge_d",
+    "PostureNotRead": "PostureNotRead_s",
 }
 
 
@@ -72,6 +81,7 @@ USER_COLUMNS: Mapping[str, str] = {
     "ActiveKeys": "ActiveKeys_d",
     "Keys": "Keys_d",
     "LastActivity": "LastActivity_t",
+    "HardwareMfa": "HardwareMfa_b",
     "RunId": "RunId_g",
 }
 

@@ -18,6 +18,9 @@ ALWAYS = {
     "iam:GetCredentialReport",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
+    "iam:GetAccountSummary",  # root MFA and password (aws/posture.py)
+    "iam:ListVirtualMFADevices",  # the root's MFA: virtual or hardware
+    "iam:GetAccountPasswordPolicy",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
@@ -42,6 +45,9 @@ FOR_ORGANIZATION = {
 # Actions without a resource type: IAM only accepts "*" for them.
 UNSCOPED = {
     "iam:ListUsers",
+    "iam:GetAccountSummary",
+    "iam:ListVirtualMFADevices",
+    "iam:GetAccountPasswordPolicy",
     "iam:GenerateCredentialReport",
     "iam:GetCredentialReport",
     "sts:GetWebIdentityToken",
