@@ -168,13 +168,14 @@ ACTIVE_KEYS = {f"{user} {masked(n)}" for n, user in KEY_USERS.items()}
 POLICY = "<password_policy>"
 
 # check -> (failing resources, every resource checked), per account id where it matters.
+# fmt: off
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "unused-45-days": (
         {"pw45 password", "pw89 password", "pw90 password", "pw-never-50 password", "idle-pw-key-daily password",
          f"key45 {masked(2)}", f"key89 {masked(3)}", f"key90 {masked(4)}", f"never45 {masked(6)}",
          f"signs-in-key-idle {masked(13)}"},
         RESOURCES_A | ACTIVE_KEYS,
-    ),  # fmt: skip
+    ),
     "unused-90-days": (
         {"pw90 password", "idle-pw-key-daily password", f"key90 {masked(4)}", f"signs-in-key-idle {masked(13)}"},
         RESOURCES_A | ACTIVE_KEYS,
@@ -186,30 +187,57 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
         {f"fresh {masked(7)}"},
         {f"fresh {masked(7)}", f"signs-in-key-idle {masked(13)}", f"idle-pw-key-daily {masked(14)}",
          f"late-key {masked(15)}"},
-    ),  # fmt: skip
+    ),
     "one-active-key": (
         {"two"},
         {"pw44", "pw45", "pw89", "pw90", "pw-never-50", "pw-never-44", "key44", "key45", "key89", "key90", "key91",
          "never45", "fresh", "inactive-old", "two", "one-of-two", "nothing", "signs-in-key-idle",
          "idle-pw-key-daily", "late-key"},
-    ),  # fmt: skip
+    ),
 }
+# fmt: on
 # Root and policy checks: account -> failing (True/False), or absent when not checked.
 ACCOUNT_CHECKS: dict[str, dict[str, bool]] = {
-    "root-access-key": {"111111111111": True, "222222222222": False, "333333333333": False,
-                        "444444444444": False, "555555555555": False},
-    "root-mfa": {"111111111111": False, "222222222222": False, "333333333333": False, "444444444444": True,
-                 "555555555555": False},
-    "root-hardware-mfa": {"111111111111": True, "222222222222": False, "333333333333": False,
-                          "555555555555": False},  # D: unknown, no row
-    "root-recent-use": {"111111111111": True, "222222222222": False, "333333333333": False,
-                        "444444444444": False, "555555555555": False},
-    "password-policy-length": {"111111111111": True, "222222222222": False, "333333333333": True,
-                               "555555555555": False},
-    "password-policy-reuse": {"111111111111": True, "222222222222": False, "333333333333": True,
-                              "555555555555": False},
-    "password-policy-strong": {"111111111111": True, "222222222222": False, "333333333333": False,
-                               "555555555555": True},
+    "root-access-key": {
+        "111111111111": True,
+        "222222222222": False,
+        "333333333333": False,
+        "444444444444": False,
+        "555555555555": False,
+    },
+    "root-mfa": {
+        "111111111111": False,
+        "222222222222": False,
+        "333333333333": False,
+        "444444444444": True,
+        "555555555555": False,
+    },
+    "root-hardware-mfa": {
+        "111111111111": True,
+        "222222222222": False,
+        "333333333333": False,
+        "555555555555": False,
+    },  # D: unknown, no row
+    "root-recent-use": {
+        "111111111111": True,
+        "222222222222": False,
+        "333333333333": False,
+        "444444444444": False,
+        "555555555555": False,
+    },
+    "password-policy-length": {
+        "111111111111": True,
+        "222222222222": False,
+        "333333333333": True,
+        "555555555555": False,
+    },
+    "password-policy-reuse": {"111111111111": True, "222222222222": False, "333333333333": True, "555555555555": False},
+    "password-policy-strong": {
+        "111111111111": True,
+        "222222222222": False,
+        "333333333333": False,
+        "555555555555": True,
+    },
 }  # fmt: skip
 
 

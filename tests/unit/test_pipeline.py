@@ -85,9 +85,12 @@ def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
 def stub_posture(stub: Stubber) -> None:
     summary = {"AccountMFAEnabled": 1, "AccountPasswordPresent": 1, "AccountAccessKeysPresent": 0}
     stub.add_response("get_account_summary", {"SummaryMap": summary})
-    device = {"SerialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/root-account-mfa-device", "EnableDate": CREATED,
-              "User": {"Path": "/", "UserName": ACCOUNT, "UserId": f"{ACCOUNT}0000", "Arn": f"arn:aws:iam::{ACCOUNT}:root",
-                       "CreateDate": CREATED}}  # fmt: skip
+    root = {"Path": "/", "UserName": ACCOUNT, "UserId": f"{ACCOUNT}0000", "Arn": f"arn:aws:iam::{ACCOUNT}:root"}
+    device = {
+        "SerialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/root-account-mfa-device",
+        "EnableDate": CREATED,
+        "User": root | {"CreateDate": CREATED},
+    }
     stub.add_response(
         "list_virtual_mfa_devices",
         {"VirtualMFADevices": [device], "IsTruncated": False},
