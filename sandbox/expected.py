@@ -49,9 +49,16 @@ class Expected:
     def stale(self) -> tuple[EstateKey, ...]:
         return tuple(k for k in self.estate.keys if (self.idle(k) or 0) > UNUSED_DAYS)
 
-    def unused_45(self) -> tuple[EstateKey, ...]:
-        """Active keys whose last use (or, never used, creation) is over 45 days ago (the unused-45-days listing)."""
-        return tuple(k for k in self.estate.keys if k.active and self.idle_or_age(k) > CIS_UNUSED_DAYS)
+    def unused_45(self) -> tuple[str, ...]:
+        """Console passwords and active keys unused 45 days or more, as "user credential" (unused-45-days)."""
+        return self.failing("unused-45-days")
+
+    def unused_90(self) -> tuple[str, ...]:
+        return self.failing("unused-90-days")
+
+    def failing(self, control: str) -> tuple[str, ...]:
+        """The resources failing a check, as KeyReport_Findings' Resource names them."""
+        return tuple(sorted(resource for resource, failing in self.findings().get(control, {}).items() if failing))
 
     def idle_or_age(self, key: EstateKey) -> int:
         idle = self.idle(key)

@@ -54,15 +54,17 @@ class PasswordPolicy:
     max_age_days: int | None = None  # None: passwords never expire
 
     def row(self) -> Row:
-        """The run row's policy fields; a field the policy does not set is left out."""
+        """The run row's policy fields. No policy reads as nothing required (0 and false), so that each column
+        exists from the first run (the Data Collector API creates a column with the first value it sees); only
+        MaxPasswordAge is left out when passwords never expire."""
         fields = {
             "PasswordPolicy": self.present,
-            "MinPasswordLength": self.minimum_length,
-            "PasswordReusePrevention": self.reuse_prevention,
-            "RequireSymbols": self.require_symbols,
-            "RequireNumbers": self.require_numbers,
-            "RequireUppercase": self.require_uppercase,
-            "RequireLowercase": self.require_lowercase,
+            "MinPasswordLength": self.minimum_length or 0,
+            "PasswordReusePrevention": self.reuse_prevention or 0,
+            "RequireSymbols": bool(self.require_symbols),
+            "RequireNumbers": bool(self.require_numbers),
+            "RequireUppercase": bool(self.require_uppercase),
+            "RequireLowercase": bool(self.require_lowercase),
             "MaxPasswordAge": self.max_age_days,
         }
         return {name: value for name, value in fields.items() if value is not None}

@@ -145,9 +145,7 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     assert set(users) == {*KEYS, "<root_account>"} and {row["RunId"] for row in users.values()} == {summary.run_id}
     root = users["<root_account>"]
     assert (root["PasswordEnabled"], root["MfaActive"], root["HardwareMfa"], root["Keys"]) == (True, True, False, 0)
-    assert (run_row["PasswordPolicy"], "MinPasswordLength" in run_row, "PostureNotRead" in run_row) == (
-        False, False, False
-    )  # fmt: skip
+    assert (run_row["PasswordPolicy"], run_row["MinPasswordLength"], "PostureNotRead" in run_row) == (False, 0, False)
     assert (users["alice"]["Keys"], users["alice"]["ActiveKeys"], users["alice"]["Path"]) == (2, 2, "/")
     assert users["alice"]["LastActivity"] == format_timestamp(USED)
     assert "PasswordEnabled" not in users["alice"], "no credential report: unknown, not false"
