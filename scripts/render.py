@@ -1,11 +1,11 @@
-"""Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions and the
-Logs Ingestion template.
+"""Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions, the
+Logs Ingestion template and the Microsoft Sentinel solution (azure/sentinel/).
 
     python -m scripts.render
 
 Sources: queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
-(scripts/render_functions.py) and queries/schema.json
-(scripts/render_logs_ingestion.py). Run after changing either; the tests fail while a checked-in file differs.
+(scripts/render_functions.py), queries/schema.json
+(scripts/render_logs_ingestion.py), and all of them with queries/compliance.json (scripts/render_sentinel.py). Run after changing either; the tests fail while a checked-in file differs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scripts import arm, render_alerts, render_functions, render_logs_ingestion, render_workbook
+from scripts import arm, render_alerts, render_functions, render_logs_ingestion, render_sentinel, render_workbook
 
 COMMAND = "make render"  # what the tests tell you to run when a file is stale
 
@@ -25,6 +25,7 @@ def rendered() -> dict[Path, str]:
         **render_alerts.rendered(),
         **render_logs_ingestion.rendered(),
         **render_functions.rendered(),
+        **render_sentinel.rendered(),
     }
 
 
