@@ -4,8 +4,9 @@ Logs Ingestion template and the Microsoft Sentinel solution (azure/sentinel/).
     python -m scripts.render
 
 Sources: queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
-(scripts/render_functions.py), queries/schema.json
-(scripts/render_logs_ingestion.py), and all of them with queries/compliance.json (scripts/render_sentinel.py). Run after changing either; the tests fail while a checked-in file differs.
+(scripts/render_functions.py), queries/schema.json (scripts/render_logs_ingestion.py), and all of them with
+queries/compliance.json (scripts/render_sentinel.py). Run after changing one; the tests fail while a checked-in
+file differs.
 """
 
 from __future__ import annotations

@@ -63,15 +63,17 @@ def definition() -> dict[str, Any]:
             "and ships them to this workspace: key ages, last use, console passwords and MFA, per account and run. "
             "Key ids are masked; the full id never leaves AWS."
         ),
-        "graphQueries": [
-            {"metricName": label, "legend": table, "baseQuery": table} for table, label in _ROWS.items()
-        ],
+        "graphQueries": [{"metricName": label, "legend": table, "baseQuery": table} for table, label in _ROWS.items()],
         "sampleQueries": [
-            {"description": "Current access keys (latest complete run of each account)",
-             "query": "KeyReport_CurrentKeys()\n| take 10"},
-            {"description": "Last run per account",
-             "query": f"{schema.RUNS_TABLE}\n| summarize arg_max(TimeGenerated, *) by account_number_s"},
-        ],  # fmt: skip
+            {
+                "description": "Current access keys (latest complete run of each account)",
+                "query": "KeyReport_CurrentKeys()\n| take 10",
+            },
+            {
+                "description": "Last run per account",
+                "query": f"{schema.RUNS_TABLE}\n| summarize arg_max(TimeGenerated, *) by account_number_s",
+            },
+        ],
         "dataTypes": [
             {
                 "name": table,

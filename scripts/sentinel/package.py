@@ -64,14 +64,15 @@ def _metadata(kind: str, content_id: str, parent_id: str) -> dict[str, Any]:
 
 def _function_ids() -> list[str]:
     return [
-        f"[resourceId('{SAVED_SEARCH_TYPE}', parameters('workspace'), "
-        f"'{render_functions.saved_search_name(name)}')]"
+        f"[resourceId('{SAVED_SEARCH_TYPE}', parameters('workspace'), '{render_functions.saved_search_name(name)}')]"
         for name in queries.functions()
     ]
 
 
 def _table_ids() -> list[str]:
-    return [f"[resourceId('{render_logs_ingestion.TABLE_TYPE}', parameters('workspace'), '{t}')]" for t in solution.TABLES]
+    return [
+        f"[resourceId('{render_logs_ingestion.TABLE_TYPE}', parameters('workspace'), '{t}')]" for t in solution.TABLES
+    ]
 
 
 def alert_rule_properties(rule: rules.Content) -> dict[str, Any]:
@@ -250,19 +251,22 @@ def main_template() -> dict[str, Any]:
         parameters={
             "workspace": arm.parameter("string", "Name of the Log Analytics workspace where Microsoft Sentinel is on."),
             "workspace-location": arm.parameter(
-                "string", "The workspace's region (for the workbook and the content package).",
+                "string",
+                "The workspace's region (for the workbook and the content package).",
                 default=arm.RESOURCE_GROUP_LOCATION,
             ),
             "createTables": arm.parameter(
-                "bool", "Create the three custom tables (false when azure/logs-ingestion.json already did, or when "
-                "the HTTP Data Collector API created them as classic tables).", default=True,
+                "bool",
+                "Create the three custom tables (false when azure/logs-ingestion.json already did, or when "
+                "the HTTP Data Collector API created them as classic tables).",
+                default=True,
             ),
             "retentionInDays": arm.parameter(
                 "int", "Interactive retention of the tables.", default=90, minValue=4, maxValue=730
             ),
             "enableAnalyticsRules": arm.parameter("bool", "Enable the analytics rules right away.", default=True),
             "workbookDisplayName": arm.parameter("string", default="keyreport: AWS IAM access keys"),
-        },  # fmt: skip
+        },
         variables={"workbookContent": workbook.workbook()},
         resources=resources,
     )
@@ -294,8 +298,8 @@ def create_ui_definition() -> dict[str, Any]:
                     "toolTip": "The workspaces of the resource group",
                     "request": {
                         "method": "GET",
-                        "path": "[format('{0}/providers/Microsoft.OperationalInsights/workspaces?api-version=2020-08-01',"
-                        " resourceGroup().id)]",
+                        "path": "[format('{0}/providers/Microsoft.OperationalInsights/workspaces"
+                        "?api-version=2020-08-01', resourceGroup().id)]",
                     },
                 },
                 {
@@ -306,8 +310,8 @@ def create_ui_definition() -> dict[str, Any]:
                     "toolTip": "The Log Analytics workspace Microsoft Sentinel is on, in this resource group.",
                     "constraints": {
                         "allowedValues": f"[map(filter({workspaces}, (w) => contains(toLower(w.id), "
-                        "toLower(resourceGroup().name))), (w) => parse(concat('{\"label\":\"', w.name, "
-                        "'\",\"value\":\"', w.name, '\"}')))]",
+                        'toLower(resourceGroup().name))), (w) => parse(concat(\'{"label":"\', w.name, '
+                        '\'","value":"\', w.name, \'"}\')))]',
                         "required": True,
                     },
                     "visible": True,

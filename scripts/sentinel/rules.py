@@ -154,9 +154,7 @@ KEY_USE = Content(
     severity="Medium",
     tactics=("InitialAccess", "Persistence"),
     techniques=("T1078.004",),
-    entities=(
-        {"entityType": "Account", "fieldMappings": [{"identifier": "Name", "columnName": "User"}]},
-    ),
+    entities=({"entityType": "Account", "fieldMappings": [{"identifier": "Name", "columnName": "User"}]},),
 )
 
 

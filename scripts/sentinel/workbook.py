@@ -79,8 +79,11 @@ TABS_AND_ITEMS: tuple[Item, ...] = (
     Panel("root-keys", "Root user keys", width=50),
     Panel("never-used", "Never used keys", width=50),
     Tab("freshness", "Freshness"),
-    Text("freshness-intro", "## Freshness per account\nThe newest run of each account over 90 days, and the "
-         "accounts silent for more than 26 hours (the collector-stopped rule's condition)."),  # fmt: skip
+    Text(
+        "freshness-intro",
+        "## Freshness per account\nThe newest run of each account over 90 days, and the "
+        "accounts silent for more than 26 hours (the collector-stopped rule's condition).",
+    ),
     Panel("ingestion-last-run", "Last run per account", span_ms=FRESHNESS_MS),
     Panel("ingestion-stopped", "Accounts that stopped reporting", span_ms=FRESHNESS_MS),
     Tab("compliance", "Compliance"),
@@ -145,39 +148,78 @@ def _parameters() -> dict[str, Any]:
             "resourceType": WORKSPACE,
             "parameters": [
                 parameter(
-                    "Subscription", 6, label="Subscription", isRequired=True, multiSelect=True, quote="'",
-                    delimiter=",", value=[], typeSettings={"includeAll": False, "showDefault": False},
+                    "Subscription",
+                    6,
+                    label="Subscription",
+                    isRequired=True,
+                    multiSelect=True,
+                    quote="'",
+                    delimiter=",",
+                    value=[],
+                    typeSettings={"includeAll": False, "showDefault": False},
                     query="summarize by subscriptionId\n| project value = strcat('/subscriptions/', subscriptionId), "
                     "label = subscriptionId, selected = true",
-                    crossComponentResources=["value::selected"], queryType=1, resourceType=RESOURCE_GRAPH,
+                    crossComponentResources=["value::selected"],
+                    queryType=1,
+                    resourceType=RESOURCE_GRAPH,
                 ),
                 parameter(
-                    "Workspace", 5, label="Workspace", isRequired=True, multiSelect=False,
+                    "Workspace",
+                    5,
+                    label="Workspace",
+                    isRequired=True,
+                    multiSelect=False,
                     query="resources\n| where type =~ 'microsoft.operationalinsights/workspaces'\n| project id",
-                    crossComponentResources=["{Subscription}"], typeSettings={"additionalResourceOptions": ["value::1"]},
-                    value="value::1", queryType=1, resourceType=RESOURCE_GRAPH,
+                    crossComponentResources=["{Subscription}"],
+                    typeSettings={"additionalResourceOptions": ["value::1"]},
+                    value="value::1",
+                    queryType=1,
+                    resourceType=RESOURCE_GRAPH,
                 ),
                 parameter(
-                    "Accounts", 2, label="AWS accounts", isRequired=True, multiSelect=True, quote="'",
-                    delimiter=",", query="KeyReport_LatestRuns()\n| distinct account_number_s\n| sort by account_number_s asc",
-                    crossComponentResources=["{Workspace}"], value=["value::all"],
-                    typeSettings={"additionalResourceOptions": ["value::all"], "selectAllValue": "*",
-                                  "showDefault": False},
-                    timeContext={"durationMs": STATE_MS}, queryType=0, resourceType=WORKSPACE,
+                    "Accounts",
+                    2,
+                    label="AWS accounts",
+                    isRequired=True,
+                    multiSelect=True,
+                    quote="'",
+                    delimiter=",",
+                    query="KeyReport_LatestRuns()\n| distinct account_number_s\n| sort by account_number_s asc",
+                    crossComponentResources=["{Workspace}"],
+                    value=["value::all"],
+                    typeSettings={
+                        "additionalResourceOptions": ["value::all"],
+                        "selectAllValue": "*",
+                        "showDefault": False,
+                    },
+                    timeContext={"durationMs": STATE_MS},
+                    queryType=0,
+                    resourceType=WORKSPACE,
                 ),
                 parameter(
-                    "TimeRange", 4, label="Time range (trends only)", isRequired=True,
+                    "TimeRange",
+                    4,
+                    label="Time range (trends only)",
+                    isRequired=True,
                     value={"durationMs": 30 * DAY_MS},
-                    typeSettings={"selectableValues": [{"durationMs": days * DAY_MS} for days in (7, 14, 30, 90)],
-                                  "allowCustom": True},
+                    typeSettings={
+                        "selectableValues": [{"durationMs": days * DAY_MS} for days in (7, 14, 30, 90)],
+                        "allowCustom": True,
+                    },
                 ),
                 parameter(
-                    CLOUDTRAIL_PARAMETER, 1, label="AWSCloudTrail present", isHiddenWhenLocked=True,
-                    query=CLOUDTRAIL_PROBE, crossComponentResources=["{Workspace}"],
-                    timeContext={"durationMs": STATE_MS}, queryType=0, resourceType=WORKSPACE,
+                    CLOUDTRAIL_PARAMETER,
+                    1,
+                    label="AWSCloudTrail present",
+                    isHiddenWhenLocked=True,
+                    query=CLOUDTRAIL_PROBE,
+                    crossComponentResources=["{Workspace}"],
+                    timeContext={"durationMs": STATE_MS},
+                    queryType=0,
+                    resourceType=WORKSPACE,
                 ),
                 parameter("tab", 1, isHiddenWhenLocked=True, value="state"),
-            ],  # fmt: skip
+            ],
         },
     }
 
@@ -228,10 +270,16 @@ def workbook() -> dict[str, Any]:
                 "version": "LinkItem/1.0",
                 "style": "tabs",
                 "links": [
-                    {"id": tab.name, "cellValue": "tab", "linkTarget": "parameter", "linkLabel": tab.label,
-                     "subTarget": tab.name, "style": "link"}
+                    {
+                        "id": tab.name,
+                        "cellValue": "tab",
+                        "linkTarget": "parameter",
+                        "linkLabel": tab.label,
+                        "subTarget": tab.name,
+                        "style": "link",
+                    }
                     for tab in tabs
-                ],  # fmt: skip
+                ],
             },
         },
     ]

@@ -79,7 +79,9 @@ def test_checked_in_files_are_what_the_library_and_the_compliance_map_render(pat
 
 def test_the_folder_holds_only_rendered_files() -> None:
     present = {path for path in solution.FOLDER.rglob("*") if path.is_file()}
-    assert present == set(RENDERED), f"not rendered (remove, or add to scripts/render_sentinel.py): {present - set(RENDERED)}"
+    assert present == set(RENDERED), (
+        f"not rendered (remove, or add to scripts/render_sentinel.py): {present - set(RENDERED)}"
+    )
 
 
 def test_the_layout_is_azure_sentinels() -> None:
@@ -296,7 +298,9 @@ def test_main_template_deploys_every_piece_in_one_step(template: dict[str, Any])
     kinds: dict[str, list[dict[str, Any]]] = {}
     for resource in template["resources"]:
         kinds.setdefault(resource["type"].rsplit("/", 1)[-1], []).append(resource)
-    searches = {r["properties"].get("functionAlias") or r["properties"]["displayName"]: r for r in kinds["savedSearches"]}
+    searches = {
+        r["properties"].get("functionAlias") or r["properties"]["displayName"]: r for r in kinds["savedSearches"]
+    }
     assert set(queries.functions()) <= set(searches)
     hunting = [r for r in kinds["savedSearches"] if r["properties"]["category"] == "Hunting Queries"]
     assert len(hunting) == len(HUNTING_FILES)
@@ -338,8 +342,10 @@ def test_alert_rule_resources_are_the_yaml_templates(template: dict[str, Any]) -
         assert resource["kind"] == "Scheduled" and yaml_rule["id"] in resource["name"]
         assert properties["query"] == yaml_rule["query"] and properties["severity"] == yaml_rule["severity"]
         assert properties["queryPeriod"] == rules.iso_duration(yaml_rule["queryPeriod"])
-        assert properties["techniques"] == sorted({t.split(".")[0] for t in yaml_rule["relevantTechniques"]}, key=
-                                                  [t.split(".")[0] for t in yaml_rule["relevantTechniques"]].index)
+        assert properties["techniques"] == sorted(
+            {t.split(".")[0] for t in yaml_rule["relevantTechniques"]},
+            key=[t.split(".")[0] for t in yaml_rule["relevantTechniques"]].index,
+        )
         assert set(properties["subTechniques"]) == {t for t in yaml_rule["relevantTechniques"] if "." in t}
         assert properties["entityMappings"] == yaml_rule["entityMappings"]
         assert properties["customDetails"] == yaml_rule["customDetails"]
@@ -446,3 +452,16 @@ def test_package_module_builds_rule_properties_from_the_templates() -> None:
     properties = package.alert_rule_properties(rules.analytic_rules()[0])
     assert properties["enabled"] == "[parameters('enableAnalyticsRules')]"
     assert properties["triggerOperator"] == "GreaterThan"
+
+
+def test_the_guide_documents_every_parameter_and_the_rules_it_names() -> None:
+    guide = (arm.ROOT / "docs" / "sentinel.md").read_text()
+    for name in load_json(render_sentinel.MAIN_TEMPLATE_PATH)["parameters"]:
+        assert f"| `{name}` |" in guide, name
+    for name in ("collector-stopped.yaml", "key-use-cloudtrail.yaml", "failing-by-account", "KeyReport_Thresholds"):
+        assert name in guide, name
+    for identifier in ("Name", "CloudAppAccountId"):
+        assert f"| `{identifier}` |" in guide
+    control_rule = next(path for path in RULE_FILES if path.stem != "collector-stopped")
+    for detail in load_yaml(control_rule)["customDetails"]:
+        assert f"`{detail}`" in guide, detail

@@ -69,14 +69,28 @@ def cloudtrail_rows() -> list[dict[str, Any]]:
     deactivated_run = NOW - timedelta(days=3)
     return [
         call(NOW - timedelta(days=6), ALICE_KEY, "alice", "198.51.100.7"),
-        call(NOW - timedelta(days=5), ALICE_KEY, "alice", "198.51.100.7", EventSource="iam.amazonaws.com",
-             ErrorCode="AccessDenied"),  # fmt: skip
-        call(deactivated_run + timedelta(hours=30), ALICE_KEY, "alice", "203.0.113.9", AWSRegion="us-east-1",
-             UserAgent="python-requests/2.31"),  # fmt: skip
+        call(
+            NOW - timedelta(days=5),
+            ALICE_KEY,
+            "alice",
+            "198.51.100.7",
+            EventSource="iam.amazonaws.com",
+            ErrorCode="AccessDenied",
+        ),
+        call(
+            deactivated_run + timedelta(hours=30),
+            ALICE_KEY,
+            "alice",
+            "203.0.113.9",
+            AWSRegion="us-east-1",
+            UserAgent="python-requests/2.31",
+        ),
         call(NOW - timedelta(days=20), ALICE_KEY, "alice", "192.0.2.1"),  # outside the 14 days
         call(NOW - timedelta(days=2), BOB_KEY, "bob", "198.51.100.99"),  # same masked id as alice's: AKIA...MPLE
         # Another account's alice whose key masks the same way: not this account's key.
-        call(NOW - timedelta(days=2), "AKIAXXXXXXXXXXXXMPLE", "alice", "192.0.2.50", UserIdentityAccountId=OTHER_ACCOUNT),
+        call(
+            NOW - timedelta(days=2), "AKIAXXXXXXXXXXXXMPLE", "alice", "192.0.2.50", UserIdentityAccountId=OTHER_ACCOUNT
+        ),
         # A session of a role: temporary ASIA key, not an IAM user's access key.
         call(NOW - timedelta(days=1), "ASIAIOSFODNN7EXAMPLE", "deploy", "192.0.2.77", UserIdentityType="AssumedRole"),
     ]
