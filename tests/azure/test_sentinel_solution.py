@@ -373,12 +373,15 @@ def test_create_ui_definition_feeds_the_template() -> None:
     assert set(outputs) <= set(main["parameters"])
     required = {name for name, p in main["parameters"].items() if "defaultValue" not in p}
     assert required <= set(outputs)
-    elements = {e["name"] for e in ui["parameters"]["basics"]} | {
-        e["name"] for step in ui["parameters"]["steps"] for e in step["elements"]
-    }
-    for value in outputs.values():
-        for referenced in re.findall(r"(?:basics|steps\('options'\))\(?'?\)?\.?'?([A-Za-z]+)", value):
-            assert referenced in elements | {"workspace", "getLAWorkspace", "options"}, referenced
+    basics = {element["name"] for element in ui["parameters"]["basics"]}
+    steps = {step["name"]: {e["name"] for e in step["elements"]} for step in ui["parameters"]["steps"]}
+    for name, value in outputs.items():
+        assert ARM_EXPRESSION.match(value), name
+        for element in re.findall(r"basics\('([^']+)'\)", value):
+            assert element in basics, (name, element)
+        for step, element in re.findall(r"steps\('([^']+)'\)\.(\w+)", value):
+            assert element in steps[step], (name, step, element)
+    assert outputs["workspace"] == "[basics('workspace')]"
 
 
 # -- the connector ----------------------------------------------------------------------------------------------

@@ -3,46 +3,32 @@ duckdb-kql over keyreport rows made by the product's own record code and generat
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from keyreport import queries
-from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
-from keyreport.records import KeyRecord, RunSummary, UserRecord, key_row, summary_row, user_row
-from sandbox.local_kql import LocalWorkspace, StoredTable, TimeRange
-from scripts import schema
+from sandbox.local_kql import TimeRange
+from tests.queries import generated
+from tests.queries.generated import arn
 
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 ACCOUNT, OTHER_ACCOUNT = "111122223333", "444455556666"
 ALICE_KEY, BOB_KEY, CAROL_KEY = "AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE", "AKIAJQABLZS4A3QDU576"
-FINGERPRINT_KEY = bytes(range(32))
 
 
-def arn(account: str, user: str) -> str:
-    return f"arn:aws:iam::{account}:user/{user}"
-
-
-def run_rows(started: datetime, alice_status: str) -> dict[str, list[dict[str, Any]]]:
+def run_rows(started: datetime, alice_status: str) -> generated.Tables:
     """One complete run of ACCOUNT: alice's key (status as given), bob's and carol's keys, their users."""
-    run_id = str(uuid.uuid4())
-    keys = [
-        KeyRecord("alice", arn(ACCOUNT, "alice"), ALICE_KEY, alice_status, started - timedelta(days=400)),
-        KeyRecord("bob", arn(ACCOUNT, "bob"), BOB_KEY, "Active", started - timedelta(days=30)),
-        KeyRecord("carol", arn(ACCOUNT, "carol"), CAROL_KEY, "Active", started - timedelta(days=3)),
-    ]
-    users = [UserRecord(k.user_name, k.user_arn, "/", started - timedelta(days=500), keys=1) for k in keys]
-    summary = RunSummary(run_id, ACCOUNT, started, "test", "stdout", users=3, keys=3, shipped=3)
-    return {
-        schema.KEYS_TABLE: [
-            stream_record(key_row(k, run_time=started, run_id=run_id, fingerprint_key=FINGERPRINT_KEY), KEY_COLUMNS)
-            for k in keys
+    return generated.complete_run(
+        ACCOUNT,
+        started,
+        [
+            generated.key(ACCOUNT, "alice", ALICE_KEY, alice_status, started - timedelta(days=400)),
+            generated.key(ACCOUNT, "bob", BOB_KEY, "Active", started - timedelta(days=30)),
+            generated.key(ACCOUNT, "carol", CAROL_KEY, "Active", started - timedelta(days=3)),
         ],
-        schema.USERS_TABLE: [stream_record(user_row(u, run_time=started, run_id=run_id), USER_COLUMNS) for u in users],
-        schema.RUNS_TABLE: [stream_record(summary_row(summary), RUN_COLUMNS)],
-    }
+    )
 
 
 def call(moment: datetime, key: str, user: str, ip: str, **fields: Any) -> dict[str, Any]:
@@ -98,18 +84,8 @@ def cloudtrail_rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def result() -> list[dict[str, Any]]:
-    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in (schema.KEYS_TABLE, schema.USERS_TABLE,
-                                                                     schema.RUNS_TABLE)}  # fmt: skip
-    for started, status in ((NOW - timedelta(days=10), "Active"), (NOW - timedelta(days=3), "Inactive")):
-        for name, rows in run_rows(started, status).items():
-            tables[name].extend(rows)
-    ours = [
-        StoredTable(name, {c["name"]: c["type"] for c in columns if c["name"] != "TimeGenerated"}, tables[name])
-        for name, columns in schema.tables().items()
-    ]
-    [(trail, trail_columns)] = schema.external_tables().items()
-    declared = {c["name"]: c["type"] for c in trail_columns if c["name"] != "TimeGenerated"}
-    workspace = LocalWorkspace([*ours, StoredTable(trail, declared, cloudtrail_rows())])
+    runs = [run_rows(NOW - timedelta(days=10), "Active"), run_rows(NOW - timedelta(days=3), "Inactive")]
+    workspace = generated.workspace(runs, cloudtrail_rows())
     try:
         query = queries.library()["key-use-cloudtrail"].text
         return workspace.run(query, now=NOW, time_range=TimeRange.last(timedelta(days=14), NOW)).records()
