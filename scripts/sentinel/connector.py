@@ -63,6 +63,7 @@ def definition() -> dict[str, Any]:
             "and ships them to this workspace: key ages, last use, console passwords and MFA, per account and run. "
             "Key ids are masked; the full id never leaves AWS."
         ),
+        "graphQueriesTableName": schema.KEYS_TABLE,
         "graphQueries": [{"metricName": label, "legend": table, "baseQuery": table} for table, label in _ROWS.items()],
         "sampleQueries": [
             {
@@ -108,6 +109,15 @@ def definition() -> dict[str, Any]:
         },
         "instructionSteps": [{"title": title, "description": text} for title, text in SETUP_STEPS],
     }
+
+
+def api_config() -> dict[str, Any]:
+    """The definition as the dataConnectors API takes it (kind GenericUI): Azure-Sentinel's connector files name
+    the criteria `connectivityCriterias` and carry an `id`; the API names them `connectivityCriteria`, and the id
+    is the resource's name."""
+    config = {key: value for key, value in definition().items() if key != "id"}
+    config["connectivityCriteria"] = config.pop("connectivityCriterias")
+    return config
 
 
 def queries() -> dict[str, str]:

@@ -158,7 +158,7 @@ def _data_connector() -> list[dict[str, Any]]:
         "apiVersion": DATA_CONNECTOR_API,
         "name": _sentinel_name(solution.CONNECTOR_ID),
         "kind": "GenericUI",
-        "properties": {"connectorUiConfig": connector.definition()},
+        "properties": {"connectorUiConfig": connector.api_config()},
     }
     connector_id = _extension_id("dataConnectors", solution.CONNECTOR_ID)
     return [resource, {**_metadata("DataConnector", solution.CONNECTOR_ID, connector_id),

@@ -21,7 +21,7 @@ from azure.mgmt.loganalytics import models as loganalytics
 from keyreport import queries
 from scripts import arm, render, render_sentinel
 from scripts.sentinel import connector, controls, package, rules, solution, workbook
-from tests.azure import sentinel_schema
+from tests.azure import sentinel_rest, sentinel_schema
 from tests.azure.test_resource_schemas import Problems, arm_body, check_rest_fields
 from tests.queries import kusto
 
@@ -307,7 +307,12 @@ def test_main_template_deploys_every_piece_in_one_step(template: dict[str, Any])
     assert len(kinds["alertRules"]) == len(RULE_FILES)
     assert len(kinds["tables"]) == 3 and all(r["condition"] == "[parameters('createTables')]" for r in kinds["tables"])
     [data_connector] = kinds["dataConnectors"]
-    assert data_connector["properties"]["connectorUiConfig"] == load_json(render_sentinel.CONNECTOR_PATH)
+    config = data_connector["properties"]["connectorUiConfig"]
+    file = load_json(render_sentinel.CONNECTOR_PATH)
+    assert config["connectivityCriteria"] == file["connectivityCriterias"] and "id" not in config
+    assert {k: v for k, v in config.items() if k != "connectivityCriteria"} == {
+        k: v for k, v in file.items() if k not in ("id", "connectivityCriterias")
+    }
     [book] = kinds["workbooks"]
     assert book["properties"]["category"] == "sentinel" and book["kind"] == "shared"
     assert template["variables"]["workbookContent"] == load_json(render_sentinel.WORKBOOK_PATH)
@@ -350,6 +355,53 @@ def test_alert_rule_resources_are_the_yaml_templates(template: dict[str, Any]) -
         assert properties["entityMappings"] == yaml_rule["entityMappings"]
         assert properties["customDetails"] == yaml_rule["customDetails"]
         assert properties["incidentConfiguration"] == yaml_rule["incidentConfiguration"]
+
+
+def test_security_insights_resources_match_the_rest_specification(template: dict[str, Any]) -> None:
+    found: list[str] = []
+    for resource in template["resources"]:
+        if resource["type"].endswith("/alertRules"):
+            assert resource["apiVersion"] == "2023-12-01-preview" and resource["kind"] == "Scheduled"
+            found += sentinel_rest.rule_problems(resource["properties"])
+        elif resource["type"].endswith("/dataConnectors"):
+            assert resource["kind"] == "GenericUI"
+            found += sentinel_rest.problems(sentinel_rest.GENERIC_UI_CONNECTOR, resource["properties"])
+    assert found == []
+
+
+RULE_BREAKS: list[tuple[str, Any, str]] = [
+    ("queryPeriod", "14d", "not an ISO 8601 duration"),
+    ("triggerOperator", "gt", "is not one of"),
+    ("severity", "Critical", "is not one of"),
+    ("tactic", None, "no such property"),
+    ("incidentConfiguration", {"groupingConfiguration": {"enabled": True}}, "createIncident: required"),
+    ("incidentConfiguration", {"createIncident": True, "groupingConfiguration": {
+        "enabled": True, "reopenClosedIncident": False, "lookbackDuration": "P7D", "matchingMethod": "Selected"}},
+     "Selected needs"),
+    ("incidentConfiguration", {"createIncident": True, "groupingConfiguration": {
+        "enabled": True, "reopenClosedIncident": False, "lookbackDuration": "P7D", "matchingMethod": "Selected",
+        "groupByCustomDetails": ["AwsAccountId"]}}, "does not define"),
+    ("entityMappings", [{"entityType": "AwsAccount", "fieldMappings": []}], "is not one of"),
+    ("suppressionEnabled", "false", "expected bool"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), RULE_BREAKS, ids=[k for k, _, _ in RULE_BREAKS])
+def test_the_rest_check_catches_what_the_api_rejects(
+    template: dict[str, Any], key: str, value: Any, problem: str
+) -> None:
+    [rule] = [r for r in template["resources"] if r["type"].endswith("/alertRules")][:1]
+    properties = copy.deepcopy(rule["properties"])
+    properties[key] = value
+    assert any(problem in text for text in sentinel_rest.rule_problems(properties)), sentinel_rest.rule_problems(
+        properties
+    )
+
+
+def test_the_rest_check_catches_a_connector_in_the_repository_format() -> None:
+    found = sentinel_rest.problems(sentinel_rest.GENERIC_UI_CONNECTOR, {"connectorUiConfig": connector.definition()})
+    assert any("connectivityCriterias: no such property" in text for text in found)
+    assert any("connectivityCriteria: required" in text for text in found)
 
 
 def test_saved_searches_and_tables_match_the_rest_models(template: dict[str, Any]) -> None:
