@@ -180,3 +180,24 @@ def rule_problems(properties: dict[str, Any]) -> list[str]:
     if unknown:
         found.append(f"groupingConfiguration: groups by custom details the rule does not define: {sorted(unknown)}")
     return found
+
+
+METADATA = Shape(
+    {
+        "contentId": STR, "parentId": STR, "version": STR,
+        "kind": Leaf("str", (
+            "DataConnector", "DataType", "Workbook", "WorkbookTemplate", "Playbook", "PlaybookTemplate",
+            "AnalyticsRuleTemplate", "AnalyticsRule", "HuntingQuery", "InvestigationQuery", "Parser", "Watchlist",
+            "WatchlistTemplate", "Solution", "AzureFunction", "LogicAppsCustomConnector", "AutomationRule")),
+        "source": Shape({"kind": Leaf("str", ("LocalWorkspace", "Community", "Solution", "SourceRepository")),
+                         "name": STR, "sourceId": STR}, ("kind",)),
+        "author": Shape({"name": STR, "email": STR, "link": STR}),
+        "support": Shape({"tier": Leaf("str", ("Microsoft", "Partner", "Community")), "name": STR, "email": STR,
+                          "link": STR}, ("tier",)),
+        "dependencies": Leaf("object"), "categories": Shape({"domains": STRINGS, "verticals": STRINGS}),
+        "providers": STRINGS, "firstPublishDate": STR, "lastPublishDate": STR, "customVersion": STR,
+        "contentSchemaVersion": STR, "icon": STR, "threatAnalysisTactics": STRINGS,
+        "threatAnalysisTechniques": STRINGS, "previewImages": STRINGS, "previewImagesDark": STRINGS,
+    },
+    ("parentId", "kind"),
+)  # fmt: skip

@@ -366,6 +366,8 @@ def test_security_insights_resources_match_the_rest_specification(template: dict
         elif resource["type"].endswith("/dataConnectors"):
             assert resource["kind"] == "GenericUI"
             found += sentinel_rest.problems(sentinel_rest.GENERIC_UI_CONNECTOR, resource["properties"])
+        elif resource["type"].endswith("/metadata"):
+            found += sentinel_rest.problems(sentinel_rest.METADATA, resource["properties"], resource["name"])
     assert found == []
 
 
