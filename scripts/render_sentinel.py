@@ -115,3 +115,8 @@ def rendered() -> dict[Path, str]:
     files.update({path: yaml_text(rules.rule_template(rule)) for path, rule in rule_paths().items()})
     files.update({path: yaml_text(rules.hunting_template(hunt)) for path, hunt in hunting_paths().items()})
     return files
+
+
+def stale() -> list[Path]:
+    """Files in the solution folder that nothing renders any more (a rule whose check left the map)."""
+    return sorted(path for path in FOLDER.rglob("*") if path.is_file() and path not in rendered())

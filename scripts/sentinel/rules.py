@@ -1,10 +1,10 @@
 """The analytics rules and hunting queries: library queries (queries/*.kql) with the compliance map's severity,
 tactics and techniques, as Azure-Sentinel's YAML templates (and as ARM properties for Package/mainTemplate.json).
 
-One rule per control of the compliance map whose severity is above Informational, all reading the library
-query `failing-by-account` (one row per account and failing control, from KeyReport_Findings) narrowed to
-their control: one alert per AWS account, the account and one IAM user as entities, incidents grouped by
-account. Informational controls and the CloudTrail join are hunting queries.
+One rule per check of the compliance map that the workspace functions judge and whose severity is above
+Informational, all reading the library query `failing-by-account` (one row per account and failing check, from
+KeyReport_Findings) narrowed to their check: one alert per AWS account, the account and one IAM user as
+entities, incidents grouped by account. Informational checks and the CloudTrail join are hunting queries.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Content:
 
 
 def _control_rule(control: controls.Control) -> Content:
-    benchmarks = control.benchmark_text()
+    benchmarks = control.text
     return Content(
         name=control.id,
         query=PER_ACCOUNT_QUERY,
@@ -100,9 +100,9 @@ def _control_rule(control: controls.Control) -> Content:
             f"repeated alerts of one account join its open incident. Remediation: {control.remediation}"
         ),
         severity=control.severity,
-        tactics=control.tactics,
-        techniques=control.techniques,
-        tags=tuple(f"{name} {number}" for name, number in control.benchmarks),
+        tactics=control.mitre.tactics,
+        techniques=control.mitre.techniques,
+        tags=control.labelled,
         entities=(AWS_ACCOUNT_ENTITY, IAM_USER_ENTITY),
         custom_details={
             "AwsAccount": "Account",
@@ -160,13 +160,13 @@ KEY_USE = Content(
 
 def analytic_rules() -> tuple[Content, ...]:
     """Every analytics rule: one per control above Informational, then the collector-stopped rule."""
-    per_control = tuple(_control_rule(c) for c in controls.controls().values() if c.severity != "Informational")
+    per_control = tuple(_control_rule(c) for c in controls.judged().values() if c.severity != "Informational")
     return (*per_control, COLLECTOR_STOPPED)
 
 
 def hunting_queries() -> tuple[Content, ...]:
     """The CloudTrail join, then one per Informational control."""
-    informational = tuple(_control_rule(c) for c in controls.controls().values() if c.severity == "Informational")
+    informational = tuple(_control_rule(c) for c in controls.judged().values() if c.severity == "Informational")
     return (KEY_USE, *informational)
 
 

@@ -127,8 +127,8 @@ def controls_markdown() -> str:
     ]
     for control in controls.controls().values():
         lines.append(
-            f"| {control.title} | {control.benchmark_text()} | {control.severity} | {', '.join(control.tactics)} "
-            f"| {', '.join(control.techniques)} | {control.remediation} |"
+            f"| {control.title} | {control.text} | {control.severity} | {', '.join(control.mitre.tactics)} "
+            f"| {', '.join(control.mitre.techniques)} | {control.remediation} |"
         )
     return "\n".join(lines)
 
