@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from keyreport import queries
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "queries" / "schema.json"
 KEYS_TABLE = "AWS_Access_Key_Report_CL"
 RUNS_TABLE = "AWS_Access_Key_Report_Run_CL"
 USERS_TABLE = "AWS_Access_Key_Report_Users_CL"
-# Tables keyreport reads but does not write (AWSCloudTrail, from Sentinel's AWS connector): name, Kusto types.
-EXTERNAL_PATH = SCHEMA_PATH.with_name("cloudtrail.json")
 
 
 def tables() -> dict[str, list[dict[str, Any]]]:
@@ -22,5 +22,4 @@ def tables() -> dict[str, list[dict[str, Any]]]:
 
 def external_tables() -> dict[str, list[dict[str, Any]]]:
     """Table name -> declared columns (name, type) of the tables other connectors fill (AWSCloudTrail)."""
-    declared: dict[str, Any] = json.loads(EXTERNAL_PATH.read_text())
-    return {declared["table"]: declared["columns"]}
+    return dict(queries.external_tables())
