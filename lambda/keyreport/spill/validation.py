@@ -17,7 +17,7 @@ from typing import Any
 
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS
 from keyreport.errors import SpillRejected
-from keyreport.records import ACCOUNT_ID, FINGERPRINT_PREFIX, Row, parse_timestamp
+from keyreport.records import ACCOUNT_ID, ACCOUNT_SCOPE, FINGERPRINT_PREFIX, USER_SCOPE, Row, parse_timestamp
 from keyreport.sinks.base import Table
 
 FORMAT = "keyreport-spill/2"
@@ -39,6 +39,7 @@ SHAPES: Mapping[str, re.Pattern[str]] = {
     "AccessKeyId": re.compile(r"[A-Z0-9]{4}\.\.\.[A-Z0-9]{4}|root:[12]|\*{1,12}"),
     "KeyFingerprint": re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{40}"),
     "account_number": ACCOUNT_ID,
+    "Scope": re.compile(f"{ACCOUNT_SCOPE}|{USER_SCOPE}"),
 }
 
 
