@@ -27,7 +27,7 @@ from keyreport.errors import (
     first_line,
 )
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, KeyRecord, Row, RunSummary, key_row, summary_row, user_row
+from keyreport.records import ROOT_USER, UNKNOWN_ROOT_KEYS, KeyRecord, Row, RunSummary, key_row, summary_row, user_row
 from keyreport.settings import Settings
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 # The account STS would not name: no real account has this id, and it keeps the run row's and the spill
 # object's account fields valid (12 digits), so the row is stored and the spill object replayable.
 UNKNOWN_ACCOUNT = "000000000000"
-UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 
 
 @dataclass

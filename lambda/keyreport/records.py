@@ -12,6 +12,7 @@ from typing import Any
 Row = dict[str, Any]
 
 ROOT_USER = "<root_account>"
+UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 FINGERPRINT_PREFIX = "kf2-"
 ACCOUNT_SCOPE, USER_SCOPE = "account", "user"  # a run reads a whole account, or re-reads one user
@@ -101,7 +102,8 @@ def format_timestamp(moment: datetime) -> str:
     """UTC ISO 8601 to the second; naive datetimes are taken as UTC (botocore and moto both use UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}{utc:-%m-%dT%H:%M:%SZ}"  # strftime's %Y drops leading zeros (year 999 -> "999")
 
 
 def parse_timestamp(text: str) -> datetime:
