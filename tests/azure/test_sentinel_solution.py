@@ -24,6 +24,7 @@ from scripts.sentinel import connector, controls, package, rules, solution, work
 from tests.azure import sentinel_rest, sentinel_schema
 from tests.azure.test_resource_schemas import Problems, arm_body, check_rest_fields
 from tests.queries import kusto
+from tests.queries.test_dashboards import strings
 
 RENDERED = render_sentinel.rendered()
 ARM_EXPRESSION = re.compile(r"^\[(?!\[).*\]$", re.DOTALL)
@@ -264,16 +265,6 @@ def test_the_full_key_id_never_leaves_cloudtrails_table(analysis: dict[str, kust
 def template() -> dict[str, Any]:
     loaded: dict[str, Any] = load_json(render_sentinel.MAIN_TEMPLATE_PATH)
     return loaded
-
-
-def strings(node: Any) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
 
 
 def test_main_template_is_a_deployment_template(template: dict[str, Any]) -> None:
