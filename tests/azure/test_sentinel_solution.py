@@ -159,6 +159,7 @@ BROKEN: list[tuple[str, Any, str]] = [
     ("eventGroupingSettings", {"aggregationKind": "AlertPerAccount"}, "aggregationKind"),
     ("id", "root-access-key", "is not a GUID"),
     ("requiredDataConnectors", [{"connectorId": "KeyReportAwsIamAccessKeys"}], "dataTypes required"),
+    ("query", "union * | take 1", "refuses `search *` and `union *`"),
 ]  # fmt: skip
 
 
