@@ -309,7 +309,16 @@ def test_main_template_deploys_every_piece_in_one_step(template: dict[str, Any])
     }
     [book] = kinds["workbooks"]
     assert book["properties"]["category"] == "sentinel" and book["kind"] == "shared"
-    assert template["variables"]["workbookContent"] == load_json(render_sentinel.WORKBOOK_PATH)
+    content = template["variables"]["workbookContent"]
+    assert content == workbook.workbook("[subscription().id]", f"[{package.WORKSPACE_ID}]")
+    assert content["fallbackResourceIds"] == [f"[{package.WORKSPACE_ID}]"]  # opens on the workspace it went to
+    stripped = copy.deepcopy(content)
+    defaults = {"Subscription": [], "Workspace": "value::1"}
+    for parameter in stripped["items"][0]["content"]["parameters"]:
+        if parameter["name"] in defaults:
+            parameter["value"] = defaults[parameter["name"]]
+    stripped["fallbackResourceIds"] = []
+    assert json.dumps(stripped, sort_keys=True) == json.dumps(load_json(render_sentinel.WORKBOOK_PATH), sort_keys=True)
     metadata_kinds = sorted(r["properties"]["kind"] for r in kinds["metadata"])
     assert metadata_kinds.count("AnalyticsRule") == len(RULE_FILES)
     assert metadata_kinds.count("HuntingQuery") == len(HUNTING_FILES)
