@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -32,6 +32,7 @@ from keyreport.records import (
     ROOT_USER,
     UNKNOWN_ROOT_KEYS,
     KeyRecord,
+    Row,
     RunSummary,
     UserRecord,
     key_row,
@@ -127,9 +128,13 @@ def _ship_records(
     summary, settle = reading.summary, reading.settle
     inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
     records = _read(inventory, deadline, summary, reading.root_arn)
-    rows = (
-        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
-        for record in records
+    rows = counted(
+        (
+            key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
+            for record in records
+        ),
+        summary,
+        Table.KEYS,
     )
     delivery = sink.send(Table.KEYS, rows, deadline, on_failed=settle)
     stats = inventory.stats
@@ -137,6 +142,7 @@ def _ship_records(
     summary.keys = stats.keys + (not stats.root_keys_known)
     summary.users_not_read = stats.users - stats.users_read
     summary.errors.extend(stats.errors)
+    summary.read_errors += len(stats.errors)
     summary.shipped = delivery.shipped
     posture = read_posture(account.client("iam"), reading.root_arn)
     summary.password_policy, summary.posture_not_read = posture.password_policy, posture.not_read
@@ -165,10 +171,23 @@ def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Se
 def _ship_users(users: list[UserRecord], sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
     """One row per IAM user read, and the root user's; a row not delivered makes the run partial (its snapshot
     is not complete)."""
-    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in users)
+    rows = counted(
+        (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in users), summary, Table.USERS
+    )
     delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
     if delivery.failed:
         summary.errors.append(f"{delivery.failed} user rows not delivered")
+
+
+def counted(rows: Iterable[Row], summary: RunSummary, table: Table) -> Iterator[Row]:
+    """The rows, counted into the run row as the sink takes them: what the run announces it produced, so a
+    snapshot counts as arrived only when that many rows of the run are in the table."""
+    for row in rows:
+        if table is Table.KEYS:
+            summary.key_rows += 1
+        else:
+            summary.user_rows += 1
+        yield row
 
 
 def report_unreachable_account(
@@ -276,6 +295,7 @@ def _until_stopped(inventory: Inventory, deadline: Deadline, summary: RunSummary
         getattr(records, "close", lambda: None)()  # pending calls are refused now: the pool winds down at once
         text = f"inventory stopped: {type(error).__name__}: {first_line(error)}"[:500]
         summary.errors.append(text)
+        summary.read_errors += 1
         logger.error("inventory stopped early", extra={"error": text})
         if isinstance(error, DeadlineReached) or deadline.expired:
             # Not an IAM failure: the run had no time left. The users not reached are counted instead.

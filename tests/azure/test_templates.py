@@ -222,6 +222,9 @@ def every_run_field() -> dict[str, Any]:
         errors=["throttled"],
         password_policy=PasswordPolicy(True, 14, 24, True, True, True, True, 90),
         posture_not_read=["ListVirtualMFADevices: AccessDenied"],
+        scope="user",  # a user-scope re-read carries every run field: its user, and whether it was deleted
+        scope_user="alice",
+        user_deleted=False,
     )
     return summary_row(summary)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from keyreport.records import (
     ROOT_USER,
+    USER_SCOPE,
     KeyRecord,
     PasswordPolicy,
     RunSummary,
@@ -173,6 +174,7 @@ def test_rows_carry_exactly_the_declared_fields() -> None:
     policy = PasswordPolicy(True, 14, 24, True, True, True, True, 90)
     summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
     summary.password_policy, summary.posture_not_read = policy, ["ListVirtualMFADevices: AccessDenied"]
+    summary.scope, summary.scope_user, summary.user_deleted = USER_SCOPE, "alice", True
     assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
     root = UserRecord(ROOT_USER, "arn:aws:iam::123456789012:root", "/", RUN_TIME, True, RUN_TIME, RUN_TIME, True,
                       0, 0, RUN_TIME, hardware_mfa=False)  # fmt: skip
@@ -190,6 +192,17 @@ def test_an_account_without_a_password_policy_says_so_and_one_not_read_says_noth
     row = summary_row(summary)
     assert (row["MinPasswordLength"], row["PasswordReusePrevention"], row["RequireSymbols"]) == (8, 0, False)
     assert "MaxPasswordAge" not in row, "passwords that never expire have no maximum age"
+
+
+def test_an_account_run_row_says_its_scope_counts_and_whether_its_inventory_is_whole() -> None:
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", key_rows=4, user_rows=3)
+    row = summary_row(summary)
+    assert (row["Scope"], row["KeyRows"], row["UserRows"], row["InventoryComplete"]) == ("account", 4, 3, True)
+    assert not {"ScopeUser", "UserDeleted"} & row.keys()  # account scope: absent, not empty
+    summary.users_not_read = 1  # a user left unread: the snapshot has a gap whatever arrives
+    assert summary_row(summary)["InventoryComplete"] is False
+    summary.users_not_read, summary.read_errors = 0, 1
+    assert summary_row(summary)["InventoryComplete"] is False
 
 
 def test_a_key_whose_last_use_is_unknown_claims_neither_use_nor_never_used() -> None:
