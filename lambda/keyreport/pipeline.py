@@ -144,10 +144,13 @@ def _ship_records(
     summary.errors.extend(stats.errors)
     summary.read_errors += len(stats.errors)
     summary.shipped = delivery.shipped
-    posture = read_posture(account.client("iam"), reading.root_arn)
-    summary.password_policy, summary.posture_not_read = posture.password_policy, posture.not_read
-    root = inventory.root_user(posture)
-    _ship_users([*inventory.users(), *([root] if root is not None else [])], sink, deadline, summary, settle)
+    users = inventory.users()
+    if summary.inventory_complete:  # a failed inventory is no snapshot: its account's posture is not asked for
+        posture = read_posture(account.client("iam"), reading.root_arn)
+        summary.password_policy, summary.posture_not_read = posture.password_policy, posture.not_read
+        root = inventory.root_user(posture)
+        users += [root] if root is not None else []
+    _ship_users(users, sink, deadline, summary, settle)
     summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
     logger.info("inventory finished", extra={"credential_report": stats.report_used})
 

@@ -141,7 +141,7 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     assert (run_row["RecordsShipped"], run_row["RecordsSpilled"], run_row["RecordsFailed"]) == (3, 0, 0)
     assert run_row["Errors"] == 0 and "ErrorDetail" not in run_row
     # What the workspace checks the snapshot against: the rows it produced for each table, and its scope.
-    assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 2)
+    assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 3)  # alice, bob and the root user
     assert (run_row["Scope"], run_row["InventoryComplete"]) == ("account", True)
     assert not {"ScopeUser", "UserDeleted"} & run_row.keys()
     assert sink.calls == [Table.KEYS, Table.USERS, Table.RUNS]  # the run row goes last, once the counts are known
@@ -178,7 +178,7 @@ def test_a_failed_batch_is_spilled_and_counted(iam: tuple[Any, Stubber], spill: 
     [run_row] = sink.delivered[Table.RUNS]
     assert (run_row["Status"], run_row["RecordsShipped"], run_row["RecordsSpilled"]) == ("partial", 2, 1)
     # The spilled row is still one the run produced: once replayed, the snapshot is complete.
-    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 3, True)
 
 
 def test_when_spilling_fails_the_rows_are_logged_and_returned(
@@ -301,7 +301,7 @@ def test_user_rows_not_delivered_are_spilled_and_make_the_run_partial(
     assert spilled.table is Table.USERS and {row["user"] for row in spilled.rows} == set(KEYS)
     [run_row] = sink.delivered[Table.RUNS]
     assert run_row["Status"] == "partial" and run_row["RecordsShipped"] == 3
-    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 3, True)
 
 
 class OneRowBatches(FakeSink):
