@@ -60,7 +60,7 @@ def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict
         queue = wiring.settings.organization.queue_url
         accounts = organization.enqueue_accounts(wiring.client("organizations"), wiring.client("sqs"), queue)
         return {"accounts_enqueued": len(accounts)}
-    key = wiring.deployment_key.fingerprint
+    key = wiring.fingerprint_key  # read by the run, under its deadline
     result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
     publish_run(result.summary, wiring.settings.metrics_namespace)
     if not result.summary.succeeded:
@@ -90,7 +90,7 @@ def _member_accounts(
 
     def run_account(member: boto3.Session) -> bool:
         account = wiring.aws if member is wiring.session else AwsClients(member, wiring.config)
-        key = wiring.deployment_key.fingerprint
+        key = wiring.fingerprint_key
         result = pipeline.run(wiring.settings, account, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
         publish_run(result.summary, wiring.settings.metrics_namespace)
         return result.summary.succeeded

@@ -66,9 +66,12 @@ def test_replay_redelivers_spilled_batches_then_deletes_them(world: World) -> No
     done = keyreport(world, "replay")
 
     assert done.returncode == 0, done.stderr
-    assert "2 spilled batch(es): 2 delivered and deleted" in done.stderr
+    rows = world.estate.key_count + 1  # the keys and the run row
+    summary = f"2 delivered ({rows} rows), 0 kept, 0 quarantined, 0 already delivered, 0 left"
+    assert f"2 spilled batch(es) taken: {summary}" in done.stderr
     assert len(world.rows(run_id)) == world.estate.key_count
-    assert world.stack.aws.client("s3").list_objects_v2(Bucket="keyreport-spill-sandbox")["KeyCount"] == 0
+    s3 = world.stack.aws.client("s3")
+    assert s3.list_objects_v2(Bucket="keyreport-spill-sandbox", Prefix="keyreport/spill/")["KeyCount"] == 0
 
 
 def test_replay_needs_a_spill_bucket(world: World) -> None:

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     progress.watch_inventory(session)
     wiring = Wiring(settings, session, sign_in.person_credential(args, settings.azure))
     sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)
-    fingerprint_key = wiring.deployment_key.fingerprint
+    fingerprint_key = wiring.fingerprint_key  # read by the run, under its deadline
     try:
         result = pipeline.run(settings, wiring.aws, sink, deadline, fingerprint_key=fingerprint_key, spill=spill)
     finally:
