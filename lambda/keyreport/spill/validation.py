@@ -17,7 +17,15 @@ from typing import Any
 
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS
 from keyreport.errors import SpillRejected
-from keyreport.records import ACCOUNT_ID, FINGERPRINT_PREFIX, UNKNOWN_ROOT_KEYS, Row, parse_timestamp
+from keyreport.records import (
+    ACCOUNT_ID,
+    ACCOUNT_SCOPE,
+    FINGERPRINT_PREFIX,
+    UNKNOWN_ROOT_KEYS,
+    USER_SCOPE,
+    Row,
+    parse_timestamp,
+)
 from keyreport.sinks.base import Table
 
 FORMAT = "keyreport-spill/2"
@@ -42,6 +50,7 @@ SHAPES: Mapping[str, re.Pattern[str]] = {
     ),
     "KeyFingerprint": re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{40}"),
     "account_number": ACCOUNT_ID,
+    "Scope": re.compile(f"{ACCOUNT_SCOPE}|{USER_SCOPE}"),
 }
 
 
