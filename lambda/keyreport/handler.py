@@ -50,6 +50,11 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
 
 
 def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
+    if not isinstance(event, dict):  # Lambda passes whatever JSON the invoker sent: a list, a string, a number
+        raise ConfigError(
+            [f"the function was invoked with a JSON {type(event).__name__}, not an object: nothing was run "
+             "(keyreport takes a schedule's event, an SQS batch or {\"keyreport\": \"check\"})"]
+        )  # fmt: skip
     if event.get("keyreport") == "check":
         return _check(event, wiring)
     if organization.is_sqs_event(event):
@@ -99,4 +104,7 @@ def _member_accounts(
         result = pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
         publish_run(result.summary, wiring.settings.metrics_namespace)
 
-    return organization.run_member_accounts(event, org.queue_url, members, run_account, report_unreachable)
+    region = wiring.session.region_name
+    return organization.run_member_accounts(
+        event, org.queue_url, members, run_account, report_unreachable, region=region
+    )

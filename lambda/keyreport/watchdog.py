@@ -18,6 +18,7 @@ back in its pool is forgotten: an idle one is never cut.
 from __future__ import annotations
 
 import functools
+import http.client
 import math
 import os
 import socket
@@ -31,6 +32,7 @@ from keyreport.log import logger
 
 #: The longest one call (connection, request and answer) may take when no deadline says less.
 CALL_SECONDS = 120.0
+CUT = "the call took longer than its total time and was cut off"
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,15 @@ def install() -> None:
         @functools.wraps(answering)
         def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
             inode = inode_of(self.sock)  # http.client may close it when the answer has no length
-            response = answering(self, *args, **kwargs)
+            try:
+                response = answering(self, *args, **kwargs)
+            except (OSError, http.client.HTTPException):
+                if WATCHDOG.was_cut(inode):  # said as what it is: the call's time ran out
+                    raise TimeoutError(CUT) from None
+                raise
             if WATCHDOG.was_cut(inode):  # headers cut short can parse as a valid, empty answer
                 response.close()
-                raise TimeoutError("the call took longer than its total time and was cut off")  # a read timeout
+                raise TimeoutError(CUT)  # urllib3 makes it a ReadTimeoutError, as a read timeout would be
             return response
 
         returning = urllib3.connectionpool.HTTPConnectionPool._put_conn

@@ -87,12 +87,22 @@ class SpillBucket:
     of the call that needs it; a key that cannot be read makes that call a SpillError."""
 
     def __init__(
-        self, s3: S3Client, bucket: str, mac_key: bytes | Callable[[], bytes], *, max_bytes: int = MAX_OBJECT_BYTES
+        self,
+        s3: S3Client,
+        bucket: str,
+        mac_key: bytes | Callable[[], bytes],
+        *,
+        max_bytes: int = MAX_OBJECT_BYTES,
+        previous_mac_key: Callable[[], bytes | None] | None = None,
     ) -> None:
+        """`previous_mac_key` reads the key of the secret's previous version (AWSPREVIOUS), or None: objects
+        spilled before a rotation still verify under it."""
         self.s3 = s3
         self.bucket = bucket
         self._mac_key = mac_key
         self.max_bytes = max_bytes
+        self.previous_mac_key = previous_mac_key
+        self._previous: list[bytes | None] = []  # read once, when an object first needs it
 
     @property
     def mac_key(self) -> bytes:
@@ -148,6 +158,8 @@ class SpillBucket:
         body, metadata, version = self._read(key)
         expected = mac(self.mac_key, key, body)
         if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
+            expected = self._previous_mac(key, body) or expected
+        if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
             raise SpillRejected(
                 "its MAC does not match: not written by this deployment's function, or changed since"
                 if MAC_METADATA in metadata
@@ -158,6 +170,15 @@ class SpillBucket:
         except ValueError:
             raise SpillRejected("it is not JSON") from None
         return SpilledBatch(**validated(document, where, now or datetime.now(UTC)), mac=expected, version=version)
+
+    def _previous_mac(self, key: str, body: bytes) -> str | None:
+        """The object's MAC under the previous version of the secret, when there is one (after a rotation)."""
+        if self.previous_mac_key is None:
+            return None
+        if not self._previous:
+            self._previous.append(self.previous_mac_key())
+        previous = self._previous[0]
+        return mac(previous, key, body) if previous is not None else None
 
     def _read(self, key: str) -> tuple[bytes, dict[str, str], str | None]:
         """The object's bytes (refused unread above the size limit) and its metadata."""
