@@ -16,6 +16,7 @@ GUIDES = (
     "docs/queries.md",
     "docs/migration.md",
     "docs/security.md",
+    "docs/sentinel.md",
 )
 TOOLS = ("aws", "az", "keyreport", "make")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
