@@ -7,14 +7,19 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 from tests.integration.conftest import World
+
+# The working directory of the commands: a run that cannot deliver saves its rows in a file there.
+WORKDIR = tempfile.mkdtemp(prefix="keyreport-cli-test-")
 
 
 def keyreport(world: World, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = world.stack.aws.env(os.environ) | world.env | extra_env
     return subprocess.run(
         [sys.executable, "-m", "keyreport.cli", *args],
+        cwd=WORKDIR,
         env=env,
         capture_output=True,
         text=True,
