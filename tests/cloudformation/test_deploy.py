@@ -35,6 +35,7 @@ NOT_IN_MOTO = {
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SecretsManager::Secret",
+    "AWS::SecretsManager::ResourcePolicy",
 }
 FINGERPRINT_VARIABLE = "KEYREPORT_FINGERPRINT_SECRET_ARN"
 FINGERPRINT_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:FingerprintSecret-a1b2c3-AbCdEf"
@@ -151,6 +152,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
     )["ARN"]
     parameters = {
         **upload_package(moto),
+        "Sink": "data_collector",  # chosen explicitly, as the guide says (the default is logs_ingestion)
         **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId")},
         "AzureAuth": "secret",
@@ -203,7 +205,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
 def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
     parameters = {
         **upload_package(moto),
-        **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
+        **{k: sample()[k] for k in ("DceEndpoint", "DcrImmutableId")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId", "OrganizationId", "MemberRoleExternalId")},
         "AzureAuth": "federated",
         "OrganizationMode": "true",
