@@ -35,6 +35,7 @@ NOT_IN_MOTO = {
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SecretsManager::Secret",
+    "AWS::SecretsManager::ResourcePolicy",
 }
 FINGERPRINT_VARIABLE = "KEYREPORT_FINGERPRINT_SECRET_ARN"
 FINGERPRINT_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:FingerprintSecret-a1b2c3-AbCdEf"
