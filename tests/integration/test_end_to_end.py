@@ -47,11 +47,12 @@ def test_stored_columns_are_exactly_the_contract(world: World) -> None:
     assert stored_runs == {name: declared_runs[name] for name in stored_runs}  # ErrorDetail only with errors
     # The collector is the session's: ErrorDetail_s exists once any test's run reported an error; the user-scope
     # columns once a run re-read one user (an account-wide run leaves them out).
-    optional = {"ErrorDetail_s", "ScopeUser_s", "UserDeleted_b"}
+    optional = {"ErrorDetail_s", "ScopeUser_s", "UserDeleted_b", "PostureNotRead_s"}  # the last: a refused read
     assert set(declared_runs) - set(stored_runs) <= optional and summary["Errors"] == 0
     assert (summary["Scope"], summary["InventoryComplete"]) == ("account", True)
     stored = (len(world.rows(summary["RunId"])), len(world.rows(summary["RunId"], USERS_TABLE)))
-    assert (summary["KeyRows"], summary["UserRows"]) == stored == (world.estate.key_count, world.estate.user_count)
+    users = world.estate.user_count + (world.estate.root is not None)  # the root user has a row too
+    assert (summary["KeyRows"], summary["UserRows"]) == stored == (world.estate.key_count, users)
     assert world.stack.collector.columns(USERS_TABLE) == schema.columns(USERS_TABLE)
 
 
@@ -59,7 +60,9 @@ def test_one_user_row_per_iam_user_from_what_the_run_already_read(world: World) 
     summary = world.invoke()
     rows = {row["user_s"]: row for row in world.rows(summary["RunId"], USERS_TABLE)}
     estate = world.estate
-    assert len(rows) == len(world.rows(summary["RunId"], USERS_TABLE)) == estate.user_count
+    assert len(rows) == len(world.rows(summary["RunId"], USERS_TABLE)) == estate.user_count + 1
+    root = rows.pop("<root_account>")  # from the report's root row and GetAccountSummary
+    assert (root["Keys_d"], root["MfaActive_b"], root["HardwareMfa_b"]) == (len(estate.root_keys), True, True)
     for user in estate.users:
         row, keys = rows[user.name], estate.keys_of(user.name)
         assert (row["UserArn_s"], row["Path_s"], row["account_number_s"]) == (user.arn, user.path, estate.account_id)
