@@ -152,7 +152,7 @@ def test_spill_bucket_unavailable_logs_every_record_as_undelivered(
     assert summary.failed == world.estate.key_count and summary.spilled == 0
     assert any("cannot write s3://keyreport-spill-sandbox/" in error for error in summary.errors)
     logged = capsys.readouterr().err
-    undelivered = world.estate.key_count + world.estate.user_count + 1  # keys, users and the run row
+    undelivered = world.estate.key_count + world.estate.user_count + 2  # keys, users, root user, run row
     assert logged.count('"message":"undelivered record"') == undelivered
     for key_id in world.full_key_ids():
         assert key_id not in logged
