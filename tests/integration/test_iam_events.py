@@ -1,0 +1,136 @@
+"""The event path end to end: the real handler takes CloudTrail IAM events as EventBridge delivers them (a rule
+target, and batched through SQS), re-reads each named user from IAM (moto) and ships one user-scope run per
+user to the workspace emulator. A forged or malformed event changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import keyreport.handler
+from keyreport.errors import ConfigError
+from keyreport.records import mask_key_id
+from sandbox.cloudtrail import iam_event, queue_arn, sqs_batch
+from sandbox.estate import read_estate
+from sandbox.lambda_context import LocalLambdaContext
+from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World
+
+
+@pytest.fixture
+def queued(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The event queue (the stack's IamEventQueue) and the function configured with it."""
+    url = world.stack.aws.client("sqs").create_queue(QueueName="keyreport-iam-events")["QueueUrl"]
+    world.configure(monkeypatch, world.env | {"KEYREPORT_EVENT_QUEUE_URL": url})
+    yield url
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = keyreport.handler.lambda_handler(event, LocalLambdaContext(300))  # type: ignore[arg-type]
+    return result
+
+
+def user_runs(world: World, since: set[str]) -> dict[str, dict[str, Any]]:
+    """The user-scope run rows shipped after `since` (run ids seen before), by user name."""
+    rows = [r for r in world.stack.collector.rows(RUNS_TABLE) if r["RunId_g"] not in since]
+    assert all(r.get("Scope_s") == "user" for r in rows), rows
+    by_user = {r["ScopeUser_s"]: r for r in rows}
+    assert len(by_user) == len(rows), "one run per user"
+    return by_user
+
+
+def seen_runs(world: World) -> set[str]:
+    return {r["RunId_g"] for r in world.stack.collector.rows(RUNS_TABLE)}
+
+
+def test_events_direct_and_through_sqs_reread_exactly_the_changed_users(world: World, queued: str) -> None:
+    world.invoke()  # the scheduled run: the full snapshot
+    before = seen_runs(world)
+    iam = world.stack.aws.client("iam")
+    account = world.estate.account_id
+    truth = world.estate
+    with_key = next(u for u in truth.users if len(truth.keys_of(u.name)) == 1)
+    to_deactivate = next(
+        u for u in truth.users if u.name != with_key.name and any(k.active for k in truth.keys_of(u.name))
+    )
+    to_delete = next(u for u in truth.users if u.name not in {with_key.name, to_deactivate.name})
+    without_password = next(
+        u for u in truth.users if not u.password_enabled and u.name not in {with_key.name, to_delete.name}
+    )
+
+    iam.create_access_key(UserName=with_key.name)
+    active = next(k for k in truth.keys_of(to_deactivate.name) if k.active)
+    iam.update_access_key(UserName=to_deactivate.name, AccessKeyId=active.access_key_id, Status="Inactive")
+    for key in truth.keys_of(to_delete.name):
+        iam.delete_access_key(UserName=to_delete.name, AccessKeyId=key.access_key_id)
+    delete_leftovers(iam, to_delete.name)
+    iam.delete_user(UserName=to_delete.name)
+    iam.create_login_profile(UserName=without_password.name, Password="Sandbox-Passw0rd!x")
+
+    direct = invoke(iam_event("CreateAccessKey", account, with_key.name))
+    assert direct["users_reread"] == 1 and direct["events_received"] == 1
+    arn = queue_arn(queued)
+    batch = sqs_batch(
+        [
+            iam_event("UpdateAccessKey", account, to_deactivate.name),
+            iam_event("DeleteAccessKey", account, to_delete.name),
+            iam_event("DeleteUser", account, to_delete.name),
+            iam_event("CreateLoginProfile", account, without_password.name),
+            iam_event("CreateAccessKey", "210987654321", "mallory"),  # an account keyreport does not read
+            iam_event("CreateAccessKey", account, "../../etc"),  # not a user name
+        ],
+        arn,
+    )
+    assert invoke(batch) == {"batchItemFailures": []}
+
+    runs = user_runs(world, before)
+    assert set(runs) == {with_key.name, to_deactivate.name, to_delete.name, without_password.name}
+    now = read_estate(world.stack.aws)
+    for name, run in runs.items():
+        assert run["Status_s"] == "ok" and run["account_number_s"] == account
+        keys = world.rows(run["RunId_g"], KEYS_TABLE)
+        users = world.rows(run["RunId_g"], USERS_TABLE)
+        assert (run["KeyRows_d"], run["UserRows_d"]) == (len(keys), len(users))
+        if name == to_delete.name:
+            assert run["UserDeleted_b"] is True and keys == [] and users == []
+            continue
+        assert run["UserDeleted_b"] is False
+        expected = {(mask_key_id(k.access_key_id), k.status) for k in now.keys_of(name)}
+        assert {(r["AccessKeyId_s"], r["Status_s"]) for r in keys} == expected
+        [user] = users
+        assert user["PasswordEnabled_b"] is now.user(name).password_enabled
+        assert user["Keys_d"] == len(now.keys_of(name))
+    assert runs[with_key.name]["KeyRows_d"] == 2
+    assert world.rows(runs[without_password.name]["RunId_g"], USERS_TABLE)[0]["PasswordEnabled_b"] is True
+
+
+def delete_leftovers(iam: Any, name: str) -> None:
+    for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+    try:
+        iam.delete_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+def test_a_forged_or_malformed_event_ships_nothing_and_raises_no_traceback(
+    world: World, queued: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = seen_runs(world)
+    account = world.estate.account_id
+    forged = [
+        iam_event("CreateAccessKey", "210987654321", "mallory"),
+        iam_event("CreateAccessKey", account, "a b"),
+        iam_event("CreateAccessKey", account, "alice", error_code="AccessDenied"),
+        {"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": []},
+    ]
+    for event in forged:
+        assert invoke(event)["users_reread"] == 0
+    wrong_queue = sqs_batch([iam_event("CreateUser", account, world.estate.users[0].name)], queue_arn(queued) + "x")
+    wrong_queue["Records"][0]["body"] = "not json"
+    assert invoke(sqs_batch([iam_event("TagUser", account, "x y")], queue_arn(queued))) == {"batchItemFailures": []}
+    with pytest.raises(ConfigError):  # an SQS batch of no queue keyreport knows, in account mode
+        invoke(wrong_queue)
+    assert seen_runs(world) == before
+    assert "Traceback" not in caplog.text
