@@ -34,7 +34,9 @@ def iam_event(
     identity: dict[str, Any] = {
         "type": caller_type,
         "principalId": "AIDAEXAMPLEPRINCIPAL",
-        "arn": f"arn:aws:iam::{account_id}:user/{caller}" if caller_type == "IAMUser" else f"arn:aws:iam::{account_id}:root",
+        "arn": f"arn:aws:iam::{account_id}:user/{caller}"
+        if caller_type == "IAMUser"
+        else f"arn:aws:iam::{account_id}:root",
         "accountId": account_id,
         "accessKeyId": "ASIAEXAMPLESESSION01",
     }

@@ -18,6 +18,12 @@ ALWAYS = {
     "iam:GetCredentialReport",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
+    "iam:GetUser",  # the event path's re-read of one user
+    "iam:GetLoginProfile",
+    "iam:ListMFADevices",
+    "sqs:ReceiveMessage",  # the event queue (IamEvents=enabled, the default)
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key

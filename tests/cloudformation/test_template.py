@@ -40,6 +40,7 @@ FROM_THE_STACK = {
     "KEYREPORT_SPILL_BUCKET": "SpillBucket",
     "KEYREPORT_FINGERPRINT_SECRET_ARN": "FingerprintSecret",
     "KEYREPORT_QUEUE_URL": "AccountQueue",
+    "KEYREPORT_EVENT_QUEUE_URL": "IamEventQueue",
     "KEYREPORT_METRICS_NAMESPACE": "AWS::StackName",
 }
 
@@ -55,9 +56,9 @@ USED_BY_LAMBDA = {
     "logs:CreateLogStream": "the function's log streams",
     "logs:PutLogEvents": "the function's log lines",
     "sqs:SendMessage": "failed asynchronous runs to the dead-letter queue",
-    "sqs:ReceiveMessage": "the account queue's event source mapping (Organization mode)",
-    "sqs:DeleteMessage": "the account queue's event source mapping (Organization mode)",
-    "sqs:GetQueueAttributes": "the account queue's event source mapping (Organization mode)",
+    "sqs:ReceiveMessage": "the event source mappings of the IAM event queue and the account queue",
+    "sqs:DeleteMessage": "the event source mappings of the IAM event queue and the account queue",
+    "sqs:GetQueueAttributes": "the event source mappings of the IAM event queue and the account queue",
 }
 
 
@@ -70,6 +71,7 @@ def function_environment(chosen: Scenario) -> dict[str, str]:
     physical = {
         "SpillBucket": "keyreport-spillbucket-1a2b3c",
         "AccountQueue": "https://sqs.eu-west-1.amazonaws.com/111122223333/keyreport-AccountQueue-1a2b3c",
+        "IamEventQueue": "https://sqs.eu-west-1.amazonaws.com/111122223333/keyreport-IamEventQueue-1a2b3c",
         "FingerprintSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:FingerprintSecret-a1b2c3-AbCdEf",
     }
     environment = {}
@@ -171,8 +173,9 @@ def test_parameter_defaults_are_the_codes_defaults() -> None:
     from_code = flat(Settings.from_env({name: environment[name] for name in REQUIRED_BY_THE_SAMPLE}))
     differing = {name for name in from_template | from_code if from_template.get(name) != from_code.get(name)}
     # The stack's own bucket, and the recommended sign-in mode (the code's default, `default`, only works on a
-    # workstation), and a metrics namespace per stack; everything else is left at the code's defaults.
-    assert differing == {"azure.auth", "spill_bucket", "metrics_namespace"}
+    # workstation), a metrics namespace per stack and the stack's IAM event queue; everything else is left at
+    # the code's defaults.
+    assert differing == {"azure.auth", "spill_bucket", "metrics_namespace", "event_queue_url"}
 
 
 REQUIRED_BY_THE_SAMPLE = (
@@ -401,7 +404,15 @@ def test_the_function_is_bounded_encrypted_and_logs_json() -> None:
     assert function["KmsKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
     assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
-    assert scenario().resolve(function["ReservedConcurrentExecutions"]) == 1
+    assert scenario(IamEvents="disabled").resolve(function["ReservedConcurrentExecutions"]) == 1
+    events = scenario()  # one run, and the event path's two batches at most
+    event_trigger = events.resolve(events.resources()["IamEventTrigger"]["Properties"])
+    assert (
+        events.resolve(function["ReservedConcurrentExecutions"])
+        == 1 + event_trigger["ScalingConfig"]["MaximumConcurrency"]
+    )
+    event_queue = events.resources()["IamEventQueue"]["Properties"]
+    assert event_queue["VisibilityTimeout"] > PARAMETERS["FunctionTimeout"]["MaxValue"]
     organization = scenario(OrganizationMode="true")
     trigger = organization.resolve(organization.resources()["AccountQueueTrigger"]["Properties"])
     assert (trigger["BatchSize"], trigger["FunctionResponseTypes"]) == (1, ["ReportBatchItemFailures"])
@@ -511,7 +522,7 @@ def test_only_the_functions_role_may_put_objects_outside_the_quarantine_and_chec
 def test_the_function_may_delete_only_its_own_check_probes() -> None:
     from keyreport.check.spill import PROBE_PREFIX
 
-    statements = TEMPLATE_DATA["Resources"][ROLE]["Properties"]["Policies"]
+    statements = scenario().resolve(TEMPLATE_DATA["Resources"][ROLE]["Properties"]["Policies"])
     deletes = [
         s for p in statements for s in p["PolicyDocument"]["Statement"] if "s3:DeleteObject" in as_list(s["Action"])
     ]

@@ -4,6 +4,7 @@ user to the workspace emulator. A forged or malformed event changes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,10 +109,8 @@ def test_events_direct_and_through_sqs_reread_exactly_the_changed_users(world: W
 def delete_leftovers(iam: Any, name: str) -> None:
     for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
         iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
-    try:
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
         iam.delete_login_profile(UserName=name)
-    except iam.exceptions.NoSuchEntityException:
-        pass
 
 
 def test_a_forged_or_malformed_event_ships_nothing_and_raises_no_traceback(
