@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport.aws import iam_events, organization
-from keyreport.aws.clients import AwsClients
 from keyreport.errors import AccountUnreachable, DeadlineReached, RunFailed, aws_problem
 from keyreport.log import logger
 from keyreport.metrics import EventFigures, publish_events
 from keyreport.user_runs import UserRun, run_users
 
 if TYPE_CHECKING:
+    from keyreport.aws.clients import AwsClients
     from keyreport.deadline import Deadline
     from keyreport.wiring import Wiring
 
@@ -99,7 +99,7 @@ class _Accounts:
             if account_id not in self._organization_accounts():
                 return self._refused(account_id, "not an ACTIVE account of the organization")
             assert self._members is not None
-            return AwsClients(self._members.for_account(account_id), wiring.config)
+            return wiring.clients_for(self._members.for_account(account_id))
         except AccountUnreachable as error:
             return self._refused(account_id, str(error))
         except (ClientError, BotoCoreError, DeadlineReached) as error:

@@ -87,7 +87,6 @@ def event_figures(figures: EventFigures) -> dict[str, tuple[MetricUnit, list[flo
 def publish_events(figures: EventFigures, namespace: str) -> None:
     """One EMF line per invocation of the event path, dimensioned by service only (the alarms' dimension)."""
     metrics = Metrics(namespace=namespace, service=SERVICE)
-    metrics.add_dimensions(service=SERVICE)
     for name, (unit, values) in event_figures(figures).items():
         for value in values:
             metrics.add_metric(name=name, unit=unit, value=value)

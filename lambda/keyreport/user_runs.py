@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport.aws.inventory import bounded_map
-from keyreport.aws.user_snapshot import KeysChanging, UserSnapshot, read_user
+from keyreport.aws.user_snapshot import UserSnapshot, read_user
 from keyreport.deadline import Deadline, bounding, on_this_thread
-from keyreport.errors import DeadlineReached, aws_error_code
+from keyreport.errors import DeadlineReached, KeysChanging, aws_error_code
 from keyreport.log import logger
 from keyreport.pipeline import Settler, new_summary
 from keyreport.records import Row, RunSummary, key_row, summary_row, user_row

@@ -90,6 +90,10 @@ class Wiring:
             return None
         return SpillBucket(self.aws.client("s3"), self.settings.spill_bucket, self.deployment_key.spill)
 
+    def clients_for(self, session: boto3.Session) -> AwsClients:
+        """Clients of another session (a member account's, through the member role) with this configuration."""
+        return AwsClients(session, self.config)
+
     def client(self, service: str) -> Any:
         """A client of this function's own session (Organizations, SQS, STS for member roles)."""
         return self.aws.client(service)

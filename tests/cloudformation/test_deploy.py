@@ -288,7 +288,7 @@ def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send
     lambda_ = moto.client("lambda")
     name = stack["outputs"]["FunctionName"]
     (mapping,) = lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
-    assert (mapping["EventSourceArn"], mapping["BatchSize"]) == (queue["QueueArn"], 100)
+    assert (mapping["EventSourceArn"], mapping["BatchSize"]) == (queue["QueueArn"], 1000)
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     environment = lambda_strings(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
     assert Settings.from_env(environment).event_queue_url == queue_url

@@ -8,15 +8,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 import keyreport.handler
-from keyreport.errors import ConfigError
+from keyreport.errors import ConfigError, RunFailed
 from keyreport.records import mask_key_id
+from sandbox.aws_faults import IamFaults
 from sandbox.cloudtrail import iam_event, queue_arn, sqs_batch
 from sandbox.estate import read_estate
 from sandbox.lambda_context import LocalLambdaContext
 from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World
+from tests.integration.test_organization import member_iam, organization  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -133,3 +136,36 @@ def test_a_forged_or_malformed_event_ships_nothing_and_raises_no_traceback(
         invoke(wrong_queue)
     assert seen_runs(world) == before
     assert "Traceback" not in caplog.text
+
+
+def test_a_reread_iam_refuses_fails_the_direct_event_and_ships_a_failed_run_row(world: World) -> None:
+    """A direct event whose user cannot be read raises (Lambda retries it, then its dead-letter queue), and the
+    user's run row says failed: nothing is guessed, and the dashboards keep the user's last snapshot."""
+    before = seen_runs(world)
+    faults = IamFaults()
+    faults.fail_always("ListMFADevices", "AccessDenied")
+    session = faults.install(boto3.Session())
+    name = world.estate.users[0].name
+    event = iam_event("TagUser", world.estate.account_id, name)
+    with pytest.raises(RunFailed):
+        keyreport.handler.handle(event, LocalLambdaContext(300), session)  # type: ignore[arg-type]
+    [run] = user_runs(world, before).values()
+    assert (run["Status_s"], run["ScopeUser_s"], run["KeyRows_d"], run["UserRows_d"]) == ("failed", name, 0, 0)
+    assert "AccessDenied" in run["ErrorDetail_s"]
+
+
+def test_organization_mode_rereads_members_through_the_member_role_and_only_the_organizations_accounts(
+    world: World,
+    organization: dict[str, Any],  # noqa: F811 (the fixture imported above)
+) -> None:
+    before = seen_runs(world)
+    member = next(account for account in organization["estates"] if account != world.estate.account_id)
+    estate = organization["estates"][member]
+    name = next(u.name for u in estate.users if len(estate.keys_of(u.name)) == 1)
+    member_iam(world, member).create_access_key(UserName=name)
+    assert invoke(iam_event("CreateAccessKey", member, name))["users_reread"] == 1
+    assert invoke(iam_event("CreateAccessKey", "999999999999", name))["events_refused"] == 1
+    [run] = user_runs(world, before).values()
+    assert (run["account_number_s"], run["ScopeUser_s"], run["KeyRows_d"]) == (member, name, 2)
+    keys = world.rows(run["RunId_g"], KEYS_TABLE)
+    assert {r["account_number_s"] for r in keys} == {member} and len(keys) == 2

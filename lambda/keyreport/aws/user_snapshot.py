@@ -16,17 +16,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from keyreport.aws.inventory import LastUse, ListedKey
-from keyreport.errors import aws_error_code
+from keyreport.errors import KeysChanging, UserGone, aws_error_code
 from keyreport.records import KeyRecord, UserRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 _ABSENT = {"N/A", "no_information", "not_supported", ""}
-
-
-class UserGone(Exception):
-    """IAM answered NoSuchEntity: the user does not exist (any more)."""
 
 
 @dataclass
@@ -51,10 +47,6 @@ def read_user(iam: IAMClient, name: str, *, attempts: int = 3) -> UserSnapshot:
         with contextlib.suppress(KeysChanging):
             return reader.snapshot()
     return reader.snapshot()
-
-
-class KeysChanging(Exception):
-    """A listed key was deleted before its last use was read, at every attempt: the user is changing now."""
 
 
 class _Reader:
