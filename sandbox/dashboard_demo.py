@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from keyreport import cli, queries
+from keyreport.queries import compliance
 from keyreport.queries.output import ResultTable as OutputTable
 from keyreport.queries.output import as_table
 from sandbox.estate import Estate
@@ -48,17 +49,25 @@ def show(stack: Stack, estate: Estate, at: datetime, run_time: datetime) -> list
 
 
 def _compliance(summary: ResultTable, truth: Expected) -> list[str]:
-    """The compliance summary, control by control, checked against what the estate implies."""
-    print("\n== Compliance summary (each account's latest complete inventory)")
-    failing = {row["Control"]: row["Failing"] for row in summary.records()}
-    width = max(map(len, failing), default=7)
-    print(f"  {'Control':<{width}}  Failing")
-    for control, count in sorted(failing.items()):
-        print(f"  {control:<{width}}  {count}")
+    """The compliance summary, check by check, and how it differs from what the estate implies."""
+    print("\n== Compliance summary (each account's current state; ids from queries/compliance.json)")
+    rows = {row["ControlId"]: row for row in summary.records()}
+    width = max((len(str(row["Control"])) for row in rows.values()), default=7)
+    print(f"  {'Control':<{width}}  {'Passing':>7}  Failing / checked  check")
+    for control in compliance.load().controls.values():
+        row = rows.get(control.id)
+        if row is None:
+            print(f"  {control.text:<{width}}  {'-':>7}  nothing to check   {control.id}")
+            continue
+        score = f"{row['Failing']} / {row['Checked']}"
+        print(f"  {row['Control']:<{width}}  {row['PassPct']:>6}%  {score:<17}  {control.id}")
+    shown = {control: (row["Failing"], row["Checked"]) for control, row in rows.items()}
     expected = truth.compliance()
-    if failing == expected:
-        return []
-    return [f"compliance {c}: {failing.get(c)} failing, the seeded estate has {n}" for c, n in expected.items()]
+    return [
+        f"compliance {control}: {shown.get(control)} (failing, checked), the seeded estate has {expected.get(control)}"
+        for control in sorted(set(shown) | set(expected))
+        if shown.get(control) != expected.get(control)
+    ]
 
 
 def _query_for_real() -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from keyreport.queries import compliance
+from keyreport.records import ROOT_USER, mask_key_id
 from sandbox.estate import Estate, EstateKey, EstateUser
 
 ROTATION_DAYS = 90
@@ -46,7 +48,7 @@ class Expected:
         return tuple(k for k in self.estate.keys if (self.idle(k) or 0) > UNUSED_DAYS)
 
     def unused_45(self) -> tuple[EstateKey, ...]:
-        """Active keys whose last use (or, never used, creation) is over 45 days ago: CIS 1.12, FSBP IAM.22."""
+        """Active keys whose last use (or, never used, creation) is over 45 days ago (the unused-45-days listing)."""
         return tuple(k for k in self.estate.keys if k.active and self.idle_or_age(k) > CIS_UNUSED_DAYS)
 
     def idle_or_age(self, key: EstateKey) -> int:
@@ -82,7 +84,7 @@ class Expected:
         )
 
     def setup_keys(self) -> tuple[EstateKey, ...]:
-        """Active keys never used, created with a user that has a console password: CIS 1.11."""
+        """Active keys never used, created with a user that has a console password (CIS v6.0 2.10)."""
         found = []
         for user in self.estate.users:
             if not user.password_enabled:
@@ -94,14 +96,42 @@ class Expected:
             ]
         return tuple(found)
 
-    def compliance(self) -> dict[str, int]:
-        """Failing keys or users per control, keyed as the queries' `controls` headers write the controls."""
-        return {
-            "CIS v5.0 1.4, CIS v6.0 2.3, FSBP IAM.4": len(self.root_keys()),
-            "CIS v5.0 1.10, CIS v6.0 2.9, FSBP IAM.5": len(self.console_without_mfa()),
-            "CIS v5.0 1.11, CIS v6.0 2.10": len(self.setup_keys()),
-            "CIS v5.0 1.12, CIS v6.0 2.11, FSBP IAM.22": len(self.unused_45()),
-            "CIS v5.0 1.13, CIS v6.0 2.12": len(self.users_with_two_active_keys()),
-            "CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3": len(self.rotation_due()),
-            "FSBP IAM.8": len(self.inactive_users()),
-        }
+    def findings(self) -> dict[str, dict[str, bool]]:
+        """Per check of the compliance map: resource (as KeyReport_Findings writes it) -> failing.
+
+        The benchmarks' boundaries, counted on their own here: unused "N days or more" (a credential never used
+        counts from its creation; moto sets a password's last change to the user's creation), rotation "over
+        90 days", per console password and per active key.
+        """
+        found: dict[str, dict[str, bool]] = {control: {} for control in compliance.load().controls}
+        for key in self.estate.root_keys:
+            found["root-access-key"][f"{ROOT_USER} {key.access_key_id}"] = True
+        for user in self.estate.users:
+            keys = self.estate.keys_of(user.name)
+            found["one-active-key"][user.name] = sum(k.active for k in keys) > 1
+            credentials: list[tuple[str, int]] = []
+            if user.password_enabled:
+                found["console-mfa"][f"{user.name} password"] = not user.mfa_active
+                since = user.password_last_used or user.create_date
+                credentials.append((f"{user.name} password", whole_days(self.run_time, since)))
+            for key in keys:
+                resource = f"{user.name} {mask_key_id(key.access_key_id)}"
+                if user.password_enabled:
+                    setup = whole_days(key.create_date, user.create_date) <= SETUP_KEY_DAYS
+                    found["setup-key"][resource] = key.active and key.never_used and setup
+                if key.active:
+                    found["key-rotation-90-days"][resource] = self.age(key) > ROTATION_DAYS
+                    credentials.append((resource, self.idle_or_age(key)))
+            for resource, unused in credentials:
+                found["unused-45-days"][resource] = unused >= CIS_UNUSED_DAYS
+                found["unused-90-days"][resource] = unused >= UNUSED_DAYS
+        return {control: rows for control, rows in found.items() if rows}
+
+    def compliance(self) -> dict[str, tuple[int, int]]:
+        """Per check with at least one resource: (failing, checked), as compliance-summary counts them."""
+        return {control: (sum(rows.values()), len(rows)) for control, rows in self.findings().items()}
+
+    def failing_by_control_text(self) -> dict[str, int]:
+        """Failing per check, keyed by its benchmark ids as text (the trend's Control column)."""
+        controls = compliance.load().controls
+        return {controls[control].text: failing for control, (failing, _) in self.compliance().items()}

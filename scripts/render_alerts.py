@@ -1,7 +1,8 @@
 """Renders the alert rules: azure/alerts.json (Azure Monitor log search alerts) and queries/alerts/*.yaml (Sentinel).
 
-Every rule's query is a library query's text (queries/*.kql), verbatim; so are its severity, the controls it
-evidences and its remediation, when the query's header names them. `make render` writes the files;
+Every rule's query is a library query's text (queries/*.kql), verbatim. When the query's header names checks of
+the compliance map (queries/compliance.json), the rule's severity, benchmark ids, remediation and MITRE ATT&CK
+tactics and techniques are the map's. `make render` writes the files;
 tests/queries/test_dashboards.py fails when a checked-in file differs from what this renders.
 """
 
@@ -34,10 +35,11 @@ class Alert:
     display_name: str
     description: str
     sentinel_id: str  # stable GUID: Sentinel tracks a template by it
-    tactics: tuple[str, ...]
-    techniques: tuple[str, ...]
     custom_details: dict[str, str]  # Sentinel custom detail -> result column
-    severity: str | None = None  # for a query whose header names none (ingestion health); else the header's
+    # For a query whose header names no check (ingestion health); else the compliance map's.
+    severity: str | None = None
+    own_tactics: tuple[str, ...] = ()
+    own_techniques: tuple[str, ...] = ()
     evaluation_frequency: str = "PT1H"
     window_size: str = "P1D"
     query_time_range: str = "P7D"  # the current-state functions keep a snapshot this old, marked Stale
@@ -51,12 +53,25 @@ class Alert:
             raise ValueError(f"alert {self.name}: neither the query header nor the rule names a severity")
         return level
 
+    def tactics(self) -> tuple[str, ...]:
+        """MITRE ATT&CK tactics: the map's for the query's checks, else the rule's own."""
+        checks = queries.library()[self.query].checks
+        return _merged([check.mitre.tactics for check in checks]) if checks else self.own_tactics
+
+    def techniques(self) -> tuple[str, ...]:
+        checks = queries.library()[self.query].checks
+        return _merged([check.mitre.techniques for check in checks]) if checks else self.own_techniques
+
     def full_description(self) -> str:
         """The description, then the controls the query evidences and what to do, from the query's header."""
         query = queries.library()[self.query]
         if not query.controls:
             return self.description
         return f"{self.description} Controls: {', '.join(query.controls)}. Remediation: {query.remediation}"
+
+
+def _merged(groups: list[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for group in groups for item in group))
 
 
 ALERTS: tuple[Alert, ...] = (
@@ -67,8 +82,6 @@ ALERTS: tuple[Alert, ...] = (
         description="An AWS account's root user holds an access key (active or not). The root user should have "
         "none: delete it in the account's security credentials. One alert per account.",
         sentinel_id="54821cee-ea45-44f9-88fd-12d75959475c",
-        tactics=("Persistence", "PrivilegeEscalation"),
-        techniques=("T1078.004",),
         custom_details={"AwsAccount": "Account", "AccessKey": "AccessKey", "KeyStatus": "Status"},
     ),
     Alert(
@@ -78,8 +91,6 @@ ALERTS: tuple[Alert, ...] = (
         description="Active IAM access keys were created more than 90 days ago and need rotating. One alert per "
         "account; the rotation-due query lists the keys.",
         sentinel_id="81b0e9ed-8f2b-43df-9bad-caf6d20a25df",
-        tactics=("Persistence",),
-        techniques=("T1078.004",),
         custom_details={"AwsAccount": "Account", "IamUser": "User", "AccessKey": "AccessKey", "AgeDays": "AgeDays"},
         evaluation_frequency="P1D",
     ),
@@ -91,8 +102,6 @@ ALERTS: tuple[Alert, ...] = (
         "to them (from the credential report). One alert per account; the console-without-mfa query lists the "
         "users, those without any access key included.",
         sentinel_id="c38aed6a-94f8-4cc7-b2b4-2db93aa38458",
-        tactics=("InitialAccess", "Persistence"),
-        techniques=("T1078.004",),
         custom_details={"AwsAccount": "Account", "IamUser": "User", "InactiveDays": "InactiveDays"},
         evaluation_frequency="P1D",
     ),
@@ -104,8 +113,8 @@ ALERTS: tuple[Alert, ...] = (
         "is not running, failing before it ships, or lost access to the account. Stays fired until closed, since "
         "an account silent for longer than the query range drops out of the result.",
         sentinel_id="3a816c06-6c7d-4ddc-bf58-a5ba3d594237",
-        tactics=("DefenseEvasion",),
-        techniques=("T1562.008",),
+        own_tactics=("DefenseEvasion",),
+        own_techniques=("T1562.008",),
         custom_details={"AwsAccount": "Account", "LastRun": "LastRun", "HoursSilent": "HoursSilent"},
         severity="Medium",
         query_time_range="P14D",
@@ -184,8 +193,8 @@ def sentinel_rule(alert: Alert) -> dict[str, Any]:
         "queryPeriod": alert.sentinel_period,
         "triggerOperator": "gt",
         "triggerThreshold": 0,
-        "tactics": list(alert.tactics),
-        "relevantTechniques": list(alert.techniques),
+        "tactics": list(alert.tactics()),
+        "relevantTechniques": list(alert.techniques()),
         "query": query.text,
         "customDetails": alert.custom_details,
         "eventGroupingSettings": {"aggregationKind": "AlertPerResult"},

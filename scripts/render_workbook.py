@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keyreport import queries
+from keyreport.queries import compliance
 from scripts import arm
 
 WORKBOOK_PATH = arm.ROOT / "queries" / "workbook.json"
@@ -112,22 +113,23 @@ WORKBOOK: tuple[Item, ...] = (
     Tab("compliance", "Compliance"),
     Text(
         "compliance-intro",
-        "# Compliance: CIS AWS Foundations Benchmark and AWS Foundational Security Best Practices\n"
-        "One tile per control: how many keys or IAM users fail it in each account's latest complete inventory "
-        "(KeyReport_Findings), and below, the failing count per day. IAM users come from "
-        "AWS_Access_Key_Report_Users_CL, so users without keys count too.",
+        "# Compliance: CIS AWS Foundations Benchmark v5.0 and v6.0, AWS Security Hub\n"
+        "One tile per check of the compliance map (queries/compliance.json): the share of checked credentials, "
+        "users or accounts that pass it in each account's current state (KeyReport_Findings), per console "
+        "password and per access key where the benchmark asks about each credential; below, the failing count "
+        "per day.",
     ),
     Panel(
         "compliance-summary",
-        "Failing per control",
-        settings=tiles("Control", "Failing", "greenRed", "Checked"),
+        "Passing per check (%)",
+        settings=tiles("Control", "PassPct", "redGreen", "Failing"),
     ),
     Panel(
         "compliance-trend",
-        "Failing per control over time",
+        "Failing per check over time",
         settings={"chartSettings": {"xAxis": "Day", "yAxis": ["Failing"], "group": "Control"}},
     ),
-    Controls("controls", "## What each control checks and what to do"),
+    Controls("controls", "## What each check passes on and what to do"),
     Panel("console-without-mfa", "Console users without MFA", width=50),
     Panel("inactive-users", "Users with no activity for more than 90 days", width=50),
     Panel("unused-45-days", "Active keys unused for more than 45 days", width=50),
@@ -200,11 +202,15 @@ def _parameters_item() -> dict[str, Any]:
 
 
 def controls_markdown(heading: str) -> str:
-    """Every query that lists a control's failures, from its header: controls, severity, remediation."""
-    lines = [heading, "", "| controls | query | severity | remediation |", "|---|---|---|---|"]
+    """Every check of the compliance map: benchmark ids, what passes, severity, remediation, the query listing it."""
+    listing: dict[str, list[str]] = {}
     for query in queries.library().values():
-        if query.controls:
-            lines.append(f"| {', '.join(query.controls)} | {query.title} | {query.severity} | {query.remediation} |")
+        for control_id in query.control_ids:
+            listing.setdefault(control_id, []).append(query.id)
+    lines = [heading, "", "| controls | check | severity | remediation | query |", "|---|---|---|---|---|"]
+    for control in compliance.load().controls.values():
+        listed = ", ".join(listing.get(control.id, [])) or "KeyReport_Findings"
+        lines.append(f"| {control.text} | {control.title} | {control.severity} | {control.remediation} | {listed} |")
     return "\n".join(lines)
 
 

@@ -76,7 +76,7 @@ def assert_dashboards_show(shipped: Shipped, truth: Expected, *, stale: bool) ->
         len(truth.rotation_due()),
         stale,
     )
-    summary = {r["Control"]: r["Failing"] for r in shipped.records("compliance-summary")}
+    summary = {r["ControlId"]: (r["Failing"], r["Checked"]) for r in shipped.records("compliance-summary")}
     assert summary == truth.compliance()
     assert_trends_and_last_use(shipped, truth)
 
@@ -85,7 +85,7 @@ def assert_trends_and_last_use(shipped: Shipped, truth: Expected) -> None:
     """The day's trend points are the day's last complete run; last use counts the keys of the snapshot."""
     day = truth.run_time.replace(hour=0, minute=0, second=0)
     trend = {r["Control"]: r["Failing"] for r in shipped.records("compliance-trend") if r["Day"] == day}
-    assert trend == truth.compliance()
+    assert trend == truth.failing_by_control_text()
     [today] = [r for r in shipped.records("rotation-compliance") if r["Day"] == day]
     active = [key for key in truth.estate.keys if key.active]
     assert (today["ActiveKeys"], today["Overdue"]) == (len(active), len(truth.rotation_due()))

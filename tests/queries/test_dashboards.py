@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from keyreport import queries
+from keyreport.queries import compliance
 from scripts import arm, render, render_alerts, render_workbook
 from tests.queries import kusto
 from tests.queries.conftest import embedded_queries
@@ -162,7 +163,7 @@ def test_rules_carry_the_query_headers_severity_controls_and_remediation(alert: 
 
 
 def test_a_rule_without_any_severity_is_refused() -> None:
-    rule = render_alerts.Alert("ingestion-stopped", "x", "x", "x", "00000000-0000-0000-0000-000000000000", (), (), {})
+    rule = render_alerts.Alert("ingestion-stopped", "x", "x", "x", "00000000-0000-0000-0000-000000000000", {})
     with pytest.raises(ValueError, match="alert x: neither the query header nor the rule names a severity"):
         rule.level()
 
@@ -232,19 +233,20 @@ def test_the_compliance_tab_has_a_tile_per_control_a_trend_and_every_controls_re
     shown = {item["name"]: item for item in on_tab}
     assert shown["compliance-summary"]["content"]["visualization"] == "tiles"
     assert shown["compliance-summary"]["content"]["tileSettings"]["titleContent"]["columnMatch"] == "Control"
+    assert shown["compliance-summary"]["content"]["tileSettings"]["leftContent"]["columnMatch"] == "PassPct"
     assert shown["compliance-trend"]["content"]["visualization"] == "timechart"
     table = shown["controls"]["content"]["json"]
+    for control in compliance.load().controls.values():
+        assert f"| {control.text} | {control.title} | {control.severity} | {control.remediation} |" in table
     for query in LIBRARY.values():
         if query.controls:
-            assert f"| {', '.join(query.controls)} | {query.title} | {query.severity} | {query.remediation} |" in table
             assert query.id in shown or query.id in {"rotation-due", "root-keys", "two-active-keys"}
 
 
-def test_every_control_the_headers_name_is_counted_by_the_findings_function() -> None:
-    counted = set(re.findall(r'Control = "([^"]+)"', queries.functions()["KeyReport_Findings"].text))
-    named = {", ".join(query.controls) for query in LIBRARY.values() if query.controls}
-    assert counted == named
-    assert {"FSBP IAM.3", "FSBP IAM.4", "FSBP IAM.5", "FSBP IAM.8", "FSBP IAM.22"} <= {
-        control for query in LIBRARY.values() for control in query.controls
-    }
-    assert all(control.startswith(("CIS v5.0", "CIS v6.0", "FSBP")) for text in named for control in text.split(", "))
+@pytest.mark.parametrize("alert", [a for a in render_alerts.ALERTS if LIBRARY[a.query].checks], ids=lambda a: a.name)
+def test_sentinel_rules_take_tactics_and_techniques_from_the_map(alert: render_alerts.Alert) -> None:
+    rule = yaml.safe_load((render_alerts.SENTINEL_DIR / f"{alert.name}.yaml").read_text())
+    checks = LIBRARY[alert.query].checks
+    assert set(rule["tactics"]) == {t for check in checks for t in check.mitre.tactics}
+    assert set(rule["relevantTechniques"]) == {t for check in checks for t in check.mitre.techniques}
+    assert not alert.own_tactics and not alert.own_techniques, "the map names them: the rule must not"

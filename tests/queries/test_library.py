@@ -147,11 +147,7 @@ def test_every_header_is_complete() -> None:
 
 
 GOOD = "// id: x\n// title: T\n// description: D\n// visualization: table\n// timespan: P1D\n// local: duckdb-kql\nT\n"
-COMPLIANT = GOOD.replace(
-    "// local: duckdb-kql\n",
-    "// local: duckdb-kql\n// controls: CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3\n// severity: Medium\n"
-    "// remediation: Rotate it.\n",
-)
+COMPLIANT = GOOD.replace("// local: duckdb-kql\n", "// local: duckdb-kql\n// control: key-rotation-90-days\n")
 
 
 @pytest.mark.parametrize(
@@ -167,10 +163,9 @@ COMPLIANT = GOOD.replace(
         (GOOD.replace("// title: T", "// title: T\n// title: U"), "x.kql:3: header key 'title' given twice"),
         (GOOD.replace("// title: T", "// Title T"), "x.kql:2: expected `// key: value` in the header"),
         (GOOD.replace("T\n", "\n").replace("// title: \n", "// title: T\n"), "x.kql: no query after the header"),
-        (COMPLIANT.replace("// severity: Medium\n", ""), "x.kql: controls, severity and remediation go together"),
-        (COMPLIANT.replace("FSBP IAM.3", "PCI 8.3"), "x.kql: control 'PCI 8.3' is not `CIS v5.0 <n.n>`"),
-        (COMPLIANT.replace("CIS v5.0", "CIS v4.0"), "x.kql: control 'CIS v4.0 1.14' is not"),
-        (COMPLIANT.replace("Medium", "Severe"), "x.kql: severity 'Severe' is not one of Critical, High, Medium"),
+        (COMPLIANT.replace("key-rotation-90-days", "rotation"), "x.kql: unknown control 'rotation' (the map has"),
+        (COMPLIANT.replace("key-rotation-90-days", "CIS v5.0 1.13"), "x.kql: unknown control 'CIS v5.0 1.13'"),
+        (COMPLIANT.replace("// control:", "// controls:"), "x.kql:7: unknown header key 'controls'"),
     ],
 )
 def test_a_malformed_header_is_refused_with_file_and_reason(text: str, problem: str) -> None:
@@ -179,10 +174,14 @@ def test_a_malformed_header_is_refused_with_file_and_reason(text: str, problem: 
     assert str(caught.value).startswith(problem), str(caught.value)
 
 
-def test_compliance_headers_are_read() -> None:
+def test_a_compliance_header_takes_ids_severity_and_remediation_from_the_map() -> None:
     query = queries.parse(COMPLIANT, "x.kql")
-    assert query.controls == ("CIS v5.0 1.14", "CIS v6.0 2.13", "FSBP IAM.3")
-    assert (query.severity, query.remediation) == ("Medium", "Rotate it.")
+    assert query.control_ids == ("key-rotation-90-days",)
+    assert query.controls == ("CIS v5.0 1.13", "CIS v6.0 2.13", "Security Hub IAM.3")
+    assert query.severity == "Medium" and query.remediation and query.remediation.startswith("Create a second key")
+    both = queries.parse(COMPLIANT.replace("key-rotation-90-days", "key-rotation-90-days, root-access-key"), "x.kql")
+    assert both.severity == "High"  # the highest of its checks
+    assert both.controls[-1] == "Security Hub IAM.4"
 
 
 FUNCTION = "// id: KeyReport_X\n// title: T\n// description: D.\n// local: duckdb-kql\nT\n"

@@ -10,9 +10,9 @@ are package data of the installed package and of the Lambda zip (one source, not
     // visualization: table                  table, timechart, barchart or tiles
     // timespan: P2D                         default time range (ISO 8601 duration)
     // local: duckdb-kql                     runs on the local engine, or `no: <why not>`
-    // controls: CIS v5.0 1.14, CIS v6.0 2.13, FSBP IAM.3     optional: the controls whose failures it lists,
-    // severity: Medium                                      with their severity (Critical .. Informational)
-    // remediation: Create a new key, ...                    and what to do about each row
+    // control: key-rotation-90-days         optional: the checks of the compliance map (queries/compliance.json)
+                                             whose failures it lists; their benchmark ids, severity and
+                                             remediation come from the map
 
 `functions/<Name>.kql` hold the workspace functions the queries start from (`KeyReport_CurrentKeys()` ...):
 the body only, under the same header without `visualization` and `timespan`; the id is the function's name.
@@ -29,12 +29,13 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 from keyreport.errors import LibraryError, UnknownQuery
+from keyreport.queries import compliance
 
 VISUALIZATIONS = ("table", "timechart", "barchart", "tiles")
 REQUIRED_KEYS = ("id", "title", "description", "visualization", "timespan", "local")
-COMPLIANCE_KEYS = ("controls", "severity", "remediation")  # all three or none
+COMPLIANCE_KEYS = ("control",)  # map ids (queries/compliance.json), comma-separated
 FUNCTION_KEYS = ("id", "title", "description", "local")
-SEVERITIES = ("Critical", "High", "Medium", "Low", "Informational")
+SEVERITIES = compliance.SEVERITIES
 LOCAL_ENGINE = "duckdb-kql"
 FUNCTIONS_FOLDER = "functions"
 
@@ -42,7 +43,6 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _KEY_LINE = re.compile(r"^// ?([a-z]+):\s*(.*)$")
 _CONTINUATION = re.compile(r"^//\s{2,}(\S.*)$")
 _FUNCTION_NAME = re.compile(r"^KeyReport_[A-Z][A-Za-z]*$")
-_CONTROL = re.compile(r"^(?:CIS v[56]\.0 \d+\.\d+|FSBP IAM\.\d+)$")
 _CALL = re.compile(r"\b(KeyReport_[A-Za-z]+)\(\)")
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
@@ -57,9 +57,27 @@ class Query:
     local: str  # LOCAL_ENGINE, or "no: <reason>"
     text: str  # the query itself, header removed
     source: str  # file name, for messages
-    controls: tuple[str, ...] = ()  # e.g. ("CIS v5.0 1.14", "CIS v6.0 2.13", "FSBP IAM.3")
-    severity: str | None = None
-    remediation: str | None = None
+    control_ids: tuple[str, ...] = ()  # checks of the compliance map whose failures the query lists
+
+    @property
+    def checks(self) -> tuple[compliance.Control, ...]:
+        controls = compliance.load().controls
+        return tuple(controls[control_id] for control_id in self.control_ids)
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """The benchmark ids of its checks: ("CIS v5.0 1.13", "CIS v6.0 2.13", "Security Hub IAM.3")."""
+        return tuple(label for check in self.checks for label in check.labelled)
+
+    @property
+    def severity(self) -> str | None:
+        """The highest severity of its checks (None for a query that lists no control's failures)."""
+        levels = [compliance.SEVERITIES.index(check.severity) for check in self.checks]
+        return compliance.SEVERITIES[min(levels)] if levels else None
+
+    @property
+    def remediation(self) -> str | None:
+        return " ".join(check.remediation for check in self.checks) or None
 
     @property
     def runs_locally(self) -> bool:
@@ -111,7 +129,7 @@ def format_duration(duration: timedelta) -> str:
 def parse(text: str, source: str) -> Query:
     """One query file's text -> Query; `source` (the file name) must be `<id>.kql`."""
     header, body = _split(text, source, REQUIRED_KEYS + COMPLIANCE_KEYS, REQUIRED_KEYS)
-    controls, severity, remediation = _checked_compliance(header, source)
+    control_ids = _checked_controls(header, source)
     return Query(
         id=_checked_id(header["id"], source),
         title=header["title"],
@@ -121,9 +139,7 @@ def parse(text: str, source: str) -> Query:
         local=_checked_local(header["local"], source),
         text=body,
         source=source,
-        controls=controls,
-        severity=severity,
-        remediation=remediation,
+        control_ids=control_ids,
     )
 
 
@@ -170,21 +186,14 @@ def _split(text: str, source: str, allowed: tuple[str, ...], required: tuple[str
     return header, body + "\n"
 
 
-def _checked_compliance(header: dict[str, str], source: str) -> tuple[tuple[str, ...], str | None, str | None]:
-    given = [key for key in COMPLIANCE_KEYS if header.get(key)]
-    if not given:
-        return (), None, None
-    if len(given) != len(COMPLIANCE_KEYS):
-        raise LibraryError(f"{source}: controls, severity and remediation go together (found only {', '.join(given)})")
-    controls = tuple(part.strip() for part in header["controls"].split(","))
-    wrong = [control for control in controls if not _CONTROL.fullmatch(control)]
-    if wrong:
-        raise LibraryError(
-            f"{source}: control {wrong[0]!r} is not `CIS v5.0 <n.n>`, `CIS v6.0 <n.n>` or `FSBP IAM.<n>`"
-        )
-    if header["severity"] not in SEVERITIES:
-        raise LibraryError(f"{source}: severity {header['severity']!r} is not one of {', '.join(SEVERITIES)}")
-    return controls, header["severity"], header["remediation"]
+def _checked_controls(header: dict[str, str], source: str) -> tuple[str, ...]:
+    if not header.get("control"):
+        return ()
+    ids = tuple(part.strip() for part in header["control"].split(","))
+    the_map = compliance.load()
+    for control_id in ids:
+        the_map.control(control_id, source)
+    return ids
 
 
 def _checked_id(value: str, source: str) -> str:
