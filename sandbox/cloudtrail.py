@@ -9,8 +9,10 @@ us-east-1. Nothing secret is in them: the key id a real CreateAccessKey response
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,3 +104,67 @@ def sqs_batch(events: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 def queue_arn(queue_url: str, region: str = "us-east-1") -> str:
     account, name = queue_url.rstrip("/").split("/")[-2:]
     return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+IAM_EVENT_PATTERN = {
+    "source": ["aws.iam"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["iam.amazonaws.com"]},
+}
+
+
+def deploy_event_path(aws: Any, *, trail: bool = True, queue_policy: bool = True, trigger: bool = True) -> str:
+    """What the stack deploys for the event path, in moto (a `sandbox.aws.AwsSandbox`): a logging trail of
+    management events, the rule, the queue and its policy, and a trigger to a function. Returns the queue URL."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName="keyreport-iam-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = events.put_rule(Name="keyreport-IamEventRule", EventPattern=json.dumps(IAM_EVENT_PATTERN))["RuleArn"]
+    events.put_targets(Rule="keyreport-IamEventRule", Targets=[{"Id": "queue", "Arn": arn}])
+    if queue_policy:
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+        }
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    if trail:
+        aws.client("s3").create_bucket(Bucket="keyreport-sandbox-trail")
+        cloudtrail = aws.client("cloudtrail")
+        cloudtrail.create_trail(Name="management", S3BucketName="keyreport-sandbox-trail", IsMultiRegionTrail=True)
+        # AWS gives a new trail this selector (all management events); moto returns none unless it is put.
+        selector = {"ReadWriteType": "All", "IncludeManagementEvents": True}
+        cloudtrail.put_event_selectors(TrailName="management", EventSelectors=[selector])
+        cloudtrail.start_logging(Name="management")
+    if trigger:
+        function = _sandbox_function(aws)
+        aws.client("lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=1000)
+    return str(url)
+
+
+def _sandbox_function(aws: Any) -> str:
+    """A function for the trigger to name (moto stores it; nothing here invokes it)."""
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName="keyreport-sandbox-function", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr("keyreport/handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    made = aws.client("lambda").create_function(
+        FunctionName="keyreport",
+        Runtime="python3.13",
+        Role=role,
+        Handler="keyreport.handler.lambda_handler",
+        Code={"ZipFile": archive.getvalue()},
+    )
+    return str(made["FunctionArn"])

@@ -24,6 +24,12 @@ ALWAYS = {
     "sqs:ReceiveMessage",  # the event queue (IamEvents=enabled, the default)
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
+    "cloudtrail:DescribeTrails",  # keyreport check: the event path
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "events:ListRuleNamesByTarget",
+    "events:DescribeRule",
+    "lambda:ListEventSourceMappings",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
@@ -52,6 +58,8 @@ UNSCOPED = {
     "iam:GetCredentialReport",
     "sts:GetWebIdentityToken",
     "organizations:ListAccounts",
+    "cloudtrail:DescribeTrails",
+    "lambda:ListEventSourceMappings",
 }
 
 

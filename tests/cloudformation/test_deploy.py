@@ -179,7 +179,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
 
     role = stack["outputs"]["FunctionRoleArn"].rsplit("/", 1)[1]
     grants = role_grants(moto, role)
-    assert set(grants) == {"inventory", "delivery", "azure-client-secret", "azure-credential-key"}
+    assert set(grants) == {"inventory", "delivery", "azure-client-secret", "azure-credential-key", "iam-events"}
     assert actions(grants) == ALWAYS | FOR_MODE["secret"] | {"kms:Decrypt"}
     assert [s["Resource"] for s in grants["azure-client-secret"]] == [secret_arn]
     (spill,) = [s for s in grants["delivery"] if s["Action"] == "s3:PutObject"]
@@ -239,7 +239,7 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
     assert json.loads(queue["RedrivePolicy"])["maxReceiveCount"] == 3
 
     grants = role_grants(moto, "keyreport-org-collector")
-    assert set(grants) == {"inventory", "delivery", "azure-federated", "organization-fan-out"}
+    assert set(grants) == {"inventory", "delivery", "azure-federated", "organization-fan-out", "iam-events"}
     assert actions(grants) == ALWAYS | FOR_MODE["federated"] | FOR_ORGANIZATION
 
 
@@ -293,7 +293,7 @@ def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send
     environment = lambda_strings(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
     assert Settings.from_env(environment).event_queue_url == queue_url
     grants = role_grants(moto, stack["outputs"]["FunctionRoleArn"].rsplit("/", 1)[1])
-    (reads,) = [s for s in grants["delivery"] if "sqs:ReceiveMessage" in as_list(s["Action"])]
+    (reads,) = [s for s in grants["iam-events"] if "sqs:ReceiveMessage" in as_list(s["Action"])]
     assert reads["Resource"] == queue["QueueArn"]
 
     bus = f"arn:aws:events:eu-west-1:{moto.client('sts').get_caller_identity()['Account']}:event-bus/default"
