@@ -113,10 +113,16 @@ IAM_EVENT_PATTERN = {
 }
 
 
-def deploy_event_path(aws: Any, *, trail: bool = True, queue_policy: bool = True, trigger: bool = True) -> str:
+def deploy_event_path(
+    aws: Any, *, region: str = "us-east-1", trail: bool = True, queue_policy: bool = True, trigger: bool = True
+) -> str:
     """What the stack deploys for the event path, in moto (a `sandbox.aws.AwsSandbox`): a logging trail of
-    management events, the rule, the queue and its policy, and a trigger to a function. Returns the queue URL."""
-    sqs, events = aws.client("sqs"), aws.client("events")
+    management events (us-east-1), the rule, the queue and its policy, and a trigger to a function (in
+    `region`). Returns the queue URL."""
+    session = aws.session()
+    sqs, events = (
+        session.client(name, region_name=region, endpoint_url=aws.endpoint_url) for name in ("sqs", "events")
+    )
     url = sqs.create_queue(QueueName="keyreport-iam-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     rule = events.put_rule(Name="keyreport-IamEventRule", EventPattern=json.dumps(IAM_EVENT_PATTERN))["RuleArn"]
@@ -140,12 +146,13 @@ def deploy_event_path(aws: Any, *, trail: bool = True, queue_policy: bool = True
         cloudtrail.put_event_selectors(TrailName="management", EventSelectors=[selector])
         cloudtrail.start_logging(Name="management")
     if trigger:
-        function = _sandbox_function(aws)
-        aws.client("lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=1000)
+        lambda_ = session.client("lambda", region_name=region, endpoint_url=aws.endpoint_url)
+        function = _sandbox_function(aws, lambda_)
+        lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=1000)
     return str(url)
 
 
-def _sandbox_function(aws: Any) -> str:
+def _sandbox_function(aws: Any, lambda_: Any) -> str:
     """A function for the trigger to name (moto stores it; nothing here invokes it)."""
     iam = aws.client("iam")
     trust = {
@@ -160,7 +167,7 @@ def _sandbox_function(aws: Any) -> str:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as package:
         package.writestr("keyreport/handler.py", "def lambda_handler(event, context):\n    return {}\n")
-    made = aws.client("lambda").create_function(
+    made = lambda_.create_function(
         FunctionName="keyreport",
         Runtime="python3.13",
         Role=role,

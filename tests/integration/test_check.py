@@ -410,13 +410,7 @@ def test_a_trail_of_read_events_only_or_stopped_does_not_count(world: World, mon
 def test_a_stack_outside_us_east_1_needs_the_forwarder(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """The queue and rule in eu-west-1: passes only once a us-east-1 rule forwards IAM's events to its bus."""
     aws = world.stack.aws
-    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=aws.endpoint_url)
-    events = boto3.client("events", region_name="eu-west-1", endpoint_url=aws.endpoint_url)
-    url = sqs.create_queue(QueueName="keyreport-iam-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="keyreport-IamEventRule", EventPattern=json.dumps(IAM_EVENT_PATTERN))
-    events.put_targets(Rule="keyreport-IamEventRule", Targets=[{"Id": "queue", "Arn": arn}])
-    deploy_event_path(aws, queue_policy=False, trigger=False)  # the trail (us-east-1); its queue is not ours
+    url = deploy_event_path(aws, region="eu-west-1")
     monkeypatch.setenv("KEYREPORT_EVENT_QUEUE_URL", url)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
