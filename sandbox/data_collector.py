@@ -379,9 +379,14 @@ def _time_generated(record: dict[str, Any], field: str | None, received: datetim
         return None
     value = record.get(field)
     moment = parse_iso_datetime(value) if isinstance(value, str) else None
-    if moment is None or not received - TIME_GENERATED_PAST <= moment <= received + TIME_GENERATED_FUTURE:
-        return None
-    return moment
+    return moment if moment is not None and time_generated_accepted(moment, received) else None
+
+
+def time_generated_accepted(moment: datetime, received: datetime) -> bool:
+    """Whether Log Analytics keeps a record's own TimeGenerated: no more than 2 days before ingestion nor 1
+    day after it (Data Collector time-generated-field and DCR-based ingestion alike); else it is replaced by
+    the ingestion time, so a batch replayed days late arrives looking new."""
+    return received - TIME_GENERATED_PAST <= moment <= received + TIME_GENERATED_FUTURE
 
 
 def _fault(fault: Fault) -> Response:

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.data_collector import format_datetime, parse_iso_datetime
+from sandbox.data_collector import format_datetime, parse_iso_datetime, time_generated_accepted
 from sandbox.entra import EntraEmulator, TokenError
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
@@ -316,9 +316,18 @@ class LogsIngestionEmulator(HttpsEmulator, WorkspaceTables):
                 stored = _stored(value, flow.table_columns[name])
                 if stored is not None:
                     row[name] = stored
-        generated = row.pop("TimeGenerated", None) or format_datetime(received)
+        generated = _time_generated(row.pop("TimeGenerated", None), received)
         standard = {"TenantId": self.workspace_id, "TimeGenerated": generated, "Type": flow.table}
         return {**standard, **row}
+
+
+def _time_generated(value: str | None, received: datetime) -> str:
+    """The record's TimeGenerated when Log Analytics keeps it (within 2 days before and 1 day after ingestion),
+    else the ingestion time, as for the Data Collector API."""
+    moment = parse_iso_datetime(value) if value else None
+    if moment is None or not time_generated_accepted(moment, received):
+        return format_datetime(received)
+    return format_datetime(moment)
 
 
 def _invalid_record(index: int, detail: str) -> _Rejected:

@@ -55,6 +55,12 @@ RUN_COLUMNS: Mapping[str, str] = {
     "ErrorDetail": "ErrorDetail_s",
     "DurationSeconds": "DurationSeconds_d",
     "CollectorVersion": "CollectorVersion_s",
+    "Scope": "Scope_s",
+    "ScopeUser": "ScopeUser_s",
+    "UserDeleted": "UserDeleted_b",
+    "InventoryComplete": "InventoryComplete_b",
+    "KeyRows": "KeyRows_d",
+    "UserRows": "UserRows_d",
 }
 
 

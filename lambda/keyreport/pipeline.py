@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from keyreport.errors import (
     first_line,
 )
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, KeyRecord, RunSummary, key_row, summary_row, user_row
+from keyreport.records import ROOT_USER, UNKNOWN_ROOT_KEYS, KeyRecord, Row, RunSummary, key_row, summary_row, user_row
 from keyreport.settings import Settings
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 # The account STS would not name: no real account has this id, and it keeps the run row's and the spill
 # object's account fields valid (12 digits), so the row is stored and the spill object replayable.
 UNKNOWN_ACCOUNT = "000000000000"
-UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 
 
 @dataclass
@@ -118,9 +117,13 @@ def _ship_records(
     summary, settle = reading.summary, reading.settle
     inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
     records = _read(inventory, deadline, summary, reading.root_arn)
-    rows = (
-        key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
-        for record in records
+    rows = counted(
+        (
+            key_row(record, run_time=summary.started, run_id=summary.run_id, fingerprint_key=reading.fingerprint_key)
+            for record in records
+        ),
+        summary,
+        Table.KEYS,
     )
     delivery = sink.send(Table.KEYS, rows, deadline, on_failed=settle)
     stats = inventory.stats
@@ -128,6 +131,7 @@ def _ship_records(
     summary.keys = stats.keys + (not stats.root_keys_known)
     summary.users_not_read = stats.users - stats.users_read
     summary.errors.extend(stats.errors)
+    summary.read_errors += len(stats.errors)
     summary.shipped = delivery.shipped
     _ship_users(inventory, sink, deadline, summary, settle)
     summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
@@ -152,10 +156,22 @@ def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Se
 
 def _ship_users(inventory: Inventory, sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
     """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
-    rows = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
+    users = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
+    rows = counted(users, summary, Table.USERS)
     delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
     if delivery.failed:
         summary.errors.append(f"{delivery.failed} user rows not delivered")
+
+
+def counted(rows: Iterable[Row], summary: RunSummary, table: Table) -> Iterator[Row]:
+    """The rows, counted into the run row as the sink takes them: what the run announces it produced, so a
+    snapshot counts as arrived only when that many rows of the run are in the table."""
+    for row in rows:
+        if table is Table.KEYS:
+            summary.key_rows += 1
+        else:
+            summary.user_rows += 1
+        yield row
 
 
 def report_unreachable_account(
@@ -263,6 +279,7 @@ def _until_stopped(inventory: Inventory, deadline: Deadline, summary: RunSummary
         getattr(records, "close", lambda: None)()  # pending calls are refused now: the pool winds down at once
         text = f"inventory stopped: {type(error).__name__}: {first_line(error)}"[:500]
         summary.errors.append(text)
+        summary.read_errors += 1
         logger.error("inventory stopped early", extra={"error": text})
         if isinstance(error, DeadlineReached) or deadline.expired:
             # Not an IAM failure: the run had no time left. The users not reached are counted instead.

@@ -12,8 +12,10 @@ from typing import Any
 Row = dict[str, Any]
 
 ROOT_USER = "<root_account>"
+UNKNOWN_ROOT_KEYS = "root:unknown"  # the slot-style id of a root row that says "the report did not tell"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 FINGERPRINT_PREFIX = "kf2-"
+ACCOUNT_SCOPE, USER_SCOPE = "account", "user"  # a run reads a whole account, or re-reads one user
 ACCOUNT_ID = re.compile(r"[0-9]{12}")  # ASCII only: str.isdigit() also takes other scripts' digits
 
 
@@ -57,6 +59,12 @@ class RunSummary:
     spilled: int = 0
     duration_seconds: float = 0.0
     inventory_complete: bool = True
+    read_errors: int = 0  # users or keys that could not be read, or a read cut short: the snapshot has gaps
+    key_rows: int = 0  # rows this run produced for the keys table (shipped, spilled or failed)
+    user_rows: int = 0  # rows this run produced for the users table
+    scope: str = ACCOUNT_SCOPE
+    scope_user: str | None = None  # the user of a user-scope run
+    user_deleted: bool | None = None  # a user-scope run found its user gone (NoSuchEntity)
     errors: list[str] = field(default_factory=list)
     spill_keys: list[str] = field(default_factory=list)
 
@@ -67,6 +75,11 @@ class RunSummary:
         if self.spilled or self.users_skipped or self.users_not_read or self.errors:
             return "partial"
         return "ok"
+
+    @property
+    def inventory_read(self) -> bool:
+        """Every user of the scope was read without error: with every announced row arrived, a snapshot."""
+        return self.inventory_complete and not self.users_not_read and not self.read_errors
 
     @property
     def succeeded(self) -> bool:
@@ -89,7 +102,8 @@ def format_timestamp(moment: datetime) -> str:
     """UTC ISO 8601 to the second; naive datetimes are taken as UTC (botocore and moto both use UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}{utc:-%m-%dT%H:%M:%SZ}"  # strftime's %Y drops leading zeros (year 999 -> "999")
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -175,7 +189,20 @@ def summary_row(summary: RunSummary) -> Row:
         "Errors": len(summary.errors),
         "DurationSeconds": round(summary.duration_seconds, 3),
         "CollectorVersion": summary.collector_version,
-    } | ({"ErrorDetail": "; ".join(summary.errors)[:4000]} if summary.errors else {})
+        "Scope": summary.scope,
+        "InventoryComplete": summary.inventory_read,
+        "KeyRows": summary.key_rows,
+        "UserRows": summary.user_rows,
+    } | _optional(
+        ScopeUser=summary.scope_user,
+        UserDeleted=summary.user_deleted,
+        ErrorDetail="; ".join(summary.errors)[:4000] if summary.errors else None,
+    )
+
+
+def _optional(**fields: Any) -> Row:
+    """The fields that apply (Azure drops nulls anyway; leaving them out keeps rows small)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 @dataclass(frozen=True)

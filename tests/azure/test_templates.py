@@ -220,6 +220,9 @@ def every_run_field() -> dict[str, Any]:
         collector_version="0.1.0",
         sink="logs_ingestion",
         errors=["throttled"],
+        scope="user",  # a user-scope re-read carries every run field: its user, and whether it was deleted
+        scope_user="alice",
+        user_deleted=False,
     )
     return summary_row(summary)
 

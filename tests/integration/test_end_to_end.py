@@ -45,8 +45,13 @@ def test_stored_columns_are_exactly_the_contract(world: World) -> None:
     stored_runs = world.stack.collector.columns(RUNS_TABLE)
     declared_runs = schema.columns(RUNS_TABLE)
     assert stored_runs == {name: declared_runs[name] for name in stored_runs}  # ErrorDetail only with errors
-    # The collector is the session's: ErrorDetail_s exists once any test's run reported an error.
-    assert set(declared_runs) - set(stored_runs) <= {"ErrorDetail_s"} and summary["Errors"] == 0
+    # The collector is the session's: ErrorDetail_s exists once any test's run reported an error; the user-scope
+    # columns once a run re-read one user (an account-wide run leaves them out).
+    optional = {"ErrorDetail_s", "ScopeUser_s", "UserDeleted_b"}
+    assert set(declared_runs) - set(stored_runs) <= optional and summary["Errors"] == 0
+    assert (summary["Scope"], summary["InventoryComplete"]) == ("account", True)
+    stored = (len(world.rows(summary["RunId"])), len(world.rows(summary["RunId"], USERS_TABLE)))
+    assert (summary["KeyRows"], summary["UserRows"]) == stored == (world.estate.key_count, world.estate.user_count)
     assert world.stack.collector.columns(USERS_TABLE) == schema.columns(USERS_TABLE)
 
 

@@ -122,7 +122,8 @@ def plant_everything(world: World, spilled: Spilled) -> Planter:
     plant.put(plant.new_key(), b"{not json", "it is not JSON", mac_key=plant.key)
 
     def first_row(**changes: Any) -> Callable[[dict[str, Any]], None]:
-        return lambda document: document["rows"][0].update(changes)
+        """A one-row batch with that row changed (a bad row among good ones is parked alone: test_replay)."""
+        return lambda document: document.update(rows=[document["rows"][0] | changes])
 
     plant.signed("its account or run is not the one its key names", lambda d: None, account=OTHER_ACCOUNT)
     plant.signed("row 1 is of another account", first_row(account_number=OTHER_ACCOUNT))

@@ -121,6 +121,10 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     assert (run_row["Users"], run_row["Keys"], run_row["UsersSkipped"]) == (2, 3, 0)
     assert (run_row["RecordsShipped"], run_row["RecordsSpilled"], run_row["RecordsFailed"]) == (3, 0, 0)
     assert run_row["Errors"] == 0 and "ErrorDetail" not in run_row
+    # What the workspace checks the snapshot against: the rows it produced for each table, and its scope.
+    assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 2)
+    assert (run_row["Scope"], run_row["InventoryComplete"]) == ("account", True)
+    assert not {"ScopeUser", "UserDeleted"} & run_row.keys()
     assert sink.calls == [Table.KEYS, Table.USERS, Table.RUNS]  # the run row goes last, once the counts are known
     users = {row["user"]: row for row in sink.delivered[Table.USERS]}
     assert set(users) == set(KEYS) and {row["RunId"] for row in users.values()} == {summary.run_id}
@@ -151,6 +155,8 @@ def test_a_failed_batch_is_spilled_and_counted(iam: tuple[Any, Stubber], spill: 
     assert parked.reason == "HTTP 503 on keys batch 1" and len(parked.attempts) == 2
     [run_row] = sink.delivered[Table.RUNS]
     assert (run_row["Status"], run_row["RecordsShipped"], run_row["RecordsSpilled"]) == ("partial", 2, 1)
+    # The spilled row is still one the run produced: once replayed, the snapshot is complete.
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
 
 
 def test_when_spilling_fails_the_rows_are_logged_and_returned(
@@ -218,6 +224,7 @@ def test_inventory_stopped_by_an_aws_error_ships_what_was_read_and_fails_the_run
     [run_row] = sink.delivered[Table.RUNS]
     assert (run_row["Status"], run_row["Keys"], run_row["RecordsShipped"]) == ("failed", 1, 1)
     assert run_row["ErrorDetail"] == summary.errors[0]
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (1, 0, False)
 
 
 def test_a_run_row_not_delivered_is_an_error_and_is_spilled(iam: tuple[Any, Stubber], spill: SpillBucket) -> None:
@@ -244,6 +251,7 @@ def test_an_unreachable_account_gets_a_failed_run_row() -> None:
     [row] = sink.delivered[Table.RUNS]
     assert (row["account_number"], row["RunId"], row["loggedDate"]) == ("210987654321", result.summary.run_id, NOW_TEXT)
     assert (row["Status"], row["Keys"], row["Errors"], row["ErrorDetail"]) == ("failed", 0, 1, reason)
+    assert (row["Scope"], row["KeyRows"], row["UserRows"], row["InventoryComplete"]) == ("account", 0, 0, False)
 
 
 def test_an_unreachable_accounts_row_is_spilled_when_the_sink_refuses_it(spill: SpillBucket) -> None:
@@ -271,6 +279,7 @@ def test_user_rows_not_delivered_are_spilled_and_make_the_run_partial(
     assert spilled.table is Table.USERS and {row["user"] for row in spilled.rows} == set(KEYS)
     [run_row] = sink.delivered[Table.RUNS]
     assert run_row["Status"] == "partial" and run_row["RecordsShipped"] == 3
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
 
 
 class OneRowBatches(FakeSink):

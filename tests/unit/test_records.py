@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keyreport.records import (
+    USER_SCOPE,
     KeyRecord,
     RunSummary,
     UserRecord,
@@ -169,7 +170,19 @@ def test_rows_carry_exactly_the_declared_fields() -> None:
     row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert set(row) == schema.fields(schema.KEYS_TABLE)
     summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
+    summary.scope, summary.scope_user, summary.user_deleted = USER_SCOPE, "alice", True
     assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
+
+
+def test_an_account_run_row_says_its_scope_counts_and_whether_its_inventory_is_whole() -> None:
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", key_rows=4, user_rows=3)
+    row = summary_row(summary)
+    assert (row["Scope"], row["KeyRows"], row["UserRows"], row["InventoryComplete"]) == ("account", 4, 3, True)
+    assert not {"ScopeUser", "UserDeleted"} & row.keys()  # account scope: absent, not empty
+    summary.users_not_read = 1  # a user left unread: the snapshot has a gap whatever arrives
+    assert summary_row(summary)["InventoryComplete"] is False
+    summary.users_not_read, summary.read_errors = 0, 1
+    assert summary_row(summary)["InventoryComplete"] is False
 
 
 def test_a_key_whose_last_use_is_unknown_claims_neither_use_nor_never_used() -> None:

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keyreport.errors import SpillError, SpillRejected, aws_error_code
 from keyreport.records import Row, format_timestamp
 from keyreport.sinks.base import FailedBatch, Table
-from keyreport.spill.validation import FORMAT, ObjectKey, validated
+from keyreport.spill.validation import FORMAT, ObjectKey, RefusedRow, validated
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -49,6 +49,7 @@ class SpilledBatch:
     reason: str
     attempts: list[str] = field(default_factory=list)
     spilled_at: str = field(default_factory=lambda: format_timestamp(datetime.now(UTC)))
+    refused: list[RefusedRow] = field(default_factory=list)  # rows of an authentic object that failed validation
 
     def document(self) -> dict[str, Any]:
         return {
@@ -142,15 +143,20 @@ class SpillBucket:
             raise SpillError(f"cannot read s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
 
     def quarantine(self, key: str, reason: str) -> str:
-        """Moves an object out of replay's way, under QUARANTINE_PREFIX, with the reason; returns the new key."""
+        """Moves an object out of replay's way, under QUARANTINE_PREFIX, with the reason; returns the new key.
+
+        The copy keeps the object's MAC (over its original key): copied back there after a fix (a rotated
+        fingerprint secret restored, a validation bug fixed), it replays as it was written.
+        """
         moved = QUARANTINE_PREFIX + key.removeprefix(PREFIX)
         try:
+            kept = self.s3.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}).get(MAC_METADATA)
             self.s3.copy_object(
                 Bucket=self.bucket,
                 Key=moved,
                 CopySource={"Bucket": self.bucket, "Key": key},
                 MetadataDirective="REPLACE",
-                Metadata={QUARANTINE_METADATA: reason.encode("ascii", "replace").decode()[:1000]},
+                Metadata=_quarantine_metadata(reason, kept),
                 ServerSideEncryption="AES256",
             )
         except (ClientError, BotoCoreError) as error:
@@ -158,8 +164,34 @@ class SpillBucket:
         self.delete(key)
         return moved
 
+    def quarantine_refused(self, batch: SpilledBatch, reason: str) -> str:
+        """Parks the refused rows of an authentic batch under QUARANTINE_PREFIX, as a batch of their own whose
+        MAC holds for the original key (so they replay from there once the bug is fixed); returns its key."""
+        rows = [refused.row for refused in batch.refused]
+        kept = SpilledBatch(batch.key, batch.table, rows, batch.run_id, batch.account_id, batch.sink, reason)
+        kept.attempts, kept.spilled_at = batch.attempts, batch.spilled_at
+        body = json.dumps(kept.document(), ensure_ascii=False, separators=(",", ":")).encode()
+        moved = QUARANTINE_PREFIX + batch.key.removeprefix(PREFIX)
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=moved,
+                Body=body,
+                ContentType="application/json",
+                ServerSideEncryption="AES256",
+                Metadata=_quarantine_metadata(reason, mac(self.mac_key, batch.key, body)),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise SpillError(f"cannot write s3://{self.bucket}/{moved}: {aws_error_code(error)}") from None
+        return moved
+
     def delete(self, key: str) -> None:
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot delete s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+
+
+def _quarantine_metadata(reason: str, object_mac: str | None) -> dict[str, str]:
+    metadata = {QUARANTINE_METADATA: reason.encode("ascii", "replace").decode()[:1000]}
+    return metadata | ({MAC_METADATA: object_mac} if object_mac else {})

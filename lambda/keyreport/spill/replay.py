@@ -48,6 +48,8 @@ def _replay(spill: SpillBucket, sink: Sink, deadline: Deadline, *, read_only: bo
         except SpillError as error:
             outcome.errors.append(str(error))
             continue
+        if batch.refused and not _set_aside_refused(spill, batch, outcome, read_only):
+            continue  # its refused rows could not be parked: the object stays as it is, nothing lost
         _deliver(spill, batch, sink, deadline, outcome, read_only=read_only)
     return outcome
 
@@ -74,6 +76,27 @@ def _deliver(
         return
     outcome.delivered_objects += 1
     logger.info("spilled batch delivered", extra={"key": batch.key, "rows": delivery.shipped})
+
+
+def _set_aside_refused(spill: SpillBucket, batch: SpilledBatch, outcome: ReplayOutcome, read_only: bool) -> bool:
+    """Rows of an authentic object that fail validation: keyreport wrote what it cannot read back (a bug in
+    the writer or the validation). Reported loudly and parked alone; the object's other rows are delivered."""
+    problems = [refused.problem for refused in batch.refused]
+    reason = f"{len(problems)} row(s) refused although the MAC held (a keyreport bug, please report): {problems[0]}"
+    logger.error("authentic spilled rows refused", extra={"key": batch.key, "problems": problems[:20]})
+    where = f"s3://{spill.bucket}/{batch.key}"
+    if read_only:
+        outcome.quarantined.append(f"would quarantine {len(problems)} row(s) of {where}: {reason}")
+        return True
+    try:
+        moved = spill.quarantine_refused(batch, reason)
+    except SpillError as error:
+        outcome.errors.append(str(error))
+        outcome.kept.append(batch.key)
+        return False
+    moved = f"s3://{spill.bucket}/{moved}"
+    outcome.quarantined.append(f"quarantined {len(problems)} row(s) of {where} as {moved}: {reason}")
+    return True
 
 
 def _set_aside(spill: SpillBucket, key: str, reason: str, outcome: ReplayOutcome, read_only: bool) -> None:

@@ -17,7 +17,15 @@ from typing import Any
 
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS
 from keyreport.errors import SpillRejected
-from keyreport.records import ACCOUNT_ID, FINGERPRINT_PREFIX, Row, parse_timestamp
+from keyreport.records import (
+    ACCOUNT_ID,
+    ACCOUNT_SCOPE,
+    FINGERPRINT_PREFIX,
+    UNKNOWN_ROOT_KEYS,
+    USER_SCOPE,
+    Row,
+    parse_timestamp,
+)
 from keyreport.sinks.base import Table
 
 FORMAT = "keyreport-spill/2"
@@ -36,9 +44,13 @@ CLOCK_SKEW = timedelta(minutes=5)
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")  # records.TIMESTAMP_FORMAT
 # Fields whose shape is known beyond their type: a full key id or an unkeyed fingerprint never gets through.
 SHAPES: Mapping[str, re.Pattern[str]] = {
-    "AccessKeyId": re.compile(r"[A-Z0-9]{4}\.\.\.[A-Z0-9]{4}|root:[12]|\*{1,12}"),
+    # records.mask_key_id of an IAM key id (IAM's pattern is [\w]+), a root slot, or the root's unknown keys.
+    "AccessKeyId": re.compile(
+        r"[A-Za-z0-9_]{4}\.\.\.[A-Za-z0-9_]{4}|root:[12]|" + re.escape(UNKNOWN_ROOT_KEYS) + r"|\*{1,12}"
+    ),
     "KeyFingerprint": re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{40}"),
     "account_number": ACCOUNT_ID,
+    "Scope": re.compile(f"{ACCOUNT_SCOPE}|{USER_SCOPE}"),
 }
 
 
@@ -50,6 +62,15 @@ class ObjectKey:
     account_id: str
     run_id: str
     table: str
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """A row of an authentic object that fails validation: one of the two sides has a bug. Kept, not delivered."""
+
+    number: int
+    problem: str
+    row: Any
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -100,14 +121,21 @@ def validated(document: Any, where: ObjectKey, now: datetime) -> dict[str, Any]:
     rows = document["rows"]
     if not isinstance(rows, list) or not rows:
         raise SpillRejected("its rows are not a non-empty list")
+    good: list[Row] = []
+    refused: list[RefusedRow] = []
     for number, row in enumerate(rows, 1):
         problem = row_problem(row, TABLE_COLUMNS[table], where, spilled_at)
         if problem:
-            raise SpillRejected(f"row {number} {problem}")
+            refused.append(RefusedRow(number, f"row {number} {problem}", row))
+        else:
+            good.append(row)
+    if not good:  # nothing in it keyreport would write: the object as a whole is refused
+        raise SpillRejected(refused[0].problem)
     return {
         "key": where.key,
         "table": table,
-        "rows": rows,
+        "rows": good,
+        "refused": refused,
         "run_id": where.run_id,
         "account_id": where.account_id,
         "sink": document["sink"],

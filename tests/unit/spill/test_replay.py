@@ -146,3 +146,40 @@ def test_an_object_delivered_but_not_deleted_is_kept_and_reported() -> None:
     assert sink.delivered[Table.KEYS] == rows(1) and outcome.delivered_rows == 1
     assert outcome.kept == [key] and outcome.delivered_objects == 0
     assert outcome.errors == [f"cannot delete s3://{BUCKET}/{key}: AccessDenied"]
+
+
+def test_an_authentic_row_that_fails_validation_is_parked_alone_and_the_others_are_delivered(
+    spill: SpillBucket, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row refused after the MAC held is a keyreport bug: said loudly, kept, and never the rest's undoing."""
+    bad = rows(1, first=9)[0] | {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"}  # a full key id: never shipped
+    key = park(spill, Table.KEYS, [*rows(2), bad, *rows(1, first=2)], 0)
+    sink = FakeSink(batch_size=10)
+
+    outcome = replay(spill, sink, Deadline(), read_only=False)
+
+    moved = f"{QUARANTINE_PREFIX}{ACCOUNT}/{RUN}/keys-00000.json"
+    assert sink.delivered[Table.KEYS] == rows(3) and outcome.delivered_rows == 3
+    [line] = outcome.quarantined
+    assert line.startswith(f"quarantined 1 row(s) of s3://{BUCKET}/{key} as s3://{BUCKET}/{moved}")
+    assert "row 3 has an invalid AccessKeyId" in line and "MAC held" in line and not outcome.succeeded
+    assert "AKIAIOSFODNN7EXAMPLE" not in line
+    assert [r.levelname for r in caplog.records if r.message == "authentic spilled rows refused"] == ["ERROR"]
+    assert list(spill.object_keys()) == []
+    # The parked row keeps a MAC for the original key: copied back after a fix, it replays as written.
+    stored = spill.s3.get_object(Bucket=BUCKET, Key=moved)
+    body = stored["Body"].read()
+    assert stored["Metadata"][MAC_METADATA] == mac(SPILL_KEY, key, body)
+    assert json.loads(body)["rows"] == [bad]
+
+
+def test_a_quarantined_object_keeps_its_mac_for_its_original_key(spill: SpillBucket) -> None:
+    key = park(spill, Table.KEYS, rows(1), 0)
+    spill.mac_key = bytes(32)  # the secret was replaced: nothing written before can be verified
+
+    outcome = replay(spill, FakeSink(), Deadline(), read_only=False)
+
+    moved = f"{QUARANTINE_PREFIX}{ACCOUNT}/{RUN}/keys-00000.json"
+    assert outcome.quarantined and list(spill.object_keys()) == []
+    stored = spill.s3.get_object(Bucket=BUCKET, Key=moved)
+    assert stored["Metadata"][MAC_METADATA] == mac(SPILL_KEY, key, stored["Body"].read())

@@ -123,3 +123,44 @@ def test_any_document_field_changed_to_anything_is_refused_or_still_valid(field:
     except SpillRejected:
         return
     assert batch["rows"] and all(isinstance(row, dict) for row in batch["rows"])
+
+
+def run_document(**row_changes: Any) -> dict[str, Any]:
+    """A spilled run row (what the pipeline writes when the run row itself could not be shipped)."""
+    row = {
+        "loggedDate": "2026-11-23T11:00:00Z",
+        "account_number": ACCOUNT,
+        "RunId": RUN,
+        "Status": "ok",
+        "Scope": "user",
+        "ScopeUser": "alice",
+        "UserDeleted": False,
+        "InventoryComplete": True,
+        "KeyRows": 2,
+        "UserRows": 1,
+    } | row_changes
+    return copy.deepcopy(DOCUMENT) | {"table": "runs", "rows": [row]}
+
+
+def check_run(document: dict[str, Any]) -> dict[str, Any]:
+    where = object_key(f"keyreport/spill/{ACCOUNT}/{RUN}/runs-00000.json")
+    assert where is not None
+    return validated(document, where, NOW)
+
+
+def test_a_run_row_with_its_scope_and_counts_is_accepted() -> None:
+    assert check_run(run_document())["rows"][0]["KeyRows"] == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"Scope": "organization"}, "invalid Scope"),
+        ({"KeyRows": "2"}, "invalid KeyRows"),
+        ({"UserDeleted": "yes"}, "invalid UserDeleted"),
+        ({"InventoryComplete": 1}, "invalid InventoryComplete"),
+    ],
+)
+def test_a_run_row_keyreport_would_not_write_is_refused(changes: dict[str, Any], says: str) -> None:
+    with pytest.raises(SpillRejected, match=f"row 1 .*{says}"):
+        check_run(run_document(**changes))
