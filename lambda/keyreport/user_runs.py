@@ -5,7 +5,8 @@ with Scope "user" and the user's name, "deleted" when IAM no longer has it), who
 exactly those a scheduled run would ship for that user at that moment. The users of one invocation are read
 concurrently (the run's IAM concurrency, its clients' retry budget) and their rows go to the sink together,
 so a burst of 500 users costs a few POSTs, not 1,500; a batch that fails is split back into its runs to be
-spilled, each under its own run id.
+spilled, each under its own run id. The run row (contract: Scope "user", ScopeUser, UserDeleted, KeyRows, UserRows)
+is the one `records.summary_row` writes for every run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from keyreport.deadline import Deadline, bounding, on_this_thread
 from keyreport.errors import DeadlineReached, KeysChanging, aws_error_code
 from keyreport.log import logger
 from keyreport.pipeline import Settler, new_summary
-from keyreport.records import Row, RunSummary, key_row, summary_row, user_row
+from keyreport.records import USER_SCOPE, Row, RunSummary, key_row, summary_row, user_row
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
 
@@ -73,47 +74,41 @@ def run_users(
             _ship(table, [row for run in runs for row in run.rows.get(table, [])], by_run, sink, deadline)
         _ship_run_rows(runs, by_run, sink, deadline)
     for run in runs:
-        logger.info("user re-read", extra={"summary": scope_row(run), "account": account_id})
+        logger.info("user re-read", extra={"summary": summary_row(run.summary)})
     return runs
 
 
 def _reread(iam: IAMClient, account_id: str, name: str, sink: Sink, clock: Callable[[], datetime]) -> UserRun:
     """One user's re-read on a worker thread: its run starts (and is dated) just before IAM is asked."""
     summary = new_summary(account_id, sink.name, clock)
+    summary.scope, summary.scope_user = USER_SCOPE, name
     run = UserRun(name, summary)
     started = time.monotonic()
     try:
         run.snapshot = read_user(iam, name)
     except (ClientError, BotoCoreError, DeadlineReached, KeysChanging) as error:
         summary.inventory_complete = False
+        summary.read_errors += 1
         summary.errors.append(f"user {name}: {aws_error_code(error)}")
     summary.duration_seconds = time.monotonic() - started
     return run
 
 
 def _rows(run: UserRun, fingerprint_key: bytes) -> None:
+    """The user's rows, counted into its run row (KeyRows, UserRows: what the run announces it produced)."""
     summary, snapshot = run.summary, run.snapshot
-    if snapshot is None or snapshot.user is None:
-        return
-    summary.users = 1
-    summary.keys = len(snapshot.keys)
-    run.rows[Table.KEYS] = [
-        key_row(key, run_time=summary.started, run_id=summary.run_id, fingerprint_key=fingerprint_key)
-        for key in snapshot.keys
-    ]
-    run.rows[Table.USERS] = [user_row(snapshot.user, run_time=summary.started, run_id=summary.run_id)]
-
-
-def scope_row(run: UserRun) -> Row:
-    """The run row of a user-scope run (contract 1: Scope, ScopeUser, UserDeleted, KeyRows, UserRows)."""
-    gone = run.snapshot is not None and run.snapshot.gone
-    return summary_row(run.summary) | {
-        "Scope": "user",
-        "ScopeUser": run.user_name,
-        "UserDeleted": gone,
-        "KeyRows": len(run.rows.get(Table.KEYS, [])),
-        "UserRows": len(run.rows.get(Table.USERS, [])),
-    }
+    if snapshot is None:
+        return  # not read: the run row says failed, and announces no row
+    summary.user_deleted = snapshot.gone
+    if snapshot.user is not None:
+        summary.users = 1
+        summary.keys = len(snapshot.keys)
+        run.rows[Table.KEYS] = [
+            key_row(key, run_time=summary.started, run_id=summary.run_id, fingerprint_key=fingerprint_key)
+            for key in snapshot.keys
+        ]
+        run.rows[Table.USERS] = [user_row(snapshot.user, run_time=summary.started, run_id=summary.run_id)]
+    summary.key_rows, summary.user_rows = len(run.rows.get(Table.KEYS, [])), len(run.rows.get(Table.USERS, []))
 
 
 def _ship(table: Table, rows: list[Row], by_run: dict[str, UserRun], sink: Sink, deadline: Deadline) -> None:
@@ -151,7 +146,7 @@ def _split(batch: FailedBatch) -> dict[str, FailedBatch]:
 
 def _ship_run_rows(runs: list[UserRun], by_run: dict[str, UserRun], sink: Sink, deadline: Deadline) -> None:
     """Every run row, after the data rows (so each row counts what was delivered); spilled past the deadline."""
-    rows = [scope_row(run) for run in runs]
+    rows = [summary_row(run.summary) for run in runs]
     if deadline.expired:
         for run, row in zip(runs, rows, strict=True):
             assert run.settle is not None
