@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 
 import keyreport.handler
+from keyreport import queries
 from keyreport.errors import ConfigError, RunFailed
 from keyreport.records import mask_key_id
 from sandbox.aws_faults import IamFaults
@@ -110,6 +112,12 @@ def test_events_direct_and_through_sqs_reread_exactly_the_changed_users(world: W
     assert runs[with_key.name]["KeyRows_d"] == 2
     assert world.rows(runs[without_password.name]["RunId_g"], USERS_TABLE)[0]["PasswordEnabled_b"] is True
 
+    # The workbook's freshness tile: the account's newest snapshot is a user snapshot, newer than the run.
+    [fresh] = library_query(world, seen_runs(world), "ingestion-freshness")
+    assert fresh["Account"] == account and fresh["UserSnapshots"] == 4
+    assert fresh["LastSnapshot"] == fresh["LastUserSnapshot"] >= fresh["LastRun"]
+    assert fresh["MinutesAgo"] < 1
+
 
 def delete_leftovers(iam: Any, name: str) -> None:
     for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
@@ -173,13 +181,25 @@ def test_organization_mode_rereads_members_through_the_member_role_and_only_the_
     assert {r["account_number_s"] for r in keys} == {member} and len(keys) == 2
 
 
-def current(world: World, run_ids: set[str], function: str) -> set[tuple[Any, ...]]:
-    """KeyReport_CurrentKeys / CurrentUsers (the shipped functions, on duckdb-kql) over these runs' rows."""
+def workspace_of(world: World, run_ids: set[str]) -> LocalWorkspace:
     collector = world.stack.collector
-    workspace = LocalWorkspace(
+    return LocalWorkspace(
         StoredTable(name, collector.columns(name), [r for r in collector.rows(name) if r["RunId_g"] in run_ids])
         for name in collector.tables()
     )
+
+
+def library_query(world: World, run_ids: set[str], query_id: str) -> list[dict[str, Any]]:
+    workspace = workspace_of(world, run_ids)
+    try:
+        return workspace.run(queries.library()[query_id].text, now=datetime.now(UTC)).records()
+    finally:
+        workspace.close()
+
+
+def current(world: World, run_ids: set[str], function: str) -> set[tuple[Any, ...]]:
+    """KeyReport_CurrentKeys / CurrentUsers (the shipped functions, on duckdb-kql) over these runs' rows."""
+    workspace = workspace_of(world, run_ids)
     try:
         if function == "KeyReport_CurrentKeys":
             query = f"{function}() | where user_s != '<root_account>' | project user_s, AccessKeyId_s, Status_s"
