@@ -1,12 +1,13 @@
-"""Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions and the
-Logs Ingestion template.
+"""Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions, the
+Logs Ingestion template and the Microsoft Sentinel solution (azure/sentinel/).
 
     python -m scripts.render
 
 Sources: queries/compliance.json (scripts/render_compliance.py: KeyReport_Controls and the docs' table),
 queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
-(scripts/render_functions.py) and queries/schema.json (scripts/render_logs_ingestion.py). Run after changing
-any; the tests fail while a checked-in file differs.
+(scripts/render_functions.py), queries/schema.json (scripts/render_logs_ingestion.py), and all of them for the
+Sentinel solution (scripts/render_sentinel.py). Run after changing any; the tests fail while a checked-in file
+differs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import sys
 from pathlib import Path
 
 from keyreport import queries
-from scripts import arm, render_alerts, render_compliance, render_functions, render_logs_ingestion, render_workbook
+from scripts import (
+    arm,
+    render_alerts,
+    render_compliance,
+    render_functions,
+    render_logs_ingestion,
+    render_sentinel,
+    render_workbook,
+)
 
 COMMAND = "make render"  # what the tests tell you to run when a file is stale
 
@@ -28,6 +37,7 @@ def rendered() -> dict[Path, str]:
         **render_alerts.rendered(),
         **render_logs_ingestion.rendered(),
         **render_functions.rendered(),
+        **render_sentinel.rendered(),
     }
 
 
@@ -40,6 +50,9 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         sys.stdout.write(f"wrote {path.relative_to(arm.ROOT)}\n")
+    for path in render_sentinel.stale():
+        path.unlink()
+        sys.stdout.write(f"removed {path.relative_to(arm.ROOT)}\n")
 
 
 if __name__ == "__main__":

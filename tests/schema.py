@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scripts.schema import KEYS_TABLE, RUNS_TABLE, SCHEMA_PATH, USERS_TABLE, tables
+from scripts.schema import KEYS_TABLE, RUNS_TABLE, SCHEMA_PATH, USERS_TABLE, external_tables, tables
 
-__all__ = ["KEYS_TABLE", "RUNS_TABLE", "SCHEMA_PATH", "USERS_TABLE", "columns", "fields", "tables"]
+__all__ = ["KEYS_TABLE", "RUNS_TABLE", "SCHEMA_PATH", "USERS_TABLE", "columns", "external_tables", "fields", "tables"]
 
 
 def columns(table: str) -> dict[str, str]:

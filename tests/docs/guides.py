@@ -9,7 +9,14 @@ from pathlib import Path
 from tests.docs.shell import Command, read
 
 ROOT = Path(__file__).resolve().parents[2]
-GUIDES = ("README.md", "docs/deployment.md", "docs/authentication.md", "docs/queries.md", "docs/migration.md")
+GUIDES = (
+    "README.md",
+    "docs/deployment.md",
+    "docs/authentication.md",
+    "docs/queries.md",
+    "docs/migration.md",
+    "docs/sentinel.md",
+)
 TOOLS = ("aws", "az", "keyreport", "make")
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 _SHELL = {"sh", "bash", "shell", "console"}

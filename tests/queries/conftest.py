@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-import yaml
 
 from keyreport import queries
 from scripts import render_alerts, render_workbook
@@ -36,9 +34,6 @@ def embedded_queries() -> dict[str, str]:
     for resource in json.loads(render_alerts.ALERTS_TEMPLATE_PATH.read_text())["resources"]:
         for index, condition in enumerate(resource["properties"]["criteria"]["allOf"]):
             found[f"azure/alerts.json:{resource['name']}:{index}"] = condition["query"]
-    for path in sorted(render_alerts.SENTINEL_DIR.glob("*.yaml")):
-        rule: dict[str, Any] = yaml.safe_load(path.read_text())
-        found[f"sentinel:{path.name}"] = rule["query"]
     return found
 
 

@@ -57,8 +57,10 @@ class Analysis:
 
 
 def declared_tables() -> dict[str, list[tuple[str, str]]]:
-    """Both tables as queries/schema.json declares them, TimeGenerated included."""
-    return {name: [(c["name"], c["type"]) for c in columns] for name, columns in schema.tables().items()}
+    """keyreport's tables as queries/schema.json declares them, TimeGenerated included, and the tables other
+    connectors fill that queries join (AWSCloudTrail, queries/cloudtrail.json)."""
+    tables = {**schema.tables(), **schema.external_tables()}
+    return {name: [(c["name"], c["type"]) for c in columns] for name, columns in tables.items()}
 
 
 def declared_functions() -> dict[str, str]:

@@ -157,8 +157,9 @@ LABELS = {"CIS v5.0": V5, "CIS v6.0": V6, "Security Hub": HUB}
 def shipped_texts() -> dict[str, str]:
     root = arm.ROOT
     paths = [
-        *root.glob("queries/*.kql"), *root.glob("queries/functions/*.kql"), *root.glob("queries/alerts/*.yaml"),
-        root / "queries" / "workbook.json", *root.glob("azure/*.json"), *root.glob("docs/*.md"), root / "README.md",
+        *root.glob("queries/*.kql"), *root.glob("queries/functions/*.kql"), *root.glob("azure/sentinel/**/*.yaml"),
+        root / "queries" / "workbook.json", *root.glob("azure/*.json"), *root.glob("azure/sentinel/**/*.json"),
+        *root.glob("docs/*.md"), root / "README.md",
         *root.glob("sandbox/*.py"),
     ]  # fmt: skip
     return {str(path.relative_to(root)): path.read_text(encoding="utf-8") for path in paths}

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from keyreport import queries
 from keyreport.queries import compliance
@@ -151,19 +150,17 @@ def test_alert_rules_cover_root_keys_old_keys_and_a_stopped_collector() -> None:
 def test_rules_carry_the_query_headers_severity_controls_and_remediation(alert: render_alerts.Alert) -> None:
     query = LIBRARY[alert.query]
     [resource] = [r for r in load(render_alerts.ALERTS_TEMPLATE_PATH)["resources"] if alert.name in r["name"]]
-    rule = yaml.safe_load((render_alerts.SENTINEL_DIR / f"{alert.name}.yaml").read_text())
     level = query.severity or alert.severity
     assert resource["properties"]["severity"] == render_alerts.MONITOR_SEVERITY[str(level)]
-    assert rule["severity"] == render_alerts.SENTINEL_SEVERITY[str(level)]
     if query.controls:
         assert alert.severity is None, "the query header names the severity: the rule must not name another"
-        for description in (resource["properties"]["description"], rule["description"]):
-            assert f"Controls: {', '.join(query.controls)}." in description
-            assert description.endswith(f"Remediation: {query.remediation}")
+        description = resource["properties"]["description"]
+        assert f"Controls: {', '.join(query.controls)}." in description
+        assert description.endswith(f"Remediation: {query.remediation}")
 
 
 def test_a_rule_without_any_severity_is_refused() -> None:
-    rule = render_alerts.Alert("ingestion-stopped", "x", "x", "x", "00000000-0000-0000-0000-000000000000", {})
+    rule = render_alerts.Alert("ingestion-stopped", "x", "x", "x")
     with pytest.raises(ValueError, match="alert x: neither the query header nor the rule names a severity"):
         rule.level()
 
@@ -195,33 +192,6 @@ def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto
         assert properties["actions"]["actionGroups"] == "[parameters('actionGroupIds')]"
 
 
-def test_sentinel_rules_are_well_formed_scheduled_rules(analysis: dict[str, kusto.Analysis]) -> None:
-    paths = sorted(render_alerts.SENTINEL_DIR.glob("*.yaml"))
-    assert [p.stem for p in paths] == sorted(alert.name for alert in render_alerts.ALERTS)
-    ids = set()
-    by_text = {query.text: query.id for query in LIBRARY.values()}
-    for path in paths:
-        rule = yaml.safe_load(path.read_text())
-        ids.add(str(uuid.UUID(rule["id"])))
-        assert rule["kind"] == "Scheduled" and rule["name"] and rule["description"]
-        assert rule["severity"] in ("Informational", "Low", "Medium", "High")
-        assert rule["triggerOperator"] in ("gt", "lt", "eq", "ne") and isinstance(rule["triggerThreshold"], int)
-        frequency, period = (sentinel_span(rule[key]) for key in ("queryFrequency", "queryPeriod"))
-        assert 5 * 60 <= frequency <= period <= 14 * 86_400, path.name
-        assert set(rule["tactics"]) <= SENTINEL_TACTICS
-        assert all(re.fullmatch(r"T\d{4}(?:\.\d{3})?", t) for t in rule["relevantTechniques"])
-        assert re.fullmatch(r"\d+\.\d+\.\d+", rule["version"])
-        columns = analysis[by_text[rule["query"]]].column_names
-        assert set(rule["customDetails"].values()) <= set(columns), path.name
-    assert len(ids) == len(paths)
-
-
-def sentinel_span(text: str) -> int:
-    match = SENTINEL_SPAN.fullmatch(text)
-    assert match, text
-    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86_400}[match.group(2)]
-
-
 # -- compliance -----------------------------------------------------------------------------------------
 
 
@@ -241,12 +211,3 @@ def test_the_compliance_tab_has_a_tile_per_control_a_trend_and_every_controls_re
     for query in LIBRARY.values():
         if query.controls:
             assert query.id in shown or query.id in {"rotation-due", "root-keys", "two-active-keys"}
-
-
-@pytest.mark.parametrize("alert", [a for a in render_alerts.ALERTS if LIBRARY[a.query].checks], ids=lambda a: a.name)
-def test_sentinel_rules_take_tactics_and_techniques_from_the_map(alert: render_alerts.Alert) -> None:
-    rule = yaml.safe_load((render_alerts.SENTINEL_DIR / f"{alert.name}.yaml").read_text())
-    checks = LIBRARY[alert.query].checks
-    assert set(rule["tactics"]) == {t for check in checks for t in check.mitre.tactics}
-    assert set(rule["relevantTechniques"]) == {t for check in checks for t in check.mitre.techniques}
-    assert not alert.own_tactics and not alert.own_techniques, "the map names them: the rule must not"

@@ -21,6 +21,7 @@ azure/functions.json deploys them as workspace functions (saved searches with a 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +39,7 @@ FUNCTION_KEYS = ("id", "title", "description", "local")
 SEVERITIES = compliance.SEVERITIES
 LOCAL_ENGINE = "duckdb-kql"
 FUNCTIONS_FOLDER = "functions"
+EXTERNAL_TABLES_FILE = "cloudtrail.json"  # tables other connectors fill that queries join (AWSCloudTrail)
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _KEY_LINE = re.compile(r"^// ?([a-z]+):\s*(.*)$")
@@ -221,6 +223,13 @@ def _checked_local(value: str, source: str) -> str:
     if value == LOCAL_ENGINE or (value.startswith("no:") and value.removeprefix("no:").strip()):
         return value
     raise LibraryError(f"{source}: local must be {LOCAL_ENGINE!r} or 'no: <why the local engine cannot run it>'")
+
+
+@cache
+def external_tables() -> dict[str, list[dict[str, str]]]:
+    """Tables a query may join that keyreport does not write (AWSCloudTrail): name -> columns (name, type)."""
+    declared = json.loads((library_folder() / EXTERNAL_TABLES_FILE).read_text(encoding="utf-8"))
+    return {declared["table"]: declared["columns"]}
 
 
 def library_folder() -> Traversable:
