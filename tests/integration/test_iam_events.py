@@ -15,8 +15,12 @@ import pytest
 
 import keyreport.handler
 from keyreport import queries
+from keyreport.deadline import Deadline
 from keyreport.errors import ConfigError, RunFailed
 from keyreport.records import mask_key_id
+from keyreport.settings import Settings
+from keyreport.spill.replay import replay
+from keyreport.wiring import Wiring
 from sandbox.aws_faults import IamFaults
 from sandbox.cloudtrail import iam_event, queue_arn, sqs_batch
 from sandbox.estate import read_estate
@@ -268,3 +272,34 @@ def forged_account_mismatch(account: str, user: str) -> dict[str, Any]:
     event = iam_event("DeleteUser", account, user)
     event["account"] = "210987654321"  # the envelope of another account than the call's
     return event
+
+
+def test_a_workspace_refusing_the_rows_spills_each_users_run_under_its_own_id_and_replay_delivers_them(
+    world: World, queued: str
+) -> None:
+    """The users of one batch share POSTs; a failed POST is split back into its runs: each is spilled under its
+    own run id (replay's checks hold), the messages go back to the queue, and `replay` completes every run."""
+    before = seen_runs(world)
+    names = [u.name for u in world.estate.users if world.estate.keys_of(u.name)][:3]
+    events = [iam_event("TagUser", world.estate.account_id, name) for name in names]
+    batch = sqs_batch(events, queue_arn(queued))
+    world.stack.collector.fail_next(400, 1000)
+    answer = invoke(batch)
+    world.stack.collector.faults.clear()
+    assert sorted(f["itemIdentifier"] for f in answer["batchItemFailures"]) == sorted(
+        r["messageId"] for r in batch["Records"]
+    )
+    assert seen_runs(world) == before  # nothing stored: every row, run rows included, is in the bucket
+    wiring = Wiring(Settings.from_env(), boto3.Session())
+    assert wiring.spill is not None
+    spilled = list(wiring.spill.object_keys())
+    run_ids = {wiring.spill.load(key).rows[0]["RunId"] for key in spilled}
+    assert len(run_ids) == len(names) and all(any(run_id in key for key in spilled) for run_id in run_ids)
+    outcome = replay(wiring.spill, wiring.sink, Deadline(), read_only=False)
+    assert outcome.succeeded, outcome
+    runs = user_runs(world, before)
+    assert set(runs) == set(names)
+    for run in runs.values():
+        assert run["Status_s"] == "partial"  # delivered late, through the bucket
+        assert len(world.rows(run["RunId_g"], KEYS_TABLE)) == run["KeyRows_d"] > 0
+        assert len(world.rows(run["RunId_g"], USERS_TABLE)) == run["UserRows_d"] == 1
