@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from keyreport.aws.inventory import LastUse, ListedKey
+from keyreport.aws.inventory import ListedKey, key_record, last_use_of
 from keyreport.errors import KeysChanging, UserGone, aws_error_code
 from keyreport.records import KeyRecord, UserRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
-
-_ABSENT = {"N/A", "no_information", "not_supported", ""}
 
 
 @dataclass
@@ -128,29 +126,9 @@ class _Reader:
                 return keys
 
     def _key(self, listed: ListedKey, password: bool, mfa: bool) -> KeyRecord:
-        used, service, region = self._last_used(listed.key_id)
-        return KeyRecord(
-            user_name=listed.user_name,
-            user_arn=listed.user_arn,
-            access_key_id=listed.key_id,
-            status=listed.status,
-            create_date=listed.create_date,
-            last_used_date=used,
-            last_used_service=service,
-            last_used_region=region,
-            password_enabled=password,
-            mfa_active=mfa,
-        )
-
-    def _last_used(self, key_id: str) -> LastUse:
         self.calls += 1
         try:
-            last = self.iam.get_access_key_last_used(AccessKeyId=key_id)["AccessKeyLastUsed"]
+            last = self.iam.get_access_key_last_used(AccessKeyId=listed.key_id)["AccessKeyLastUsed"]
         except ClientError as error:
             raise self._gone_as(error, KeysChanging) from None
-        service, region = last.get("ServiceName"), last.get("Region")
-        return (
-            last.get("LastUsedDate"),
-            None if service in _ABSENT else service,
-            None if region in _ABSENT else region,
-        )
+        return key_record(listed, last_use_of(last), password, mfa)
