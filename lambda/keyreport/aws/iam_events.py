@@ -210,7 +210,7 @@ def coalesce_sqs(event: dict[str, Any], queue_url: str) -> Coalesced:
             continue
         try:
             body = json.loads(record.get("body", ""))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # a forged body may nest deeper than the parser goes
             batch.add(Refused("an SQS message whose body is not JSON"), message_id)
             continue
         batch.add(hint_of(body), message_id)

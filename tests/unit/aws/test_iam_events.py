@@ -102,9 +102,12 @@ def test_sqs_records_of_another_queue_or_with_a_broken_body_are_refused() -> Non
     broken = copy.deepcopy(good)
     broken["Records"][0]["body"] = "{not json"
     broken["Records"][0]["messageId"] = "m-broken"
-    event = {"Records": good["Records"] + other["Records"] + broken["Records"]}
+    deep = copy.deepcopy(broken)
+    deep["Records"][0]["body"] = "[" * 200_000 + "]" * 200_000  # deeper than Python's parser recurses
+    odd: list[Any] = ["not a record", {"eventSource": "aws:sqs"}]
+    event = {"Records": good["Records"] + other["Records"] + broken["Records"] + deep["Records"] + odd}
     batch = coalesce_sqs(event, QUEUE)
     assert batch.by_account() == {ACCOUNT: ["carol"]}
     assert batch.messages[(ACCOUNT, "carol")] == [good["Records"][0]["messageId"]]
-    assert (batch.received, batch.refused) == (3, 2)
+    assert (batch.received, batch.refused) == (6, 5)
     assert json.loads(good["Records"][0]["body"])["detail"]["recipientAccountId"] == ACCOUNT
