@@ -21,15 +21,6 @@ ALWAYS = {
     "iam:GetUser",  # the event path's re-read of one user
     "iam:GetLoginProfile",
     "iam:ListMFADevices",
-    "sqs:ReceiveMessage",  # the event queue (IamEvents=enabled, the default)
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "cloudtrail:DescribeTrails",  # keyreport check: the event path
-    "cloudtrail:GetTrailStatus",
-    "cloudtrail:GetEventSelectors",
-    "events:ListRuleNamesByTarget",
-    "events:DescribeRule",
-    "lambda:ListEventSourceMappings",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
@@ -42,6 +33,18 @@ FOR_MODE = {
     "kms": {"kms:Sign", "kms:GetPublicKey"},
     "certificate": {"secretsmanager:GetSecretValue"},
     "secret": {"secretsmanager:GetSecretValue"},
+}
+# IamEvents=enabled: the event queue's trigger, and `keyreport check`'s reads of the event path.
+FOR_EVENTS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "events:ListRuleNamesByTarget",
+    "events:DescribeRule",
+    "lambda:ListEventSourceMappings",
 }
 FOR_ORGANIZATION = {
     "organizations:ListAccounts",

@@ -23,7 +23,7 @@ import pytest
 from keyreport.aws.iam_events import EVENT_NAMES
 from keyreport.settings import Settings
 from tests.cloudformation.cfn import FORWARDER, MEMBER_ROLE, ROOT, TEMPLATE, Scenario, as_list, load
-from tests.cloudformation.expected import ALWAYS, FOR_MODE, FOR_ORGANIZATION, sample
+from tests.cloudformation.expected import ALWAYS, FOR_EVENTS, FOR_MODE, FOR_ORGANIZATION, sample
 
 REGION = "us-east-1"
 # Resource types moto's CloudFormation does not create (it skips them with a warning). The test fails
@@ -160,6 +160,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
         "AzureClientSecretArn": secret_arn,
         "SecretsKmsKeyArn": secrets_key,
         "AlarmEmail": "secops@example.com",
+        "IamEvents": "disabled",
     }
     stack = deploy(moto, "keyreport", parameters)
     template = load(TEMPLATE)
@@ -169,7 +170,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
     configuration = function["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"]) == ("python3.13", "keyreport.handler.lambda_handler")
     assert (configuration["MemorySize"], configuration["Timeout"]) == (1024, 900)
-    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 3  # a run and two event batches
+    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 1
     environment = lambda_strings(configuration["Environment"]["Variables"])
     assert set(environment) == set(template["Resources"]["Function"]["Properties"]["Environment"]["Variables"])
     assert environment["KEYREPORT_SPILL_BUCKET"] == stack["outputs"]["SpillBucketName"]
@@ -179,7 +180,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
 
     role = stack["outputs"]["FunctionRoleArn"].rsplit("/", 1)[1]
     grants = role_grants(moto, role)
-    assert set(grants) == {"inventory", "delivery", "azure-client-secret", "azure-credential-key", "iam-events"}
+    assert set(grants) == {"inventory", "delivery", "azure-client-secret", "azure-credential-key"}
     assert actions(grants) == ALWAYS | FOR_MODE["secret"] | {"kms:Decrypt"}
     assert [s["Resource"] for s in grants["azure-client-secret"]] == [secret_arn]
     (spill,) = [s for s in grants["delivery"] if s["Action"] == "s3:PutObject"]
@@ -211,6 +212,7 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
         "AzureAuth": "federated",
         "OrganizationMode": "true",
         "FunctionRoleName": "keyreport-org-collector",
+        "IamEvents": "enabled",
     }
     stack = deploy(moto, "keyreport-org", parameters)
     assert set(stack["created"]) == in_moto(Scenario.of(load(TEMPLATE), **parameters))
@@ -240,7 +242,7 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
 
     grants = role_grants(moto, "keyreport-org-collector")
     assert set(grants) == {"inventory", "delivery", "azure-federated", "organization-fan-out", "iam-events"}
-    assert actions(grants) == ALWAYS | FOR_MODE["federated"] | FOR_ORGANIZATION
+    assert actions(grants) == ALWAYS | FOR_MODE["federated"] | FOR_ORGANIZATION | FOR_EVENTS
 
 
 def test_the_member_role_deploys_with_its_trust_conditions(moto: Moto) -> None:
@@ -272,8 +274,12 @@ def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send
         **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId")},
         "AzureAuth": "federated",
+        "IamEvents": "enabled",
     }
     stack = deploy(moto, "keyreport-events", parameters)
+    name = stack["outputs"]["FunctionName"]
+    lambda_ = moto.client("lambda")
+    assert lambda_.get_function(FunctionName=name)["Concurrency"]["ReservedConcurrentExecutions"] == 3
     assert {"IamEventRule", "IamEventQueue", "IamEventTrigger"} <= set(stack["created"])
     rule, (target,) = rule_of(moto, "keyreport-events-IamEventRule")
     pattern = json.loads(rule["EventPattern"])
@@ -285,8 +291,6 @@ def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send
     assert target["Arn"] == queue["QueueArn"]
     assert queue["SqsManagedSseEnabled"] == "true" and int(queue["VisibilityTimeout"]) > 900
 
-    lambda_ = moto.client("lambda")
-    name = stack["outputs"]["FunctionName"]
     (mapping,) = lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
     assert (mapping["EventSourceArn"], mapping["BatchSize"]) == (queue["QueueArn"], 1000)
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -23,7 +23,7 @@ from keyreport.spill.bucket import PREFIX, QUARANTINE_PREFIX
 from scripts import package_lambda
 from tests.cloudformation import aws_calls
 from tests.cloudformation.cfn import MEMBER_ROLE, TEMPLATE, Scenario, as_list, load, strings
-from tests.cloudformation.expected import ALWAYS, FOR_MODE, FOR_ORGANIZATION, UNSCOPED, sample
+from tests.cloudformation.expected import ALWAYS, FOR_EVENTS, FOR_MODE, FOR_ORGANIZATION, UNSCOPED, sample
 
 ROLE = "FunctionRole"
 TEMPLATE_DATA = load(TEMPLATE)
@@ -173,9 +173,10 @@ def test_parameter_defaults_are_the_codes_defaults() -> None:
     from_code = flat(Settings.from_env({name: environment[name] for name in REQUIRED_BY_THE_SAMPLE}))
     differing = {name for name in from_template | from_code if from_template.get(name) != from_code.get(name)}
     # The stack's own bucket, and the recommended sign-in mode (the code's default, `default`, only works on a
-    # workstation), a metrics namespace per stack and the stack's IAM event queue; everything else is left at
-    # the code's defaults.
-    assert differing == {"azure.auth", "spill_bucket", "metrics_namespace", "event_queue_url"}
+    # workstation), a metrics namespace per stack and (IamEvents=enabled) the stack's IAM event queue; everything
+    # else is left at the code's defaults.
+    events = {"event_queue_url"} if PARAMETERS["IamEvents"]["Default"] == "enabled" else set()
+    assert differing == {"azure.auth", "spill_bucket", "metrics_namespace"} | events
 
 
 REQUIRED_BY_THE_SAMPLE = (
@@ -249,10 +250,11 @@ def test_settings_without_a_safe_value_have_no_secret_in_a_parameter() -> None:
 
 def all_scenarios() -> list[Scenario]:
     return [
-        scenario(AzureAuth=mode, OrganizationMode=org, SecretsKmsKeyArn=key)
+        scenario(AzureAuth=mode, OrganizationMode=org, SecretsKmsKeyArn=key, IamEvents=events)
         for mode in FOR_MODE
         for org in ("false", "true")
         for key in ("", "arn:aws:kms:eu-west-1:111122223333:key/0000abcd-12ab-34cd-56ef-1234567890ab")
+        for events in ("enabled", "disabled")
     ]
 
 
@@ -277,9 +279,11 @@ def test_the_role_grants_exactly_the_actions_the_code_calls() -> None:
 
 @pytest.mark.parametrize("mode", sorted(FOR_MODE))
 @pytest.mark.parametrize("organization", ["false", "true"])
-def test_each_mode_grants_its_own_actions_and_nothing_of_the_others(mode: str, organization: str) -> None:
-    granted = scenario(AzureAuth=mode, OrganizationMode=organization).granted(ROLE)
+@pytest.mark.parametrize("events", ["enabled", "disabled"])
+def test_each_mode_grants_its_own_actions_and_nothing_of_the_others(mode: str, organization: str, events: str) -> None:
+    granted = scenario(AzureAuth=mode, OrganizationMode=organization, IamEvents=events).granted(ROLE)
     expected = ALWAYS | FOR_MODE[mode] | (FOR_ORGANIZATION if organization == "true" else set())
+    expected |= FOR_EVENTS if events == "enabled" else set()
     assert granted == expected
 
 
@@ -419,7 +423,7 @@ def test_the_function_is_bounded_encrypted_and_logs_json() -> None:
     assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert scenario(IamEvents="disabled").resolve(function["ReservedConcurrentExecutions"]) == 1
-    events = scenario()  # one run, and the event path's two batches at most
+    events = scenario(IamEvents="enabled")  # one run, and the event path's two batches at most
     event_trigger = events.resolve(events.resources()["IamEventTrigger"]["Properties"])
     assert (
         events.resolve(function["ReservedConcurrentExecutions"])
