@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo sandbox bench test soak lint typecheck unit integration lock clean render
+.PHONY: help demo sandbox bench test soak lint typecheck unit integration lock clean render install
 
 help:
-	@echo "make demo     run the real Lambda handler against the local sandbox (AWS + Azure stand-ins)"
-	@echo "              SINK=logs_ingestion ships through the Logs Ingestion API; SINK=both runs both and compares"
+	@echo "make install  the keyreport command in its own virtual environment, linked into $(PREFIX)/bin"
+	@echo "make demo     run the real Lambda handler against the local sandbox (AWS + Azure stand-ins), both sinks:"
+	@echo "              SINK=logs_ingestion or SINK=data_collector runs one"
 	@echo "make test     lint, type-check and every test"
 	@echo "make soak     the deadline fault cases with a 60 s Lambda timeout (longer than make test's)"
 	@echo "make sandbox  start the sandbox alone and print the environment that points keyreport at it (USERS=300)"
@@ -16,7 +17,8 @@ help:
 	@echo "make render   re-render the generated files: workbook and alert rules (queries/*.kql),"
 	@echo "              azure/logs-ingestion.json (queries/schema.json)"
 	@echo "make bench    scale benchmarks (about 40 minutes); results go to bench/RESULTS.md by hand"
-	@echo "make package  build/keyreport-lambda.zip, reproducible (LAMBDA_PYTHON=python3.13 path, NO_COMPILE=1)"
+	@echo "make package  build/keyreport-lambda.zip for one sink (SINK=logs_ingestion default, data_collector, all),"
+	@echo "              reproducible (LAMBDA_PYTHON=python3.13 path, NO_COMPILE=1)"
 	@echo "make deploy   package, upload and deploy the stack: STACK=.. ARTIFACT_BUCKET=.. PARAMS='Key=Value ..'"
 
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -24,6 +26,18 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# `make install`: the CLI for a person, not the development tools: `pip install .` into a virtual environment of
+# its own (PREFIX/share/keyreport), its `keyreport` linked into PREFIX/bin (on PATH for most shells).
+PREFIX ?= $(HOME)/.local
+INSTALL_VENV = $(PREFIX)/share/keyreport
+install:
+	$(PYTHON) -m venv $(INSTALL_VENV)
+	$(INSTALL_VENV)/bin/pip install --quiet --disable-pip-version-check .
+	mkdir -p $(PREFIX)/bin
+	ln -sf $(INSTALL_VENV)/bin/keyreport $(PREFIX)/bin/keyreport
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH to run keyreport";; esac
+	@echo "installed: $(PREFIX)/bin/keyreport ($$($(PREFIX)/bin/keyreport --version))"
 
 # Microsoft's Kusto analyser (tests/queries/kql_check.js) runs on node, from the committed package-lock.json.
 KQL_CHECK := tests/queries
@@ -101,8 +115,13 @@ checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(foreach t,$(TEMPLATES),--file $(t))
 
+# One package per sink (scripts/package_lambda.py): the function carries its configured sink's SDK only.
+# `make deploy` builds the package for the Sink named in PARAMS (default logs_ingestion, the stack's).
+SINK_PARAM := $(patsubst Sink=%,%,$(filter Sink=%,$(PARAMS)))
+PACKAGE_SINK = $(or $(SINK),$(SINK_PARAM),logs_ingestion)
+
 package: $(STAMP)
-	$(BIN)/python scripts/package_lambda.py --output $(PACKAGE_ZIP) \
+	$(BIN)/python scripts/package_lambda.py --output $(PACKAGE_ZIP) --sink $(PACKAGE_SINK) \
 		$(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) $(if $(NO_COMPILE),--no-compile)
 
 # The package is content-addressed in S3 (its SHA-256 in the key): an unchanged build changes nothing.

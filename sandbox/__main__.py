@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from sandbox.auth_modes import AUTH_MODES
-from sandbox.stack import Stack
+from sandbox.stack import WORKSPACE_ID, Stack
 
 
 def main() -> None:
@@ -30,14 +30,15 @@ def main() -> None:
         if args.users:
             estate = stack.seed(users=args.users, seed=args.seed)
             print(f"# seeded {estate.user_count} users, {estate.key_count} keys")
-        for name, value in stack.env(auth=args.auth).items():
+        # The Logs Ingestion API, as a new deployment; the workspace id too, which `keyreport query` reads.
+        primary = stack.env(sink="logs_ingestion", auth=args.auth) | {"KEYREPORT_WORKSPACE_ID": WORKSPACE_ID}
+        for name, value in primary.items():
             print(f"export {name}={shlex.quote(value)}")
-        ingestion = {
-            k: v
-            for k, v in stack.env(sink="logs_ingestion").items()
-            if k.startswith(("KEYREPORT_SINK", "KEYREPORT_DC"))
-        }
-        print("# Logs Ingestion API instead: export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in ingestion.items()))
+        collector = {k: v for k, v in stack.env(sink="data_collector", auth=args.auth).items() if primary.get(k) != v}
+        print(
+            "# Data Collector API instead (support ended 2026-09-14): export "
+            + " ".join(f"{k}={shlex.quote(v)}" for k, v in collector.items())
+        )
         print(
             f"# Data Collector rows: curl --cacert {shlex.quote(str(stack.ca.ca_bundle_path))} "
             f"{stack.collector.url}/_sandbox/tables/AWS_Access_Key_Report_CL",

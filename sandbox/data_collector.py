@@ -172,6 +172,16 @@ def convert(value: Any, suffix: str) -> tuple[bool, Any]:
     return False, None  # g and t were tried by infer()
 
 
+#: What a retired endpoint answers, in the shapes a switched-off service takes. Microsoft documents none (its
+#: notices say the API "will no longer be functional" after 2026-09-14, later that ingestion continues for
+#: TLS 1.2 clients): each is distinct from the documented answer to a wrong key, 403 ``InvalidAuthorization``.
+RETIRED_ANSWERS: dict[str, Response] = {
+    "gone": Response(410, b"The HTTP Data Collector API has been retired.", {"Content-Type": "text/plain"}),
+    "forbidden": Response(403, b"<html><body>403 Forbidden</body></html>", {"Content-Type": "text/html"}),
+    "not-found": Response(404),
+}
+
+
 class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
     """One workspace; ``fail_next`` applies to ``POST /api/logs`` before any check (429 has an empty body,
     as documented; 500 ``UnspecifiedError``, 503 ``ServiceUnavailable``). ``clock`` is the service's clock."""
@@ -193,6 +203,7 @@ class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
         WorkspaceTables.__init__(self)
         self._schemas: dict[str, dict[str, str]] = {}  # table -> column -> suffix, in creation order
         self._posts: list[Post] = []
+        self._retired: Response | None = None
 
     # -- test-facing API -----------------------------------------------------------------------------
     def set_key(self, shared_key_b64: str) -> None:
@@ -200,6 +211,11 @@ class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
         key = _decode_key(shared_key_b64)
         with self._lock:
             self._key, self.shared_key = key, shared_key_b64
+
+    def retire(self, answer: str | None = "gone") -> None:
+        """Answer every POST as a retired endpoint might (RETIRED_ANSWERS), or as a working one again (None)."""
+        with self._lock:
+            self._retired = None if answer is None else RETIRED_ANSWERS[answer]
 
     def columns(self, table: str) -> dict[str, str]:
         """Custom columns of ``table`` and their types (string, bool, real, datetime, guid)."""
@@ -220,6 +236,10 @@ class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
         fault = self.take_fault()
         if fault is not None:
             return self.raw_fault(fault) or _fault(fault)
+        with self._lock:
+            retired = self._retired
+        if retired is not None:
+            return retired
         try:
             self._ingest(request)
         except _Rejected as rejected:

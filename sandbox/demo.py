@@ -1,10 +1,10 @@
 """`make demo`: the real Lambda handler, end to end, against the local stack; then what a user would look at.
 
-Nothing here is faked on the product side: the handler reads the client secret from Secrets Manager (moto),
-gets a token from Entra (emulator), reads the workspace key from Key Vault (emulator) and POSTs signed
-batches to the Data Collector (emulator) over TLS. With `--sink logs_ingestion` it needs no Key Vault: an
-Entra token for Azure Monitor, then gzip uploads to the rule deployed from azure/logs-ingestion.json. The
-tables below are read back from what was stored, and are the same for both sinks.
+Nothing here is faked on the product side. By default both sinks run on one estate: first the Logs Ingestion
+API (the client secret from Secrets Manager (moto), an Entra token for Azure Monitor, gzip uploads to the
+rule deployed from azure/logs-ingestion.json), then the Data Collector API (a token for Key Vault, the
+workspace key from it, SharedKey-signed POSTs), and the stored rows are compared. The tables below are read
+back from what was stored, and are the same for both sinks.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from keyreport.records import parse_timestamp
 from sandbox import dashboard_demo
 from sandbox.auth_modes import AUTH_MODES
 from sandbox.estate import Estate
-from sandbox.expected import ROTATION_DAYS, UNUSED_DAYS, Expected
+from sandbox.expected import NEVER_USED_GRACE_DAYS, ROTATION_DAYS, UNUSED_DAYS, Expected
 from sandbox.lambda_context import LocalLambdaContext
 from sandbox.stack import SINKS, Stack
 
@@ -87,7 +87,8 @@ def report(
         "service": "ServiceName_s",
     }
     old = sorted((r for r in rows if r["Status_s"] == "Active" and r["KeyAgeDays_d"] > ROTATION_DAYS), key=by_age)
-    never = sorted((r for r in rows if r["NeverUsed_b"]), key=by_age)
+    # As the never-used query: a key younger than the grace period (a replacement made yesterday) is not listed.
+    never = sorted((r for r in rows if r["NeverUsed_b"] and r["KeyAgeDays_d"] > NEVER_USED_GRACE_DAYS), key=by_age)
     stale = sorted(
         (r for r in rows if not r["NeverUsed_b"] and r["DaysSinceLastUse_d"] > UNUSED_DAYS),
         key=lambda row: -float(row["DaysSinceLastUse_d"]),
@@ -96,7 +97,10 @@ def report(
 
     table("Active keys over 90 days old: rotate", old, key_columns)
     table(
-        "Keys never used: remove?", never, {k: v for k, v in key_columns.items() if k not in ("last used", "service")}
+        f"Keys never used and older than {NEVER_USED_GRACE_DAYS} days (the never-used query's grace for new keys): "
+        "remove?",
+        never,
+        {k: v for k, v in key_columns.items() if k not in ("last used", "service")},
     )
     table("Keys unused for over 90 days: stale", stale, key_columns | {"days since use": "DaysSinceLastUse_d"})
     table("Root user keys: should not exist", root, key_columns)
@@ -119,7 +123,7 @@ def report(
     truth = Expected(estate, parse_timestamp(summary["loggedDate"]))
     _check("all keys", rows, estate.key_count, problems)
     _check("active keys over 90 days old", old, len(truth.rotation_due()), problems)
-    _check("never used", never, len(estate.never_used()), problems)
+    _check("never used", never, len(truth.never_used()), problems)
     _check("unused for over 90 days", stale, len(truth.stale()), problems)
     return problems
 
@@ -131,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sink",
         choices=(*SINKS, "both"),
-        default="data_collector",
-        help="data_collector (SharedKey, workspace key from Key Vault), logs_ingestion (DCR, Entra token only), "
-        "or both, one after the other on the same estate, comparing what was stored",
+        default="both",
+        help="logs_ingestion (DCR, Entra token only: what new deployments use), data_collector (SharedKey, "
+        "workspace key from Key Vault: support ended 2026-09-14), or both (the default), one after the other on "
+        "the same estate, comparing what was stored",
     )
     parser.add_argument(
         "--auth",
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("azure").setLevel(logging.WARNING)
         read_backs: dict[str, list[dict[str, Any]]] = {}
         run_time = datetime.now(UTC)
-        for sink in SINKS if args.sink == "both" else (args.sink,):
+        for sink in ("logs_ingestion", "data_collector") if args.sink == "both" else (args.sink,):
             summary = _invoke(stack, sink, args.auth)
             if summary is None:
                 return 1

@@ -94,6 +94,7 @@ class Stack:
         for emulator in (self.logs_query, self.ingestion, self.collector, self.keyvault, self.entra):
             emulator.stop()
         self.aws.stop()
+        self.ca.remove()
 
     def __enter__(self) -> Self:
         return self.start()

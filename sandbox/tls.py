@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import ssl
 from pathlib import Path
 
@@ -21,9 +23,14 @@ class LocalCA:
     def __init__(self, directory: Path | str) -> None:
         self._ca = trustme.CA(organization_name="keyreport sandbox")
         self._leaf = self._ca.issue_cert(*SERVER_NAMES)
-        self.ca_bundle_path = Path(directory) / "keyreport-sandbox-ca.pem"
+        # One file per CA: two sandboxes side by side (two `make sandbox`) each keep the root they serve with.
+        self.ca_bundle_path = Path(directory) / f"keyreport-sandbox-ca-{os.getpid()}-{secrets.token_hex(4)}.pem"
         self.ca_bundle_path.parent.mkdir(parents=True, exist_ok=True)
         self._ca.cert_pem.write_to_path(str(self.ca_bundle_path))
+
+    def remove(self) -> None:
+        """Deletes the bundle file (a stopped sandbox's CA is of no use to anyone)."""
+        self.ca_bundle_path.unlink(missing_ok=True)
 
     def server_context(self) -> ssl.SSLContext:
         """Server-side context: TLS 1.2 or newer, certificate valid for 127.0.0.1 and localhost."""

@@ -3,7 +3,9 @@
     python scripts/package_lambda.py [--output build/keyreport-lambda.zip] [--python /path/to/python3.13]
 
 What goes in: the wheels of requirements.lock for the function's platform (CPython 3.13 on arm64, Amazon
-Linux 2023), never built locally; the `keyreport` package; `.pyc` files compiled by a CPython 3.13 for the
+Linux 2023), never built locally, less what the configured sink's code never imports (`--sink`: the other
+sink's SDK, the CLI's extras) and botocore's models of services the function never calls; the `keyreport`
+package; `.pyc` files compiled by a CPython 3.13 for the
 function's paths (/var/task), hash-based so that they never depend on file times. What stays out: tests,
 caches, console scripts, type stubs and pip's install records. Every zip entry gets the same timestamp and
 permissions and the entries are sorted, so two builds of the same sources give the same SHA-256, which is
@@ -45,6 +47,26 @@ FILE_MODE = 0o100644  # regular file, rw-r--r-- (shared objects are mapped, neve
 MAX_ZIPPED_BYTES = 40 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 150 * 1024 * 1024
 
+# What each package carries: the function imports only its configured sink's SDK, and never the CLI's extras
+# (`keyreport query`'s azure-monitor-query, the progress bars' tqdm). A package for one sink leaves the other's
+# SDK out (`make package SINK=...`); `all` carries both, for a function whose sink may be switched in place.
+CLI_ONLY = ("azure-monitor-query", "tqdm")
+SINK_ONLY = {"logs_ingestion": "azure-monitor-ingestion", "data_collector": "azure-keyvault-secrets"}
+SINKS = (*SINK_ONLY, "stdout", "all")
+DEFAULT_SINK = "logs_ingestion"  # the stack's default Sink
+
+
+# The AWS services the function makes clients for (tests/cloudformation/aws_calls.py reads them from the source
+# and a test holds this list to it): botocore's models of the other ~400 services are more than half the zip.
+AWS_SERVICES = ("iam", "kms", "organizations", "s3", "secretsmanager", "sqs", "sts")
+
+
+def excluded(sink: str) -> set[str]:
+    """The locked distributions a package for `sink` leaves out (normalised names)."""
+    others = {dist for name, dist in SINK_ONLY.items() if name != sink} if sink != "all" else set()
+    return {*CLI_ONLY, *others}
+
+
 PRUNED_DIRECTORIES = {"__pycache__", "tests", "bin"}
 PRUNED_SUFFIXES = {".pyi", ".pyc", ".pyo"}
 PRUNED_DIST_INFO_FILES = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
@@ -63,11 +85,12 @@ class Report:
     files: int
     compiled: bool
     python: str
+    sink: str = DEFAULT_SINK
 
     def lines(self) -> list[str]:
         mib = 1024 * 1024
         return [
-            f"package   {self.path}",
+            f"package   {self.path} (for Sink={self.sink})",
             f"sha256    {self.sha256}",
             f"size      {self.zipped_bytes / mib:.1f} MiB zipped (budget {MAX_ZIPPED_BYTES / mib:.0f}), "
             f"{self.unzipped_bytes / mib:.1f} MiB unzipped (budget {MAX_UNZIPPED_BYTES / mib:.0f}), {self.files} files",
@@ -84,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ship sources only (when no CPython 3.13 is at hand; every cold start then compiles what it imports)",
     )
+    parser.add_argument(
+        "--sink",
+        choices=SINKS,
+        default=DEFAULT_SINK,
+        help="the Sink the function is deployed with: only its SDK goes in (all: both sinks' SDKs)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         python = None if args.no_compile else find_target_python(args.python)
-        report = build(args.output.resolve(), python)
+        report = build(args.output.resolve(), python, args.sink)
     except PackageError as error:
         print(f"make package: {error}", file=sys.stderr)
         return 1
@@ -96,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def build(output: Path, python: str | None) -> Report:
+def build(output: Path, python: str | None, sink: str = DEFAULT_SINK) -> Report:
     with tempfile.TemporaryDirectory(prefix="keyreport-package-") as scratch:
         staging = Path(scratch) / "task"
-        install_wheels(staging)
+        install_wheels(staging, locked_requirements(Path(scratch) / "requirements.txt", excluded(sink)))
         copy_source_package(staging / "keyreport")
         prune(staging)
+        prune_service_models(staging / "botocore" / "data")
         if python is not None:
             compile_bytecode(staging, python)
         unzipped = sum(path.stat().st_size for path in files_in(staging))
@@ -123,10 +153,24 @@ def build(output: Path, python: str | None) -> Report:
         files=count,
         compiled=python is not None,
         python=python or "",
+        sink=sink,
     )
 
 
-def install_wheels(target: Path) -> None:
+def locked_requirements(path: Path, leave_out: set[str]) -> Path:
+    """requirements.lock without the distributions named (each with its hashes): what pip installs."""
+    kept, skipping = [], False
+    for line in LOCK_FILE.read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name = line.split("==", 1)[0].strip().lower().replace("_", "-")
+            skipping = name in leave_out
+        if not skipping:
+            kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def install_wheels(target: Path, requirements: Path = LOCK_FILE) -> None:
     """The locked runtime packages as the function's platform needs them: binary wheels only, hashes checked."""
     command = [
         sys.executable, "-m", "pip", "install",
@@ -136,7 +180,7 @@ def install_wheels(target: Path) -> None:
         "--python-version", ".".join(map(str, RUNTIME_PYTHON)),
         *(f"--platform={platform}" for platform in PLATFORMS),
         "--target", str(target),
-        "-r", str(LOCK_FILE),
+        "-r", str(requirements),
     ]  # fmt: skip
     # The command is built from constants and this repository's paths, never from outside input.
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
@@ -175,6 +219,19 @@ def prune(staging: Path) -> None:
         in_dist_info = path.parent.name.endswith(".dist-info")
         if path.suffix in PRUNED_SUFFIXES or (in_dist_info and path.name in PRUNED_DIST_INFO_FILES):
             path.unlink()
+
+
+def prune_service_models(data: Path) -> None:
+    """botocore's models of the services the function never calls; the shared files (endpoints, partitions,
+    retry and default configuration) stay."""
+    if not data.is_dir():
+        raise PackageError(f"{data} is missing: the locked botocore does not look as this build expects")
+    for service in data.iterdir():
+        if service.is_dir() and service.name not in AWS_SERVICES:
+            shutil.rmtree(service)
+    missing = [name for name in AWS_SERVICES if not (data / name).is_dir()]
+    if missing:
+        raise PackageError(f"botocore has no model of {missing}: check AWS_SERVICES against the locked botocore")
 
 
 def compile_bytecode(staging: Path, python: str) -> None:

@@ -23,9 +23,15 @@ MIN_CALL_SECONDS = 0.05
 
 
 class Deadline:
-    def __init__(self, remaining_ms: Callable[[], int] | None = None, margin_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        remaining_ms: Callable[[], int] | None = None,
+        margin_seconds: float = 0.0,
+        why: Callable[[], str] | None = None,
+    ) -> None:
         self._remaining_ms = remaining_ms
         self._margin = margin_seconds
+        self._why = why  # what ended it early (an interrupted command), else "" and the usual wording
 
     @classmethod
     def after(cls, seconds: float, margin_seconds: float = 0.0) -> Deadline:
@@ -48,17 +54,25 @@ class Deadline:
     def closing(self) -> Deadline:
         """The same end with the margin spent: what spilling and the run row may use after work stops."""
         margin = min(self._margin, CLOSING_MARGIN_SECONDS)
-        return self if margin == self._margin else Deadline(self._remaining_ms, margin)
+        return self if margin == self._margin else Deadline(self._remaining_ms, margin, self._why)
 
     def within(self, fraction: float) -> Deadline:
         """A deadline that keeps `fraction` of the margin back (a step that must leave time for another)."""
-        return Deadline(self._remaining_ms, max(self._margin * fraction, CLOSING_MARGIN_SECONDS))
+        return Deadline(self._remaining_ms, max(self._margin * fraction, CLOSING_MARGIN_SECONDS), self._why)
+
+    def stopped_early(self) -> str:
+        """What ended this deadline before its time (an interrupted command), or ""."""
+        return self._why() if self._why else ""
+
+    def why(self) -> str:
+        """Why no more work starts: "the run's deadline has passed", or what stopped the command early."""
+        return self.stopped_early() or "the run's deadline has passed"
 
     def timeouts(self, connect: float, read: float, what: str = "call") -> tuple[float, float]:
         """(connect, read) timeouts cut to the time left; DeadlineReached when too little is left to start."""
         left = self.remaining()
         if left < MIN_CALL_SECONDS:
-            raise DeadlineReached(f"{what} not started: the run's deadline has passed")
+            raise DeadlineReached(f"{what} not started: {self.why()}")
         return min(connect, left), min(read, left)
 
 

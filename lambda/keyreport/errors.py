@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -188,3 +189,71 @@ def aws_problem(error: BaseException) -> str:
     if isinstance(error, ClientError | BotoCoreError):
         return f"AWS: {aws_error_code(error)}: {first_line(error, 200)}"
     return first_line(error)
+
+
+@dataclass(frozen=True)
+class NetworkFailure:
+    """Why a connection failed, told apart: refused (something answered no), silent, a name, or TLS."""
+
+    kind: str  # "refused", "silent", "name", "tls"
+    host: str
+
+    @property
+    def cause(self) -> str:
+        return {
+            "refused": f"{self.host} refused the connection: nothing listens at that address and port (a wrong "
+            "endpoint or port), or a firewall rejects it",
+            "silent": f"{self.host} did not answer: packets are dropped on the way (a firewall, no route or NAT, "
+            "a proxy) or the service is down",
+            "name": f"{self.host} does not resolve: the name is wrong, or it needs a private DNS zone",
+            "tls": f"TLS to {self.host} did not verify: a TLS-inspecting proxy whose CA is not trusted",
+        }[self.kind]
+
+    @property
+    def fix(self) -> str:
+        return {
+            "refused": "check the endpoint setting (host and port) and the firewall's rules",
+            "silent": "check egress from where keyreport runs (VPC route, NAT, security group, proxy)",
+            "name": "check the endpoint setting's spelling; from a VPC, the private DNS zone of the endpoint",
+            "tls": "set KEYREPORT_CA_BUNDLE to the proxy's CA (verification stays on)",
+        }[self.kind]
+
+
+_NETWORK_WORDS = (
+    ("tls", ("CERTIFICATE_VERIFY_FAILED", "SSLError", "certificate verify failed")),
+    ("refused", ("Connection refused", "ConnectionRefusedError", "[Errno 111]")),
+    ("name", ("Name or service not known", "nodename nor servname", "NameResolutionError", "Failed to resolve")),
+    ("silent", ("timed out", "Timeout", "TimeoutError")),
+)
+
+
+def network_failure(error: BaseException, host: str = "") -> NetworkFailure | None:
+    """What a connection error comes down to, from the error and everything it wraps; None when not a network one.
+
+    The SDKs wrap the socket's error several times over (botocore's `kwargs["error"]`, urllib3's `reason`,
+    requests' and azure-core's chained causes); the innermost says refused, silent, a name or TLS.
+    """
+    seen: list[BaseException] = []
+    pending: list[object] = [error]
+    while pending and len(seen) < 20:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        kwargs = getattr(item, "kwargs", None)
+        pending += [
+            item.__cause__,
+            item.__context__,
+            getattr(item, "reason", None),
+            getattr(item, "inner_exception", None),
+            *item.args,
+            kwargs.get("error") if isinstance(kwargs, dict) else None,
+        ]
+        host = host or str(getattr(item, "host", "") or (kwargs or {}).get("endpoint_url", "") or "")
+    text = " ".join(f"{type(e).__name__}: {e}" for e in seen)
+    kinds = [kind for kind, words in _NETWORK_WORDS if any(word in text for word in words)]
+    if isinstance(error, ConnectionRefusedError) or any(isinstance(e, ConnectionRefusedError) for e in seen):
+        kinds.insert(0, "refused")
+    if "://" in host:
+        host = urlparse(host).netloc or host
+    return NetworkFailure(kinds[0], host or "the endpoint") if kinds else None

@@ -44,6 +44,7 @@ UNKNOWN_ACCOUNT = "000000000000"
 class RunResult:
     summary: RunSummary
     failed_batches: list[FailedBatch] = field(default_factory=list)  # neither delivered nor spilled
+    reasons: list[str] = field(default_factory=list)  # why each undelivered batch was not, spilled or not
 
 
 def run(
@@ -73,11 +74,14 @@ def run(
                 summary.inventory_complete = False
                 summary.errors.append(str(why_unknown))
             summary.duration_seconds = time.monotonic() - started_clock
+            if deadline.stopped_early():  # Ctrl-C or SIGTERM: the row says so, not only "deadline"
+                summary.inventory_complete = False
+                summary.errors.insert(0, deadline.stopped_early())
             ship_run_row(summary, sink, deadline, settle)
             logger.info("run finished", extra={"summary": summary_row(summary)})
         finally:
             logger.remove_keys(["run_id", "account"])  # a later run (CLI, member accounts) logs its own
-    return RunResult(summary, settle.unsettled)
+    return RunResult(summary, settle.unsettled, settle.reasons)
 
 
 def _identify(account: AwsClients) -> tuple[str, str | None, str | None]:
@@ -192,7 +196,7 @@ def report_unreachable_account(
     settle = Settler(spill, summary, deadline.closing())
     with bounding(deadline):
         ship_run_row(summary, sink, deadline, settle)
-    return RunResult(summary, settle.unsettled)
+    return RunResult(summary, settle.unsettled, settle.reasons)
 
 
 def new_summary(account_id: str, sink_name: str, clock: Callable[[], datetime]) -> RunSummary:
@@ -215,9 +219,11 @@ class Settler:
         self.summary = summary
         self.closing = closing
         self.unsettled: list[FailedBatch] = []
+        self.reasons: list[str] = []  # every undelivered batch's, for the cause a person reads
         self.spilled_rows = self.failed_rows = 0
 
     def __call__(self, batch: FailedBatch) -> None:
+        self.reasons.append(batch.reason)
         keys = batch.table is Table.KEYS
         if self._parked(batch):
             self.spilled_rows += len(batch.rows) if keys else 0

@@ -70,7 +70,8 @@ class RunSummary:
 
     @property
     def status(self) -> str:
-        if self.failed or not self.inventory_complete:
+        """ok, partial (something delivered, something not), or failed (incomplete, lost, or nothing delivered)."""
+        if self.failed or not self.inventory_complete or (self.keys and not self.shipped):
             return "failed"
         if self.spilled or self.users_skipped or self.users_not_read or self.errors:
             return "partial"

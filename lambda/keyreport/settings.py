@@ -33,7 +33,7 @@ DEFAULT_MEMBER_ROLE = "keyreport-member"
 # Every variable this package reads, with its meaning: the README table and the CloudFormation
 # environment are checked against this list by the tests.
 VARIABLES: dict[str, str] = {
-    "KEYREPORT_SINK": "data_collector (default), logs_ingestion, stdout (dry run)",
+    "KEYREPORT_SINK": "logs_ingestion (default), data_collector (support ended 2026-09-14), stdout (dry run)",
     "KEYREPORT_WORKSPACE_ID": "Log Analytics workspace id (GUID)",
     "KEYREPORT_LOG_TYPE": "Log-Type of the key records (default AWS_Access_Key_Report)",
     "KEYREPORT_KEYVAULT_URL": "Key Vault holding the workspace key (https)",
@@ -92,9 +92,23 @@ def aws_region(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def builder(kind: Kind) -> Callable[..., Any]:
-    """The function that makes what `kind` describes, imported on first use."""
+    """The function that makes what `kind` describes, imported on first use.
+
+    A Lambda package is built for one sink (`make package SINK=...`): the other sink's SDK is not in it, and
+    configuring that sink is a configuration mistake with its fix, not an ImportError.
+    """
     module, function = kind.builder.split(":")
-    made: Callable[..., Any] = getattr(importlib.import_module(module), function)
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ConfigError(
+            [
+                f"{kind.name} needs the Python package {error.name!r}, which this installation lacks: a Lambda "
+                f"package built for another sink (build it with `make package SINK={kind.name}`, or SINK=all), "
+                "or an incomplete install (`pip install .`)"
+            ]
+        ) from None
+    made: Callable[..., Any] = getattr(loaded, function)
     return made
 
 
@@ -450,7 +464,7 @@ class _Parser:
         return arn
 
     def settings(self) -> Settings:
-        sink_kind = self.kind(SINK_KINDS, "KEYREPORT_SINK", DataCollectorSettings.name)
+        sink_kind = self.kind(SINK_KINDS, "KEYREPORT_SINK", LogsIngestionSettings.name)
         auth_kind = self.kind(AUTH_KINDS, "KEYREPORT_AZURE_AUTH", DefaultAuth.name)
         cloud = self.choice("KEYREPORT_AZURE_CLOUD", tuple(CLOUDS), "public")
         self.check_values()
@@ -472,7 +486,9 @@ class _Parser:
         organization = (
             self.group(OrganizationSettings, "for KEYREPORT_MODE=organization") if mode == "organization" else None
         )
-        sink = self.group(sink_kind, f"for KEYREPORT_SINK={sink_kind.name}")
+        named = (self.text("KEYREPORT_SINK") or sink_kind.name).strip().lower()
+        # An unknown sink is one problem, not also the default sink's missing settings.
+        sink = self.group(sink_kind, f"for KEYREPORT_SINK={sink_kind.name}") if named == sink_kind.name else None
         azure = self.azure(auth_kind, cloud, needs_auth=sink_kind.needs_azure)  # a dry run talks to no Azure service
         if self.problems or sink is None:
             raise ConfigError(self.problems)

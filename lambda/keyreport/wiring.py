@@ -42,6 +42,11 @@ def http_session(azure: AzureSettings) -> requests.Session:
     return session
 
 
+RANDOM_KEY_WARNING = (
+    "KEYREPORT_FINGERPRINT_SECRET_ARN is not set: this dry run's fingerprints use a random key and match no other run's"
+)
+
+
 class Wiring:
     """Everything one configuration talks to, each part built on first use."""
 
@@ -77,10 +82,7 @@ class Wiring:
         """The fingerprint and spill keys, read from Secrets Manager once per Wiring (per cold start)."""
         arn = self.settings.fingerprint_secret_arn
         if arn is None:  # Settings allow this for the stdout dry run only
-            logger.warning(
-                "KEYREPORT_FINGERPRINT_SECRET_ARN is not set: this dry run's fingerprints use a random key "
-                "and match no other run's"
-            )
+            logger.warning(RANDOM_KEY_WARNING)
             return DeploymentKey.throwaway()
         return DeploymentKey.from_secret(secrets_manager_string(self.aws.secretsmanager(), arn)(), arn)
 

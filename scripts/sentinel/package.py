@@ -267,7 +267,7 @@ def main_template() -> dict[str, Any]:
             "enableAnalyticsRules": arm.parameter("bool", "Enable the analytics rules right away.", default=True),
             "workbookDisplayName": arm.parameter("string", default="keyreport: AWS IAM access keys"),
         },
-        variables={"workbookContent": workbook.workbook()},
+        variables={"workbookContent": workbook.workbook("[subscription().id]", f"[{WORKSPACE_ID}]")},
         resources=resources,
     )
 

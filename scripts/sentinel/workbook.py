@@ -133,7 +133,7 @@ def controls_markdown() -> str:
     return "\n".join(lines)
 
 
-def _parameters() -> dict[str, Any]:
+def _parameters(subscription: str | None = None, workspace: str | None = None) -> dict[str, Any]:
     def parameter(name: str, kind: int, **settings: Any) -> dict[str, Any]:
         return {"id": solution.stable_id(f"workbook-parameter:{name}"), "version": "KqlParameterItem/1.0",
                 "name": name, "type": kind, **settings}  # fmt: skip
@@ -155,7 +155,7 @@ def _parameters() -> dict[str, Any]:
                     multiSelect=True,
                     quote="'",
                     delimiter=",",
-                    value=[],
+                    value=[subscription] if subscription else [],
                     typeSettings={"includeAll": False, "showDefault": False},
                     query="summarize by subscriptionId\n| project value = strcat('/subscriptions/', subscriptionId), "
                     "label = subscriptionId, selected = true",
@@ -172,7 +172,7 @@ def _parameters() -> dict[str, Any]:
                     query="resources\n| where type =~ 'microsoft.operationalinsights/workspaces'\n| project id",
                     crossComponentResources=["{Subscription}"],
                     typeSettings={"additionalResourceOptions": ["value::1"]},
-                    value="value::1",
+                    value=workspace or "value::1",
                     queryType=1,
                     resourceType=RESOURCE_GRAPH,
                 ),
@@ -258,11 +258,12 @@ def _panel(panel: Panel) -> dict[str, Any]:
     return item
 
 
-def workbook() -> dict[str, Any]:
-    """The workbook (Notebook/1.0)."""
+def workbook(subscription: str | None = None, workspace: str | None = None) -> dict[str, Any]:
+    """The workbook (Notebook/1.0). A deployment passes its subscription and workspace (ARM expressions): they
+    become the parameters' defaults, so the workbook opens on the workspace it was installed into."""
     tabs = [item for item in TABS_AND_ITEMS if isinstance(item, Tab)]
     items: list[dict[str, Any]] = [
-        _parameters(),
+        _parameters(subscription, workspace),
         {
             "type": 11,
             "name": "tabs",
@@ -301,7 +302,7 @@ def workbook() -> dict[str, Any]:
     return {
         "version": "Notebook/1.0",
         "items": items,
-        "fallbackResourceIds": [],
+        "fallbackResourceIds": [workspace] if workspace else [],
         "fromTemplateId": f"sentinel-{solution.FILE_NAME}",
         "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
     }

@@ -165,6 +165,8 @@ def rule_problems(template: dict[str, Any]) -> Problems:
     query = template.get("query")
     if isinstance(query, str) and not 1 <= len(query) <= 10_000:
         problems.append("query: between 1 and 10000 characters")
+    if isinstance(query, str) and re.search(r"\b(?:search|union)\s+\*", query):
+        problems.append("query: Sentinel refuses `search *` and `union *` in a scheduled rule")
     if template.get("triggerOperator") not in TRIGGER_OPERATORS:
         problems.append(f"triggerOperator: {template.get('triggerOperator')!r} is not gt, lt, eq or ne")
     threshold = template.get("triggerThreshold")

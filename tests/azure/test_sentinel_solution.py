@@ -24,6 +24,7 @@ from scripts.sentinel import connector, controls, package, rules, solution, work
 from tests.azure import sentinel_rest, sentinel_schema
 from tests.azure.test_resource_schemas import Problems, arm_body, check_rest_fields
 from tests.queries import kusto
+from tests.queries.test_dashboards import strings
 
 RENDERED = render_sentinel.rendered()
 ARM_EXPRESSION = re.compile(r"^\[(?!\[).*\]$", re.DOTALL)
@@ -158,6 +159,7 @@ BROKEN: list[tuple[str, Any, str]] = [
     ("eventGroupingSettings", {"aggregationKind": "AlertPerAccount"}, "aggregationKind"),
     ("id", "root-access-key", "is not a GUID"),
     ("requiredDataConnectors", [{"connectorId": "KeyReportAwsIamAccessKeys"}], "dataTypes required"),
+    ("query", "union * | take 1", "refuses `search *` and `union *`"),
 ]  # fmt: skip
 
 
@@ -266,16 +268,6 @@ def template() -> dict[str, Any]:
     return loaded
 
 
-def strings(node: Any) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
-
-
 def test_main_template_is_a_deployment_template(template: dict[str, Any]) -> None:
     assert template["$schema"] == arm.ARM_SCHEMA
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", template["contentVersion"])
@@ -317,7 +309,16 @@ def test_main_template_deploys_every_piece_in_one_step(template: dict[str, Any])
     }
     [book] = kinds["workbooks"]
     assert book["properties"]["category"] == "sentinel" and book["kind"] == "shared"
-    assert template["variables"]["workbookContent"] == load_json(render_sentinel.WORKBOOK_PATH)
+    content = template["variables"]["workbookContent"]
+    assert content == workbook.workbook("[subscription().id]", f"[{package.WORKSPACE_ID}]")
+    assert content["fallbackResourceIds"] == [f"[{package.WORKSPACE_ID}]"]  # opens on the workspace it went to
+    stripped = copy.deepcopy(content)
+    defaults = {"Subscription": [], "Workspace": "value::1"}
+    for parameter in stripped["items"][0]["content"]["parameters"]:
+        if parameter["name"] in defaults:
+            parameter["value"] = defaults[parameter["name"]]
+    stripped["fallbackResourceIds"] = []
+    assert json.dumps(stripped, sort_keys=True) == json.dumps(load_json(render_sentinel.WORKBOOK_PATH), sort_keys=True)
     metadata_kinds = sorted(r["properties"]["kind"] for r in kinds["metadata"])
     assert metadata_kinds.count("AnalyticsRule") == len(RULE_FILES)
     assert metadata_kinds.count("HuntingQuery") == len(HUNTING_FILES)

@@ -90,6 +90,8 @@ def sample() -> dict[str, str]:
     return {
         "CodeS3Bucket": "keyreport-artifacts",
         "CodeS3Key": "keyreport/lambda-0123abcd.zip",
+        "DceEndpoint": "https://keyreport-dcr-a1b2.westeurope-1.ingest.monitor.azure.com",
+        "DcrImmutableId": "dcr-0123456789abcdef0123456789abcdef",
         "WorkspaceId": "5a2c9e1f-7b4d-4c3a-8e6f-1b9d2a7c4e0f",
         "KeyVaultUrl": "https://kv-keyreport.vault.azure.net",
         "WorkspaceKeySecretName": "la-workspace-key",

@@ -154,6 +154,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
     )["ARN"]
     parameters = {
         **upload_package(moto),
+        "Sink": "data_collector",  # chosen explicitly, as the guide says (the default is logs_ingestion)
         **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId")},
         "AzureAuth": "secret",
@@ -207,7 +208,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
 def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
     parameters = {
         **upload_package(moto),
-        **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
+        **{k: sample()[k] for k in ("DceEndpoint", "DcrImmutableId")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId", "OrganizationId", "MemberRoleExternalId")},
         "AzureAuth": "federated",
         "OrganizationMode": "true",

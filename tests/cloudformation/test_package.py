@@ -24,15 +24,25 @@ PYC_UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, source not checked
 
 
 def build_twice(directory: Path, python: str | None) -> list[dict[str, object]]:
+    """The default sink's package twice, and the other sink's once, all at once."""
     option = ["--python", python] if python else ["--no-compile"]
     builds = [
         subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--output", str(directory / f"{name}.zip"), "--json", *option],
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--output",
+                str(directory / f"{name}.zip"),
+                "--json",
+                "--sink",
+                sink,
+                *option,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in ("first", "second")
+        for name, sink in (("first", "logs_ingestion"), ("second", "logs_ingestion"), ("other", "data_collector"))
     ]
     reports = []
     for build in builds:
@@ -52,9 +62,14 @@ def test_the_package_is_reproducible_lean_and_built_for_the_lambda_runtime(tmp_p
         python: str | None = package_lambda.find_target_python(None)
     except package_lambda.PackageError:
         python = None
-    first, second = build_twice(tmp_path, python)
+    first, second, other = build_twice(tmp_path, python)
 
     assert first["sha256"] == second["sha256"], "two builds of the same sources must be byte for byte equal"
+    assert_the_documents_give_the_built_figures([first, other])
+    with zipfile.ZipFile(str(other["path"])) as archive:
+        names = archive.namelist()
+        assert any(name.startswith("azure/keyvault/") for name in names)
+        assert not any(name.startswith("azure/monitor/") for name in names)
     assert int(first["zipped_bytes"]) <= package_lambda.MAX_ZIPPED_BYTES
     assert int(first["unzipped_bytes"]) <= package_lambda.MAX_UNZIPPED_BYTES
 
@@ -76,7 +91,11 @@ def test_the_package_is_reproducible_lean_and_built_for_the_lambda_runtime(tmp_p
             for name in names
             if (m := re.fullmatch(r"([^/]+)-([^-/]+)\.dist-info/METADATA", name))
         }
-        assert installed == locked_distributions()
+        left_out = {re.sub(r"[-_.]+", "_", name) for name in package_lambda.excluded("logs_ingestion")}
+        assert left_out == {"azure_monitor_query", "tqdm", "azure_keyvault_secrets"}
+        assert installed == {name: v for name, v in locked_distributions().items() if name not in left_out}
+        services = {PurePosixPath(n).parts[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
+        assert services == set(package_lambda.AWS_SERVICES)
         paths = [PurePosixPath(name) for name in names]
         assert not [p for p in paths if {"tests", "bin"} & set(p.parts[:-1])]
         assert not [p for p in paths if p.suffix == ".pyi" or p.name in package_lambda.PRUNED_DIST_INFO_FILES]
@@ -108,3 +127,28 @@ def test_the_package_is_reproducible_lean_and_built_for_the_lambda_runtime(tmp_p
     )
     result = subprocess.run([python, "-I", "-c", probe], input=handler, capture_output=True, check=True)
     assert result.stdout.decode().split() == ["True", "/var/task/keyreport/handler.py"], magic
+
+
+# The package tables of the README and of docs/deployment.md: one row per sink's package.
+_ROW = re.compile(r"^\| `(\w+)`[^|]*\| ([\d.]+) MiB \| ([\d.]+) MiB, ([\d,]+) files \|", re.MULTILINE)
+
+
+def assert_the_documents_give_the_built_figures(reports: list[dict[str, object]]) -> None:
+    mib = 1024 * 1024
+    built = {
+        str(report["sink"]): (
+            f"{int(str(report['zipped_bytes'])) / mib:.1f}",
+            f"{int(str(report['unzipped_bytes'])) / mib:.1f}",
+            f"{int(str(report['files'])):,}",
+        )
+        for report in reports
+    }
+    for document in ("README.md", "docs/deployment.md"):
+        rows = {sink: tuple(figures) for sink, *figures in _ROW.findall((package_lambda.ROOT / document).read_text())}
+        assert rows == built, f"{document}'s package figures are not the build's: {rows} != {built}"
+
+
+def test_the_package_carries_the_models_of_exactly_the_services_the_code_calls() -> None:
+    from tests.cloudformation.aws_calls import client_services
+
+    assert set(package_lambda.AWS_SERVICES) == set(client_services())

@@ -180,9 +180,8 @@ def test_parameter_defaults_are_the_codes_defaults() -> None:
 
 
 REQUIRED_BY_THE_SAMPLE = (
-    "KEYREPORT_WORKSPACE_ID",
-    "KEYREPORT_KEYVAULT_URL",
-    "KEYREPORT_WORKSPACE_KEY_SECRET",
+    "KEYREPORT_DCE_ENDPOINT",  # the default sink's: logs_ingestion
+    "KEYREPORT_DCR_ID",
     "KEYREPORT_FINGERPRINT_SECRET_ARN",  # the stack's own secret: required by the code, no default
 )
 

@@ -64,4 +64,7 @@ def _rules(doc: str, items: list[Shown], text: str, kept: set[str]) -> list[str]
         + rules.persisted(items, doc)
         + rules.arm_outputs(items)
         + rules.preview_api_versions(items)
+        + rules.aws_cli_v2(items)
+        + rules.roles_exist(items)
+        + rules.query_ranges(text, doc)
     )

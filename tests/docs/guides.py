@@ -15,6 +15,7 @@ GUIDES = (
     "docs/authentication.md",
     "docs/queries.md",
     "docs/migration.md",
+    "docs/security.md",
     "docs/sentinel.md",
 )
 TOOLS = ("aws", "az", "keyreport", "make")

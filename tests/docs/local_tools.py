@@ -20,6 +20,9 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def check_keyreport(words: list[str], where: str, mention: bool) -> list[str]:
+    top = {flag for action in _parser()._actions for flag in action.option_strings}  # --help, --version
+    if len(words) == 2 and words[1] in top:
+        return []
     if len(words) < 2 or words[1] not in _subcommands():
         return [] if mention and len(words) < 2 else [f"{where}: keyreport has no command {words[1:2]}"]
     parser = _subcommands()[words[1]]

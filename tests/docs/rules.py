@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from keyreport.queries.catalogue import format_duration, library
 from tests.docs import az_cli
 from tests.docs.guides import Shown
 from tests.docs.templates import arm
@@ -130,12 +131,25 @@ def assigned(items: list[Shown]) -> set[str]:
 
 
 def arm_outputs(items: list[Shown]) -> list[str]:
-    """A deployment output fed back as a parameter must be that parameter's value, not, say, a resource id."""
-    problems, outputs = [], {}
+    """A deployment output fed back as a parameter must be that parameter's value, not, say, a resource id; an
+    output read with `az deployment group show -n NAME` must be one of the template an earlier create deployed
+    as NAME."""
+    problems, outputs, deployed = [], {}, {}
     for i in items:
+        if _is(i, "az", "deployment", "group", "show"):
+            name = _flag(i.words, "-n") or _flag(i.words, "--name")
+            query = re.fullmatch(r"properties\.outputs\.(\w+)\.value", _flag(i.words, "--query"))
+            if name not in deployed:
+                problems.append(f"{i.where}: no earlier `az deployment group create -n {name}` deployed it")
+            elif query and query[1] not in arm(deployed[name]).get("outputs", {}):
+                problems.append(f"{i.where}: {deployed[name]} has no output {query[1]}")
+            continue
         if not _is(i, "az", "deployment", "group", "create"):
             continue
         template = _flag(i.words, "--template-file")
+        name = _flag(i.words, "-n") or _flag(i.words, "--name")
+        if name and template:
+            deployed[name] = template
         query = re.fullmatch(r"properties\.outputs\.(\w+)\.value", _flag(i.words, "--query"))
         if query and template:
             if query[1] not in arm(template).get("outputs", {}):
@@ -201,3 +215,38 @@ def persisted(items: list[Shown], doc: str) -> list[str]:
         if ENV_FILE in i.command.writes:
             kept |= names | {m for w in i.words[1:] if i.words[0] == "echo" for m in re.findall(r"(\w+)=\$", w)}
     return problems
+
+
+def aws_cli_v2(items: list[Shown]) -> list[str]:
+    """`pip install awscli` installs the AWS CLI v1; the guides' commands need v2 (--cli-binary-format)."""
+    return [
+        f"{i.where}: pip install awscli installs the AWS CLI v1; the guides need v2 (AWS's installer)"
+        for i in items
+        if i.block >= 0 and i.words[:1] in (["pip"], ["pip3"]) and "awscli" in i.words
+    ]
+
+
+def roles_exist(items: list[Shown]) -> list[str]:
+    """A policy goes on a role that exists: `put-role-policy` after the role's `create-role` (or the stack)."""
+    problems, created = [], set()
+    for i in items:
+        if _is(i, "aws", "iam", "create-role"):
+            created.add(_flag(i.words, "--role-name"))
+        elif any(_is(i, *words) for words in _DEPLOYS):
+            created |= {value for word in i.words for value in re.findall(r"FunctionRoleName=(\S+)", word)}
+        elif _is(i, "aws", "iam", "put-role-policy") and _flag(i.words, "--role-name") not in created:
+            problems.append(f"{i.where}: the role {_flag(i.words, '--role-name')} is not created before this")
+    return problems
+
+
+_RANGE = re.compile(r"`([a-z0-9-]+)`[^`.]{0,80}?\(its range is `(P\w+)`\)")
+
+
+def query_ranges(text: str, where: str) -> list[str]:
+    """A shipped query's time range quoted in prose is the one its header declares."""
+    shipped = library()
+    return [
+        f"{where}: `{query}` has range {format_duration(shipped[query].timespan)}, not {said}"
+        for query, said in _RANGE.findall(text)
+        if query in shipped and format_duration(shipped[query].timespan) != said
+    ]

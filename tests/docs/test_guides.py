@@ -27,3 +27,22 @@ def test_the_az_table_names_its_source_and_covers_every_az_command_shown() -> No
     assert all(az_cli.command_name(i.words) for i in shown), [
         i.where for i in shown if not az_cli.command_name(i.words)
     ]
+
+
+def test_the_walkthrough_deploys_with_ids_that_earlier_steps_produced() -> None:
+    """From nothing to rows, in order: every id the first stack deployment takes (the rule, its endpoint, the app,
+    the tenant) comes out of an earlier `az` or `aws` command, and the rule's role is granted to the principal
+    made before it; none is typed in by the reader."""
+    items = all_shown()["docs/deployment.md"]
+    deploy = next(i for i in items if i.words[:2] == ["make", "deploy"] and i.block >= 0)
+    params = " ".join(deploy.words)
+    for parameter in ("Sink=logs_ingestion", "DceEndpoint=$DCE_ENDPOINT", "DcrImmutableId=$DCR_ID"):
+        assert parameter in params, parameter
+    producers = {i.command.output: i for i in items[: items.index(deploy)] if i.command.output}
+    for variable in sorted(deploy.command.uses - {"STACK", "ARTIFACT_BUCKET", "ROLE_NAME"}):
+        assert variable in producers and producers[variable].words[0] == "az", (variable, deploy.where)
+    rule = next(
+        i for i in items if i.words[:4] == ["az", "deployment", "group", "create"] and "principalId=$SP_ID" in i.words
+    )
+    sp = next(i for i in items if i.command.output == "SP_ID")
+    assert items.index(sp) < items.index(rule) < items.index(deploy)

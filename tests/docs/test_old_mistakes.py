@@ -199,6 +199,32 @@ WRONG = {
         "names secrets.py",
     ),
     "a make variable the Makefile never reads": (FENCE.format("make demo SINKS=both"), "reads no variable SINKS"),
+    # Issue 25's findings, as they were written.
+    "a purge command azure-cli does not have": (
+        FENCE.format("az monitor log-analytics workspace table purge -g rg --workspace-name w -n t"),
+        "not an az command",
+    ),
+    "the AWS CLI v1 from pip": (FENCE.format("pip install awscli"), "installs the AWS CLI v1"),
+    "a role policy before the role exists": (
+        FENCE.format(
+            "aws iam put-role-policy --role-name keyreport-collector --policy-name p --policy-document '{}'\n"
+            'make deploy STACK=keyreport ARTIFACT_BUCKET=b PARAMS="FunctionRoleName=keyreport-collector"'
+        ),
+        "is not created before this",
+    ),
+    "a query's range misquoted": ("A key appears twice in `rotation-due` (its range is `P2D`).\n", "has range P7D"),
+    "an output read from a deployment never made": (
+        FENCE.format("DCR_ID=$(az deployment group show -g rg -n nowhere --query properties.outputs.x.value -o tsv)"),
+        "no earlier `az deployment group create -n nowhere`",
+    ),
+    "an output the template does not have": (
+        FENCE.format(
+            "az deployment group create -g rg -n li --template-file azure/logs-ingestion.json "
+            "--parameters workspaceName=w principalId=p\n"
+            "DCR_ID=$(az deployment group show -g rg -n li --query properties.outputs.dcrId.value -o tsv)"
+        ),
+        "has no output dcrId",
+    ),
 }
 
 

@@ -258,7 +258,7 @@ def test_key_vault_secret_missing(world: World, monkeypatch: pytest.MonkeyPatch)
         f"no secret 'no-such-secret' in {world.stack.keyvault.url}",
     )
     assert "az keyvault secret set" in hop.fix
-    assert report.hops[-1].detail.startswith("not tried")
+    assert report.hops[-1].detail.startswith("not checked: needs key vault: workspace key")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -44,8 +45,9 @@ def test_a_refused_batch_exits_1_with_the_reason_and_no_traceback(world: World) 
     world.stack.collector.fail_next(400, 10)
     done = keyreport(world, "run")
     assert done.returncode == 1
-    assert "spilled for replay: s3://keyreport-spill-sandbox/keyreport/spill/" in done.stderr
-    assert "RecordsSpilled    " + str(world.estate.key_count) in done.stderr
+    assert "spilled for `keyreport replay`: " in done.stderr
+    assert "s3://keyreport-spill-sandbox/keyreport/spill/" in done.stderr
+    assert re.search(rf"^RecordsSpilled +{world.estate.key_count}$", done.stderr, re.MULTILINE)
     assert "Traceback" not in done.stderr
 
 

@@ -208,7 +208,9 @@ def test_a_second_run_doubles_naive_counts_but_not_the_deduplicated_ones(fresh: 
 def test_an_account_that_stopped_reporting_is_listed(fresh: Shipped) -> None:
     # A run summary of another account from 30 hours ago, shipped through the real sink (signed POST).
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
-    silent = RunSummary(str(uuid.uuid4()), SILENT_ACCOUNT, started, __version__, "data_collector", users=2, keys=3)
+    silent = RunSummary(
+        str(uuid.uuid4()), SILENT_ACCOUNT, started, __version__, "data_collector", users=2, keys=3, shipped=3
+    )
     sink = Wiring(Settings.from_env(), boto3.Session()).sink
     assert sink.send(Table.RUNS, [summary_row(silent)], Deadline()).shipped == 1
     fresh.run_ids.add(silent.run_id)

@@ -14,6 +14,7 @@ from tests.unit.settings_helpers import SECRET_MODE_APP, problems_with
 
 WS = "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f"
 GOOD = {
+    "KEYREPORT_SINK": "data_collector",  # chosen explicitly: the default is logs_ingestion
     "KEYREPORT_WORKSPACE_ID": WS,
     "KEYREPORT_KEYVAULT_URL": "https://kv-keyreport.vault.azure.net",
     "KEYREPORT_WORKSPACE_KEY_SECRET": "la-workspace-key",

@@ -7,7 +7,7 @@ import re
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from keyreport.errors import HopFailed, aws_error_code, first_line
+from keyreport.errors import HopFailed, aws_error_code, first_line, network_failure
 
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"})
 BAD_CREDENTIALS = frozenset({"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"})
@@ -32,6 +32,9 @@ def aws_failure(error: BaseException, action: str, resource: str = "*", who: str
             "the AWS credentials are missing, expired or for another partition",
             "run with the function's role (or a profile that has the same policy); refresh expired credentials",
         )
+    network = network_failure(error)
+    if network is not None:
+        return HopFailed(detail, network.cause, f"{network.fix}; check the region and any AWS_ENDPOINT_URL* variable")
     if isinstance(error, EndpointConnectionError):
         return HopFailed(detail, "the AWS endpoint is not reachable", "check the region, VPC endpoints and egress")
     if isinstance(error, BotoCoreError):

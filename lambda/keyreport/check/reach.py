@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from keyreport.errors import HopFailed, first_line
+from keyreport.errors import HopFailed, first_line, network_failure
 
 if TYPE_CHECKING:
     from keyreport.wiring import Wiring
@@ -15,10 +15,12 @@ PROXY_FIX = "behind a TLS-inspecting proxy set KEYREPORT_CA_BUNDLE to its CA"
 
 
 def unreachable(where: str, error: BaseException, what: str, fix: str) -> HopFailed:
+    detail = f"cannot reach {where}: {first_line(error, 200)}"
+    network = network_failure(error, where)
+    if network is not None:  # refused, silent, a name that does not resolve, or TLS: each has its own fix
+        return HopFailed(detail, f"{what}: {network.cause}", f"{network.fix}; {fix}")
     return HopFailed(
-        f"cannot reach {where}: {first_line(error, 200)}",
-        f"no route to {what}, or a TLS-inspecting proxy whose CA is not trusted",
-        f"{fix}; {PROXY_FIX}",
+        detail, f"no route to {what}, or a TLS-inspecting proxy whose CA is not trusted", f"{fix}; {PROXY_FIX}"
     )
 
 

@@ -8,10 +8,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keyreport.deadline import Deadline, on_this_thread
 from keyreport.errors import HopFailed, first_line
 
+#: Of a hop's timeout, what its calls may use: the rest lets the hop report its own error before the timeout.
+HOP_WORK_FRACTION = 0.9
+
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-MARKS = {PASS: "✓", FAIL: "✗", SKIP: "-"}
+MARKS = {PASS: "✓", FAIL: "✗", SKIP: "·"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,16 @@ class Report:
         return {"passed": self.passed, "hops": [asdict(hop) for hop in self.hops]}
 
     def lines(self) -> list[str]:
-        failed = sum(not hop.passed for hop in self.hops)
-        verdict = "every hop passed" if not failed else f"{failed} of {len(self.hops)} hops did not pass"
-        return [line for hop in self.hops for line in hop.lines()] + [f"keyreport check: {verdict}"]
-
-
-def skipped(name: str, why: str) -> Hop:
-    return Hop(name, SKIP, why, 0)
+        failed = [hop for hop in self.hops if hop.status == FAIL]
+        skipped = sum(hop.status == SKIP for hop in self.hops)
+        verdict = "every hop passed" if self.passed else f"{len(failed)} of {len(self.hops)} hops did not pass"
+        verdict += f", {skipped} not checked behind them" if skipped else ""
+        text = [line for hop in self.hops for line in hop.lines()] + [f"keyreport check: {verdict}"]
+        if failed and (failed[0].cause or failed[0].fix):  # the first failure's cause last, where the eye lands
+            first = failed[0]
+            text += [f"  first failure: {first.name}: {first.cause or first.detail}"]
+            text += [f"  fix: {first.fix}"] if first.fix else []
+        return text
 
 
 def run_hop(name: str, probe: Callable[[], str], timeout: float) -> Hop:
@@ -69,7 +76,10 @@ def run_hop(name: str, probe: Callable[[], str], timeout: float) -> Hop:
 
     def attempt() -> None:
         try:
-            detail = probe()
+            # Every call of the hop (and every retry of it) ends inside the hop's time, whatever the retry settings:
+            # the hop then fails with its real error (refused, no route) instead of a bare "no answer".
+            with on_this_thread(Deadline.after(timeout * HOP_WORK_FRACTION)):
+                detail = probe()
         except HopFailed as failure:
             outcome.append(Hop(name, FAIL, failure.detail, elapsed(), failure.cause, failure.fix))
         except Exception as error:  # any other failure is reported on its line, never a traceback
@@ -87,6 +97,11 @@ def run_hop(name: str, probe: Callable[[], str], timeout: float) -> Hop:
         FAIL,
         f"no answer within {timeout:g} s",
         elapsed(),
-        "the service or the network path to it is not answering (a firewall dropping packets, a proxy, an outage)",
+        "the service or the network path to it is silent (a firewall dropping packets, a proxy, an outage)",
         "check egress from where keyreport runs (VPC route, NAT, security group, proxy), then run check again",
     )
+
+
+def not_checked(name: str, behind: str) -> Hop:
+    """A hop not tried because one it depends on did not pass: it would fail the same way, or has nothing to use."""
+    return Hop(name, SKIP, f"not checked: needs {behind}, which did not pass", 0)

@@ -10,9 +10,9 @@ import boto3
 
 from keyreport.check import Hop
 from keyreport.check.runner import HOP_TIMEOUT_SECONDS, plan, run_probes
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, RUN_VARIABLES, help_for, quiet_unless, seconds
 from keyreport.cli.progress import Progress, wanted
-from keyreport.log import logger
+from keyreport.errors import ConfigError
 from keyreport.settings import Settings
 from keyreport.validation import account_id_problem
 from keyreport.wiring import Wiring
@@ -22,15 +22,32 @@ if TYPE_CHECKING:
 
 
 def add_to(commands: Commands) -> None:
-    command = commands.add_parser("check", help="prove every hop of the configured run (ships no row)")
+    command = commands.add_parser(
+        "check",
+        help="prove every hop of the configured run (ships no row)",
+        **help_for(
+            "Proves every hop the configured run would use, one cheap call each, in the order a run meets them, "
+            "and ships no row. A hop that fails names the likely cause and the fix; the hops behind it are "
+            "reported as not checked.",
+            "0 every hop passed, 1 a hop did not pass (the last lines name the first failure's cause and fix), "
+            "2 configuration, 130 interrupted",
+            RUN_VARIABLES,
+        ),
+    )
     command.add_argument("--json", action="store_true", help="print the checklist as JSON")
     command.add_argument(
         "--account", type=_account_id, help="organization mode: the member account to assume the role in"
     )
     command.add_argument(
-        "--hop-timeout", type=float, default=HOP_TIMEOUT_SECONDS, metavar="SECONDS", help="give up on a silent hop"
+        "--hop-timeout",
+        type=seconds,
+        default=HOP_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"fail a hop that has not answered after this long (default {HOP_TIMEOUT_SECONDS:g})",
     )
-    command.add_argument("-v", "--verbose", action="store_true", help="show the structured INFO log on stderr")
+    command.add_argument(
+        "-v", "--verbose", action="store_true", help="show the JSON log (INFO) and the SDKs' warnings on stderr"
+    )
     command.set_defaults(handler=check)
 
 
@@ -42,8 +59,11 @@ def _account_id(value: str) -> str:
 
 
 def check(args: argparse.Namespace) -> int:
-    logger.setLevel("INFO" if args.verbose else "WARNING")
-    wiring = Wiring(Settings.from_env(), boto3.Session())
+    quiet_unless(verbose=args.verbose)
+    settings = Settings.from_env()
+    if args.account and settings.organization is None:  # refused, not ignored: it would prove nothing
+        raise ConfigError(["--account applies in organization mode only (KEYREPORT_MODE=organization)"])
+    wiring = Wiring(settings, boto3.Session())
     probes = plan(wiring, member_account=args.account, query_token=True)
     progress = Progress(wanted(args), "check", "hop", total=len(probes))
 

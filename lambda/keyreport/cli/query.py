@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
 from keyreport import queries
-from keyreport.cli import sign_in
-from keyreport.cli.common import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL, EXIT_RUN_FAILED, aws_session
+from keyreport.cli import causes, sign_in
+from keyreport.cli.common import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_RUN_FAILED,
+    QUERY_VARIABLES,
+    aws_session,
+    help_for,
+    quiet_unless,
+)
 from keyreport.errors import UnknownQuery, first_line
 from keyreport.queries.client import (
     SERVER_TIMEOUT_SECONDS,
@@ -37,7 +46,11 @@ if TYPE_CHECKING:
 
 
 def add_to(commands: Commands) -> None:
-    listing = commands.add_parser("queries", help="list the shipped KQL queries (ids for `keyreport query`)")
+    listing = commands.add_parser(
+        "queries",
+        help="list the shipped KQL queries (ids for `keyreport query`)",
+        **help_for("Lists the shipped KQL library: each query's id and what it answers.", "0 listed, 2 usage"),
+    )
     listing.add_argument(
         "--show", metavar="NAME", help="print one query's KQL, or a workspace function's body, instead of the list"
     )
@@ -46,7 +59,13 @@ def add_to(commands: Commands) -> None:
     query = commands.add_parser(
         "query",
         help="run a shipped KQL query against the Log Analytics workspace (KEYREPORT_WORKSPACE_ID)",
-        description="Runs one query of the shipped library with azure-monitor-query against the workspace.",
+        **help_for(
+            "Runs one query of the shipped library with azure-monitor-query against the workspace; needs Log "
+            "Analytics Reader on it.",
+            "0 ok, 1 refused, 2 usage or configuration, 3 partial result (printed, and reported as partial), "
+            "130 interrupted",
+            QUERY_VARIABLES,
+        ),
     )
     query.add_argument("name", help="query id (see `keyreport queries`)")
     query.add_argument("--timespan", help="time range ending now, ISO 8601 duration (P7D, PT12H); default: the query's")
@@ -81,6 +100,7 @@ def run_query(args: argparse.Namespace) -> int:
         print(f"keyreport query: {request}", file=sys.stderr)
         return EXIT_CONFIG
     query, timespan = request
+    quiet_unless(verbose=False)  # azure-identity's warnings would bury the one line that matters
     settings = Settings.for_query(None, **sign_in.settings_overrides(args))
     credential = sign_in.person_credential(args, settings.azure) or query_credential(settings, aws_session())
     client = logs_client(settings, credential)
@@ -92,6 +112,8 @@ def run_query(args: argparse.Namespace) -> int:
         return EXIT_RUN_FAILED
     except (ClientAuthenticationError, ServiceRequestError) as error:
         print(f"keyreport query {query.id}: {first_line(error)}", file=sys.stderr)
+        cause, fix = causes.cause_and_fix([first_line(error, 1000)])
+        print(f"cause: {cause}\nfix:   {fix}", file=sys.stderr)
         return EXIT_RUN_FAILED
     finally:
         client.close()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, add_run_options, aws_session, start
+from keyreport.cli.common import EXIT_OK, EXIT_RUN_FAILED, RUN_VARIABLES, add_run_options, aws_session, help_for, start
 from keyreport.cli.progress import CountingSink, CountingSpill, Progress, wanted
 from keyreport.errors import ConfigError
 from keyreport.settings import Settings, StdoutSettings
@@ -18,9 +18,19 @@ if TYPE_CHECKING:
 
 
 def add_to(commands: Commands) -> None:
-    command = commands.add_parser("replay", help="re-ship batches parked in KEYREPORT_SPILL_BUCKET")
+    command = commands.add_parser(
+        "replay",
+        help="re-ship batches parked in KEYREPORT_SPILL_BUCKET",
+        **help_for(
+            "Re-ships the batches a run parked in KEYREPORT_SPILL_BUCKET: each object's MAC and content are "
+            "checked first (a forged or damaged one goes to keyreport/quarantine/), and an object is deleted only "
+            "once all its rows arrived. With KEYREPORT_SINK=stdout it only prints the rows: nothing is deleted.",
+            "0 every batch delivered, 1 a batch kept or rejected, 2 configuration, 130 interrupted",
+            RUN_VARIABLES,
+        ),
+    )
     add_run_options(command)
-    command.set_defaults(handler=replay)
+    command.set_defaults(handler=replay, graceful=True)
 
 
 def replay(args: argparse.Namespace) -> int:

@@ -73,14 +73,41 @@ def signed_headers(
 # The documentation: 404 "Either the URL provided is incorrect, or the request is too large".
 TOO_LARGE_STATUSES = frozenset({404, 413})
 
+#: Microsoft ended support for the Data Collector API on this day, and first said it would stop functioning then.
+SUPPORT_ENDED = "2026-09-14"
+SWITCH = (
+    "switch to the Logs Ingestion API: deploy azure/logs-ingestion.json, then set KEYREPORT_SINK=logs_ingestion "
+    "with KEYREPORT_DCE_ENDPOINT and KEYREPORT_DCR_ID (docs/migration.md)"
+)
+
+
+def retired(status: int | None, detail: str) -> bool:
+    """An answer that refuses the API itself rather than the request: how a retired endpoint would answer.
+
+    Microsoft documents no such answer. A wrong key gets the documented 403 `InvalidAuthorization`; a 403
+    without that code, 410 Gone, and a closed workspace (400 `InactiveCustomer`) are not about the key.
+    """
+    if status == 403:
+        return not detail.startswith("InvalidAuthorization")
+    return status == 410 or (status == 400 and detail.startswith("InactiveCustomer"))
+
+
+def retired_reason(answer: object) -> str:
+    return (
+        f"the Data Collector API refused the request itself, not its signature ({answer}): support for the API "
+        f"ended {SUPPORT_ENDED}, and it may no longer take rows for this workspace; {SWITCH}"
+    )
+
 
 def decide(answer: Answer, attempt: int, key_refreshed: bool, backoff: Backoff, remaining: float) -> Decision:
     """What to do after a POST that did not succeed: the Data Collector's rules, in one place."""
     if answer.failure in ("tls", "deadline"):
         return GiveUp(answer.failure)  # a proxy or a wrong CA, or no time left: retrying cannot help
-    if answer.status == 403:
-        # The usual cause is a rotated workspace key: read it again once before giving up.
-        return GiveUp("signature") if key_refreshed else RefreshKey()
+    if answer.status == 403 and not key_refreshed:
+        return RefreshKey()  # the usual cause is a rotated workspace key: read it again once before giving up
+    if answer.status == 403 or retired(answer.status, answer.detail):
+        # A fresh key did not help: the documented signature refusal, or the endpoint refusing the API itself.
+        return GiveUp("retired" if retired(answer.status, answer.detail) else "signature")
     if answer.status in TOO_LARGE_STATUSES:
         return Halve()
     if not answer.transient:
@@ -213,6 +240,8 @@ class DataCollectorSink:
                 "the Data Collector API rejected the signature (403) even with a freshly read "
                 "workspace key: check that the Key Vault secret holds this workspace's key"
             )
+        elif decision.why == "retired":
+            reason = retired_reason(answer)
         elif decision.why == "refused":
             reason = f"the Data Collector API refused the batch: {answer}"
         else:

@@ -18,6 +18,7 @@ from tests.unit.settings_helpers import FINGERPRINT_SECRET
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0a1b2c3d-1111-2222-3333-444455556666"
 BASE = {
+    "KEYREPORT_SINK": "data_collector",
     "KEYREPORT_WORKSPACE_ID": "3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f",
     "KEYREPORT_KEYVAULT_URL": "https://kv-keyreport.vault.azure.net",
     "KEYREPORT_WORKSPACE_KEY_SECRET": "la-workspace-key",

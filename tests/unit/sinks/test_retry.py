@@ -22,12 +22,19 @@ BACKOFF = Backoff(max_attempts=4, base_seconds=1, cap_seconds=8, rng=lambda: 1.0
 PLENTY = 3600.0
 
 
+SIGNATURE = "InvalidAuthorization: An invalid signature was specified in the Authorization header"
+
+
 @pytest.mark.parametrize(
     ("answer", "attempt", "key_refreshed", "remaining", "decision"),
     [
         (Answer(failure="tls"), 1, False, PLENTY, GiveUp("tls")),
         (Answer(403), 1, False, PLENTY, RefreshKey()),
-        (Answer(403), 2, True, PLENTY, GiveUp("signature")),
+        (Answer(403, detail=SIGNATURE), 2, True, PLENTY, GiveUp("signature")),
+        # Not the documented signature refusal, even with a fresh key: the endpoint refuses the API itself.
+        (Answer(403, detail="Forbidden"), 2, True, PLENTY, GiveUp("retired")),
+        (Answer(410, detail="Gone"), 1, False, PLENTY, GiveUp("retired")),
+        (Answer(400, detail="InactiveCustomer: The workspace has been closed."), 1, False, PLENTY, GiveUp("retired")),
         (Answer(404), 1, False, PLENTY, Halve()),
         (Answer(413), 1, False, PLENTY, Halve()),
         (Answer(400), 1, False, PLENTY, GiveUp("refused")),
