@@ -272,7 +272,7 @@ def rule_of(moto: Moto, prefix: str) -> tuple[dict[str, Any], list[dict[str, Any
 def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send_to_its_bus(moto: Moto) -> None:
     parameters = {
         **upload_package(moto),
-        **{k: sample()[k] for k in ("WorkspaceId", "KeyVaultUrl", "WorkspaceKeySecretName")},
+        **{k: sample()[k] for k in ("DceEndpoint", "DcrImmutableId")},
         **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId")},
         "AzureAuth": "federated",
         "IamEvents": "enabled",

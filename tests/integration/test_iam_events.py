@@ -253,6 +253,6 @@ def test_a_workspace_refusing_the_rows_spills_each_users_run_under_its_own_id_an
     runs = user_runs(world, before)
     assert set(runs) == set(names)
     for run in runs.values():
-        assert run["Status_s"] == "partial"  # delivered late, through the bucket
+        assert run["Status_s"] == "failed"  # nothing was delivered by the run itself: all came through the bucket
         assert len(world.rows(run["RunId_g"], KEYS_TABLE)) == run["KeyRows_d"] > 0
         assert len(world.rows(run["RunId_g"], USERS_TABLE)) == run["UserRows_d"] == 1
