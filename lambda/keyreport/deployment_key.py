@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 
 from keyreport.errors import SecretUnavailable
 
 MIN_SECRET_CHARACTERS = 32  # the stack generates 64
+# Estimated from the characters' frequencies: 32 random hex digits score 95-125, 32 x "a" scores 0.
+MIN_ENTROPY_BITS = 88
 _FINGERPRINT_LABEL = b"keyreport/fingerprint/v2"
 _SPILL_LABEL = b"keyreport/spill-mac/v1"
 
@@ -34,6 +38,11 @@ class DeploymentKey:
                 f"{where} holds {len(secret)} characters: a fingerprint key needs at least {MIN_SECRET_CHARACTERS} "
                 "(the stack generates one of 64)"
             )
+        if _entropy_bits(secret) < MIN_ENTROPY_BITS:
+            raise SecretUnavailable(
+                f"{where} is not random enough to be a key (its characters repeat too much): store a random value "
+                "of at least 32 characters, e.g. what the stack generates (docs/security.md, rotation)"
+            )
         root = secret.encode("utf-8")
         return cls(_derive(root, _FINGERPRINT_LABEL), _derive(root, _SPILL_LABEL))
 
@@ -42,6 +51,12 @@ class DeploymentKey:
         """A key for one dry run: its fingerprints match no other run's, and it can verify no spill object."""
         root = secrets.token_bytes(32)
         return cls(_derive(root, _FINGERPRINT_LABEL), _derive(root, _SPILL_LABEL), random=True)
+
+
+def _entropy_bits(text: str) -> float:
+    """Length times the Shannon entropy of the text's character distribution: a floor for a typed secret."""
+    counts = Counter(text)
+    return -sum(count * math.log2(count / len(text)) for count in counts.values())
 
 
 def _derive(root: bytes, label: bytes) -> bytes:

@@ -66,7 +66,15 @@ class KeysChanging(Exception):
 
 
 class SpillError(Exception):
-    """The spill bucket could not take or give back a batch."""
+    """The spill bucket could not take or give back a batch.
+
+    `maybe_written` names the object when S3 may have stored it all the same (the request went out, the
+    answer never came): its rows are then logged too, naming that key, and a replay may deliver them again.
+    """
+
+    def __init__(self, message: str, *, maybe_written: str | None = None) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
 
 
 class DeadlineReached(Exception):

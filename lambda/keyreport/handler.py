@@ -51,6 +51,11 @@ def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session
 
 
 def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[str, Any]:
+    if not isinstance(event, dict):  # Lambda passes whatever JSON the invoker sent: a list, a string, a number
+        raise ConfigError(
+            [f"the function was invoked with a JSON {type(event).__name__}, not an object: nothing was run "
+             "(keyreport takes a schedule's event, an SQS batch or {\"keyreport\": \"check\"})"]
+        )  # fmt: skip
     if event.get("keyreport") == "check":
         return _check(event, wiring)
     if events.is_event_path(event, wiring.settings.event_queue_url):
@@ -63,7 +68,7 @@ def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict
         queue = wiring.settings.organization.queue_url
         accounts = organization.enqueue_accounts(wiring.client("organizations"), wiring.client("sqs"), queue)
         return {"accounts_enqueued": len(accounts)}
-    key = wiring.deployment_key.fingerprint
+    key = wiring.fingerprint_key  # read by the run, under its deadline
     result = pipeline.run(wiring.settings, wiring.aws, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
     publish_run(result.summary, wiring.settings.metrics_namespace)
     if not result.summary.succeeded:
@@ -93,7 +98,7 @@ def _member_accounts(
 
     def run_account(member: boto3.Session) -> bool:
         account = wiring.aws if member is wiring.session else AwsClients(member, wiring.config)
-        key = wiring.deployment_key.fingerprint
+        key = wiring.fingerprint_key
         result = pipeline.run(wiring.settings, account, wiring.sink, deadline, fingerprint_key=key, spill=wiring.spill)
         publish_run(result.summary, wiring.settings.metrics_namespace)
         return result.summary.succeeded
@@ -102,4 +107,7 @@ def _member_accounts(
         result = pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
         publish_run(result.summary, wiring.settings.metrics_namespace)
 
-    return organization.run_member_accounts(event, org.queue_url, members, run_account, report_unreachable)
+    region = wiring.session.region_name
+    return organization.run_member_accounts(
+        event, org.queue_url, members, run_account, report_unreachable, region=region
+    )

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,7 @@ from keyreport.deadline import Deadline, bounding, on_this_thread
 from keyreport.errors import (
     ConfigError,
     DeadlineReached,
+    SecretUnavailable,
     SpillError,
     aws_credentials_problem,
     aws_problem,
@@ -53,13 +54,15 @@ def run(
     sink: Sink,
     deadline: Deadline,
     *,
-    fingerprint_key: bytes,
+    fingerprint_key: bytes | Callable[[], bytes],
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
     """Inventories the account `account` reaches and ships its records; failed batches are spilled at once.
 
-    `fingerprint_key` is the deployment's (keyreport.deployment_key), so fingerprints join across its runs.
+    `fingerprint_key` is the deployment's (keyreport.deployment_key), so fingerprints join across its runs;
+    given as the function that reads it, it is read under the deadline, and when it cannot be read no key is
+    read either but the run row (which needs no fingerprint) is still shipped, spilled or logged.
     """
     started_clock = time.monotonic()
     with bounding(deadline):
@@ -68,11 +71,12 @@ def run(
         logger.append_keys(run_id=summary.run_id, account=account_id)
         try:
             settle = Settler(spill, summary, deadline.closing())
-            if root_arn is not None:
-                _ship_records(settings, account, sink, deadline, Reading(summary, settle, root_arn, fingerprint_key))
+            key, why_not = _key(fingerprint_key) if root_arn is not None else (None, why_unknown)
+            if root_arn is not None and key is not None:
+                _ship_records(settings, account, sink, deadline, Reading(summary, settle, root_arn, key))
             else:
                 summary.inventory_complete = False
-                summary.errors.append(str(why_unknown))
+                summary.errors.append(str(why_not))
             summary.duration_seconds = time.monotonic() - started_clock
             if deadline.stopped_early():  # Ctrl-C or SIGTERM: the row says so, not only "deadline"
                 summary.inventory_complete = False
@@ -82,6 +86,17 @@ def run(
         finally:
             logger.remove_keys(["run_id", "account"])  # a later run (CLI, member accounts) logs its own
     return RunResult(summary, settle.unsettled, settle.reasons)
+
+
+def _key(source: bytes | Callable[[], bytes]) -> tuple[bytes | None, str | None]:
+    """(the fingerprint key, None), or (None, why it cannot be read): no row can be made without it."""
+    if not callable(source):
+        return source, None
+    try:
+        return source(), None
+    except SecretUnavailable as error:
+        logger.error("the fingerprint key is unavailable: no key is read, the run row is still shipped")
+        return None, f"nothing read: {error}"
 
 
 def _identify(account: AwsClients) -> tuple[str, str | None, str | None]:
@@ -221,24 +236,31 @@ class Settler:
         self.unsettled: list[FailedBatch] = []
         self.reasons: list[str] = []  # every undelivered batch's, for the cause a person reads
         self.spilled_rows = self.failed_rows = 0
+        self.sequence = 0  # the number of the next spill object of the run
 
     def __call__(self, batch: FailedBatch) -> None:
         self.reasons.append(batch.reason)
         keys = batch.table is Table.KEYS
-        if self._parked(batch):
+        parked, maybe = self._parked(batch)
+        if parked:
             self.spilled_rows += len(batch.rows) if keys else 0
             return
         self.failed_rows += len(batch.rows) if keys else 0
         self.unsettled.append(batch)
+        # A spill whose answer never came may have been stored anyway: the lines name that object.
+        where: dict[str, Any] = {"maybe_spilled_as": maybe} if maybe else {}
         for row in batch.rows:
             logger.error(
-                "undelivered record", extra={"table": batch.table.value, "record": row, "reason": batch.reason}
+                "undelivered record",
+                extra={"table": batch.table.value, "record": row, "reason": batch.reason} | where,
             )
 
-    def _parked(self, batch: FailedBatch) -> bool:
+    def _parked(self, batch: FailedBatch) -> tuple[bool, str | None]:
+        """(parked, None), or (False, the key S3 may have stored it under anyway)."""
         if self.spill is None:
-            return False
+            return False, None
         summary = self.summary
+        self.sequence += 1  # never reused: a spill that failed may still have been stored under its key
         try:
             with on_this_thread(self.closing):
                 spilled = self.spill.put(
@@ -246,14 +268,17 @@ class Settler:
                     run_id=summary.run_id,
                     account_id=summary.account_id,
                     sink=summary.sink,
-                    sequence=len(summary.spill_keys),
+                    sequence=self.sequence - 1,
                 )
-        except (SpillError, DeadlineReached) as error:
+        except SpillError as error:
             summary.errors.append(str(error))
-            return False
+            return False, error.maybe_written
+        except DeadlineReached as error:
+            summary.errors.append(str(error))
+            return False, None
         summary.spill_keys.append(spilled.key)
         logger.warning("batch spilled", extra={"key": spilled.key, "rows": len(batch.rows), "reason": batch.reason})
-        return True
+        return True, None
 
 
 def _read(inventory: Inventory, deadline: Deadline, summary: RunSummary, root_arn: str) -> Iterator[KeyRecord]:

@@ -23,6 +23,8 @@ _QUOTABLE = re.compile(
     r"|\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?"
 )
 _BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+# `openssl rand -hex`, a SHA digest: hex only, 33 characters or more (32 would also be a GUID without dashes).
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{33,}")
 
 
 def looks_like(value: str) -> str | None:
@@ -35,6 +37,8 @@ def looks_like(value: str) -> str | None:
         return "an Entra client secret"
     if _BASE64_KEY.fullmatch(value) and _random_looking(value.rstrip("=")):
         return "a base64 key"
+    if _HEX_KEY.fullmatch(value) and any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        return "a hex key"
     return None
 
 
@@ -166,10 +170,10 @@ def resource_id_problem(value: str) -> str | None:
 
 
 def pem_file_problem(value: str) -> str | None:
-    path = Path(value)
-    if not path.is_file():
+    try:  # a name too long for the file system (ENAMETOOLONG), a directory, no permission: OSError, not a crash
+        content = Path(value).read_bytes()
+    except OSError:
         return "does not name a readable file"
-    content = path.read_bytes()
     if b"-----BEGIN CERTIFICATE-----" not in content:
         return "contains no PEM certificate"
     return None if pem_loads(content) else "holds a PEM certificate that cannot be loaded (is it complete?)"

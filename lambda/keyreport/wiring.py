@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from keyreport import watchdog
 from keyreport.aws.clients import AwsClients, aws_config
 from keyreport.deployment_key import DeploymentKey
+from keyreport.errors import SecretUnavailable
 from keyreport.identity.secret_cache import secrets_manager_string
 from keyreport.log import logger
 from keyreport.settings import AzureSettings, QuerySettings, Settings, builder
@@ -52,6 +54,7 @@ class Wiring:
 
     def __init__(self, settings: Settings, session: boto3.Session, credential: TokenCredential | None = None) -> None:
         """`credential` replaces the one KEYREPORT_AZURE_AUTH describes (a person signing in at the CLI)."""
+        watchdog.install()  # every network call of what this builds gets a total time, not only per read
         self.settings = settings
         self.session = session
         self.config = aws_config(
@@ -90,7 +93,30 @@ class Wiring:
     def spill(self) -> SpillBucket | None:
         if self.settings.spill_bucket is None:
             return None
-        return SpillBucket(self.aws.client("s3"), self.settings.spill_bucket, self.deployment_key.spill)
+        # The key is read when the first object is written or read: under that call's deadline.
+        return SpillBucket(
+            self.aws.client("s3"),
+            self.settings.spill_bucket,
+            lambda: self.deployment_key.spill,
+            previous_mac_key=self._previous_spill_key,
+        )
+
+    def _previous_spill_key(self) -> bytes | None:
+        """The spill key of the fingerprint secret's AWSPREVIOUS version: what verifies objects spilled before
+        a rotation. None when there is no previous version (or it cannot be read: those objects wait)."""
+        arn = self.settings.fingerprint_secret_arn
+        if arn is None:
+            return None
+        try:
+            secret = secrets_manager_string(self.aws.secretsmanager(), arn, stage="AWSPREVIOUS")()
+            return DeploymentKey.from_secret(secret, f"{arn} (AWSPREVIOUS)").spill
+        except SecretUnavailable as error:
+            logger.info("no previous fingerprint key to verify older spill objects", extra={"reason": str(error)})
+            return None
+
+    def fingerprint_key(self) -> bytes:
+        """The deployment's fingerprint key (read on first use: a run calls this under its deadline)."""
+        return self.deployment_key.fingerprint
 
     def clients_for(self, session: boto3.Session) -> AwsClients:
         """Clients of another session (a member account's, through the member role) with this configuration."""

@@ -38,6 +38,7 @@ NOT_IN_MOTO = {
     "AWS::SecretsManager::Secret",
     "AWS::SQS::QueuePolicy",
     "AWS::Events::EventBusPolicy",
+    "AWS::SecretsManager::ResourcePolicy",
 }
 FINGERPRINT_VARIABLE = "KEYREPORT_FINGERPRINT_SECRET_ARN"
 FINGERPRINT_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:FingerprintSecret-a1b2c3-AbCdEf"

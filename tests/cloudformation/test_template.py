@@ -19,7 +19,7 @@ from keyreport.identity import federation, kms_key
 from keyreport.metrics import publish_run
 from keyreport.records import RunSummary
 from keyreport.settings import AUTH_MODES, SINKS, VARIABLES, ConfigError, Settings
-from keyreport.spill.bucket import PREFIX, QUARANTINE_PREFIX
+from keyreport.spill.bucket import LEDGER_PREFIX, PREFIX, QUARANTINE_PREFIX
 from scripts import package_lambda
 from tests.cloudformation import aws_calls
 from tests.cloudformation.cfn import MEMBER_ROLE, TEMPLATE, Scenario, as_list, load, strings
@@ -523,17 +523,46 @@ def test_the_stack_generates_a_fingerprint_key_that_only_the_function_reads_and_
         assert [s["Resource"] for s in reads if s["Resource"] == FINGERPRINT_SECRET] == [FINGERPRINT_SECRET]
 
 
-def test_only_the_functions_role_may_put_objects_outside_the_quarantine_and_check_prefixes() -> None:
+ONLY_THE_FUNCTION_AND_BREAK_GLASS = {
+    "ArnNotEquals": {
+        "aws:PrincipalArn": [
+            {"Fn::GetAtt": ["FunctionRole", "Arn"]},
+            {"Fn::If": ["HasBreakGlassRole", {"Ref": "BreakGlassRoleArn"}, {"Fn::GetAtt": ["FunctionRole", "Arn"]}]},
+        ]
+    }
+}
+
+
+def denied(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
+    (deny,) = [s for s in statements if s["Effect"] == "Deny" and action in as_list(s["Action"])]
+    assert deny["Principal"] == "*" and deny["Condition"] == ONLY_THE_FUNCTION_AND_BREAK_GLASS
+    return deny
+
+
+def test_only_the_function_and_the_break_glass_role_write_or_delete_outside_the_check_prefix() -> None:
+    """Nobody else plants a batch, overwrites a quarantined one, forges the ledger or hides a pending batch."""
     from keyreport.check.spill import PROBE_PREFIX
 
     statements = TEMPLATE_DATA["Resources"]["SpillBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    (deny,) = [s for s in statements if s["Effect"] == "Deny" and "s3:PutObject" in as_list(s["Action"])]
-    assert deny["Principal"] == "*" and "Resource" not in deny
-    assert deny["NotResource"] == [
-        {"Fn::Sub": "${SpillBucket.Arn}/" + prefix + "*"} for prefix in (QUARANTINE_PREFIX, PROBE_PREFIX)
-    ]  # replay's quarantine moves and `keyreport check`'s probe, from a workstation
-    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["FunctionRole", "Arn"]}}}
-    assert not PREFIX.startswith((QUARANTINE_PREFIX, PROBE_PREFIX))  # spilled batches stay behind the deny
+    deny = denied(statements, "s3:PutObject")
+    assert "s3:DeleteObject" in as_list(deny["Action"]) and "Resource" not in deny
+    assert deny["NotResource"] == {"Fn::Sub": "${SpillBucket.Arn}/" + PROBE_PREFIX + "*"}  # `keyreport check`
+    assert not any(prefix.startswith(PROBE_PREFIX) for prefix in (PREFIX, QUARANTINE_PREFIX, LEDGER_PREFIX))
+
+
+def test_nobody_else_deletes_object_versions_or_changes_versioning() -> None:
+    statements = TEMPLATE_DATA["Resources"]["SpillBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = denied(statements, "s3:DeleteObjectVersion")
+    assert "s3:PutBucketVersioning" in as_list(deny["Action"])
+    assert deny["Resource"] == [{"Fn::GetAtt": ["SpillBucket", "Arn"]}, {"Fn::Sub": "${SpillBucket.Arn}/*"}]
+    bucket = TEMPLATE_DATA["Resources"]["SpillBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_only_the_function_and_the_break_glass_role_read_the_fingerprint_secret() -> None:
+    policy = TEMPLATE_DATA["Resources"]["FingerprintSecretPolicy"]["Properties"]
+    assert policy["SecretId"] == {"Ref": "FingerprintSecret"} and policy["BlockPublicPolicy"] is True
+    denied(policy["ResourcePolicy"]["Statement"], "secretsmanager:GetSecretValue")
 
 
 def test_the_function_may_delete_only_its_own_check_probes() -> None:

@@ -14,13 +14,16 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from keyreport import queries
 from keyreport.cli.interrupt import EXIT_INTERRUPTED
 from keyreport.spill.bucket import PREFIX as SPILL_PREFIX
 from sandbox.black_hole import SilentHost
+from sandbox.local_kql import LocalWorkspace, StoredTable, TimeRange
 from sandbox.stack import SPILL_BUCKET
 from tests.integration.conftest import World
 
@@ -250,6 +253,37 @@ def test_records_no_bucket_took_are_counted_on_the_terminal_and_kept_in_a_file(w
     assert len(kept) == 1 and oct(kept[0].stat().st_mode & 0o777) == "0o600"
     rows = [json.loads(line) for line in kept[0].read_text().splitlines()]
     assert sum(row["table"] == "keys" for row in rows) == world.estate.key_count
+
+
+# --- outcomes that add up ------------------------------------------------------------------------------------------
+
+
+def test_a_run_that_delivered_nothing_is_failed_and_its_replay_adds_up_in_the_health_query(world: World) -> None:
+    """Every batch refused: the run shipped 0 of its records, so it is `failed`, not `partial`. After `keyreport
+    replay` the records-per-run query counts the replayed rows as received: nothing missing, none negative."""
+    world.stack.collector.fail_next(400, 10)
+    done = keyreport(world, "run", "--json")
+    world.stack.collector.faults.clear()
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert (summary["Status"], summary["RecordsShipped"]) == ("failed", 0)
+    assert keyreport(world, "replay").returncode == 0
+    query = queries.find("ingestion-records-per-run")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    collector = world.stack.collector
+    workspace = LocalWorkspace(
+        StoredTable(
+            name, collector.columns(name), [r for r in collector.rows(name) if r["RunId_g"] == summary["RunId"]]
+        )
+        for name in collector.tables()
+    )
+    try:
+        [row] = workspace.run(query.text, time_range=TimeRange.last(query.timespan, at), now=at).records()
+    finally:
+        workspace.close()
+    keys = world.estate.key_count
+    assert (row["Shipped"], row["Spilled"], row["Expected"], row["Received"]) == (0, keys, keys, keys)
+    assert (row["Replayed"], row["Missing"]) == (keys, 0)
 
 
 # --- two sandboxes side by side -----------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from keyreport.errors import SecretUnavailable
+from keyreport.errors import RunFailed
 from sandbox.estate import seed_client_secret
-from tests.integration.conftest import World, cold_start
+from tests.integration.conftest import RUNS_TABLE, World, cold_start
 from tests.integration.test_cli import keyreport as cli
 
 
@@ -37,14 +37,26 @@ def test_one_deployments_runs_agree_and_another_deployment_differs(
     assert not set(elsewhere.values()) & set(first.values())
 
 
-def test_a_fingerprint_secret_too_short_to_be_a_key_is_refused_by_name(
-    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("hunter2", "holds 7 characters: a fingerprint key needs at least 32"),
+        ("a" * 32, "is not random enough to be a key"),
+        ("ab" * 40, "is not random enough to be a key"),
+    ],
+)
+def test_a_fingerprint_secret_too_weak_to_be_a_key_is_refused_by_name_and_the_run_row_still_ships(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, says: str
 ) -> None:
-    weak = seed_client_secret(world.stack.aws, "weak/fingerprint-key", "hunter2")
+    weak = seed_client_secret(world.stack.aws, "weak/fingerprint-key", value)
     monkeypatch.setenv("KEYREPORT_FINGERPRINT_SECRET_ARN", weak)
-    with pytest.raises(SecretUnavailable, match="holds 7 characters: a fingerprint key needs at least 32"):
+    with pytest.raises(RunFailed) as failed:
         world.invoke()
-    assert "hunter2" not in capsys.readouterr().err
+    assert any(says in error for error in failed.value.summary.errors)
+    [run_row] = world.rows(failed.value.summary.run_id, RUNS_TABLE)  # the run row needs no fingerprint
+    assert run_row["Status_s"] == "failed" and says in run_row["ErrorDetail_s"]
+    assert world.rows(failed.value.summary.run_id) == []  # no key row without the deployment's key
+    assert value not in capsys.readouterr().err and value not in json.dumps(run_row)
 
 
 def test_a_dry_run_without_the_secret_uses_a_random_key_and_says_so(world: World) -> None:

@@ -169,6 +169,22 @@ def test_an_sqs_event_in_account_mode_runs_nothing(world: World, capsys: pytest.
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("event", [[], ["Records"], "run", 7, None, {"Records": "abc"}, {"Records": [1, 2]}])
+def test_an_event_that_is_not_a_json_object_or_has_odd_records_is_refused_cleanly(
+    world: World, capsys: pytest.CaptureFixture[str], event: Any
+) -> None:
+    """Lambda passes whatever JSON an invoker sent: no AttributeError, a clear refusal or a plain run."""
+    runs_before = len(world.stack.collector.rows(RUNS_TABLE))
+    if isinstance(event, dict):  # a JSON object without real SQS records is a scheduled run
+        keyreport.handler.handle(event, LocalLambdaContext(), boto3.Session())  # type: ignore[arg-type]
+        assert len(world.stack.collector.rows(RUNS_TABLE)) == runs_before + 1
+        return
+    with pytest.raises(ConfigError, match=f"invoked with a JSON {type(event).__name__}, not an object"):
+        keyreport.handler.handle(event, LocalLambdaContext(), boto3.Session())  # type: ignore[arg-type]
+    assert len(world.stack.collector.rows(RUNS_TABLE)) == runs_before
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_organization_mode_needs_its_queue(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from keyreport.settings import ConfigError
 

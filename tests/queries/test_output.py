@@ -67,21 +67,30 @@ HOSTILE = ResultTable(
         ("+cmd|' /C calc'!A0", "-2+3", 7.0),
         ("\tleading-tab", "\rcarriage", 1.0),
         ("alice", "line\nbreak\x1b[31mred\x9b", 2.0),
+        ("admin\u202e\u2066gnp.exe\u2069", "\u200fright\u2028left\u061c", 3.0),  # bidi: text shown reordered
     ),
 )
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
 
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised() -> None:
     rows = list(csv.reader(io.StringIO(as_csv([HOSTILE]))))
-    assert rows[1][:2] == ["'=1+2", "'@SUM(A1)\x1b]8;;http://evil\x07click\x1b]8;;\x07"]
+    assert rows[1][:2] == ["'=1+2", r"'@SUM(A1)\x1b]8;;http://evil\x07click\x1b]8;;\x07"]
     assert rows[2][:2] == ["'+cmd|' /C calc'!A0", "'-2+3"]
-    assert rows[3][:2] == ["'\tleading-tab", "'\rcarriage"]
-    assert [row[2] for row in rows[1:]] == ["-3", "7", "1", "2"]  # numbers stay numbers
+    assert rows[3][:2] == [r"'\tleading-tab", r"'\rcarriage"]
+    assert [row[2] for row in rows[1:]] == ["-3", "7", "1", "2", "3"]  # numbers stay numbers
     assert rows[4][0] == "alice"
+
+
+def test_csv_passes_no_control_or_bidi_character_a_terminal_or_viewer_would_obey() -> None:
+    out = as_csv([HOSTILE])
+    assert not any((ord(c) < 32 and c not in "\r\n") or 0x7F <= ord(c) <= 0x9F or c in BIDI for c in out)
+    assert r"admin\u202e\u2066gnp.exe\u2069" in out  # shown, not obeyed
+    assert out.count("\r\n") == 1 + len(HOSTILE.rows)  # one line per row
 
 
 def test_the_table_shows_no_control_character_a_terminal_would_obey() -> None:
     shown = as_table([HOSTILE])
-    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c in BIDI for c in shown)
     assert "=1+2" in shown and r"line\nbreak\x1b[31mred\x9b" in shown  # shown escaped, not obeyed
     assert len(shown.splitlines()) == 2 + len(HOSTILE.rows) + 1  # one line per row: no injected line breaks

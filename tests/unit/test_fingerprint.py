@@ -69,7 +69,7 @@ def test_the_key_id_layout_is_the_one_aws_uses() -> None:
 
 def test_brute_force_of_a_shipped_rows_fingerprint_fails_without_the_deployments_key() -> None:
     secret_id = access_key_id(ACCOUNT, 1, (0x5B3C1 << 20) | 0xA7E2D)
-    victim = DeploymentKey.from_secret("victim-deployment-" + "v" * 40, "victim")
+    victim = DeploymentKey.from_secret(hashlib.sha256(b"victim deployment").hexdigest(), "victim")
     row = shipped_row(secret_id, victim)
     assert row["KeyFingerprint"].startswith("kf2-")
 
@@ -77,7 +77,7 @@ def test_brute_force_of_a_shipped_rows_fingerprint_fails_without_the_deployments
     assert search({**row, "KeyFingerprint": unkeyed_v1(secret_id)}, lambda c: unkeyed_v1(c.decode())) == secret_id
 
     # Without the victim's key, nothing the attacker can compute matches: unkeyed, or keyed with their own.
-    attacker = DeploymentKey.from_secret("attacker-deployment-" + "a" * 40, "attacker").fingerprint
+    attacker = DeploymentKey.from_secret(hashlib.sha256(b"attacker deployment").hexdigest(), "attacker").fingerprint
     assert search(row, lambda c: unkeyed_v1(c.decode())) is None
     assert search(row, lambda c: "kf2-" + hmac.digest(attacker, c, "sha256").hex()[:40]) is None
     # With the key (which never leaves AWS) the fingerprint is simply recomputed: it joins runs, that is all.
@@ -86,9 +86,11 @@ def test_brute_force_of_a_shipped_rows_fingerprint_fails_without_the_deployments
 
 def test_one_deployment_agrees_with_itself_and_two_deployments_differ() -> None:
     key_id = access_key_id(ACCOUNT, 0, 12345)
-    first = DeploymentKey.from_secret("deployment-one-" + "1" * 40, "one")
-    again = DeploymentKey.from_secret("deployment-one-" + "1" * 40, "one")  # a cold start reads it again
-    other = DeploymentKey.from_secret("deployment-two-" + "2" * 40, "two")
+    first = DeploymentKey.from_secret(hashlib.sha256(b"deployment one").hexdigest(), "one")
+    again = DeploymentKey.from_secret(
+        hashlib.sha256(b"deployment one").hexdigest(), "one"
+    )  # a cold start reads it again
+    other = DeploymentKey.from_secret(hashlib.sha256(b"deployment two").hexdigest(), "two")
     assert shipped_row(key_id, first)["KeyFingerprint"] == shipped_row(key_id, again)["KeyFingerprint"]
     assert shipped_row(key_id, first)["KeyFingerprint"] != shipped_row(key_id, other)["KeyFingerprint"]
     assert first.fingerprint != first.spill  # one secret, a separate key for each use

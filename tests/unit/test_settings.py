@@ -166,6 +166,7 @@ PASTED_SECRETS = {
     "AWS secret key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE7Q",
     "token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJrZXlyZXBvcnQifQ.c2lnbmF0dXJlLWJ5dGVz",
     "PEM": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+    "hex key": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",  # openssl rand -hex 32
 }
 
 
@@ -186,6 +187,11 @@ def test_the_usual_mistakes_are_named_for_what_they_look_like() -> None:
         "KEYREPORT_WORKSPACE_KEY_SECRET looks like a base64 key, not a secret name: "
         "set the name of the Key Vault secret that holds it"
     ]
+    assert problems(KEYREPORT_WORKSPACE_KEY_SECRET=PASTED_SECRETS["hex key"]) == [
+        "KEYREPORT_WORKSPACE_KEY_SECRET looks like a hex key, not a secret name: "
+        "set the name of the Key Vault secret that holds it"
+    ]
+    Settings.from_env(GOOD | {"AZURE_CLIENT_ID": "3f2b7c1e5d4a4b8e9c0f1a2b3c4d5e6f"})  # a GUID without dashes
     assert problems(KEYREPORT_AZURE_CLIENT_SECRET_ARN=client_secret) == [
         "KEYREPORT_AZURE_CLIENT_SECRET_ARN looks like an Entra client secret, not an ARN: "
         "keep the value in Secrets Manager and set the secret's ARN here"
@@ -207,3 +213,9 @@ def test_the_usual_mistakes_are_named_for_what_they_look_like() -> None:
 )
 def test_names_are_never_taken_for_secrets(value: str) -> None:
     assert looks_like(value) is None
+
+
+def test_a_ca_bundle_path_too_long_for_the_file_system_is_a_problem_not_a_traceback() -> None:
+    value = "/tmp/" + "x" * 300  # ENAMETOOLONG: Path.is_file() raised it, with the value in the traceback
+    [problem] = problems(KEYREPORT_CA_BUNDLE=value)
+    assert problem.startswith("KEYREPORT_CA_BUNDLE does not name a readable file") and value not in problem

@@ -4,9 +4,11 @@ triggered by SQS (batch size 1, partial batch responses), inventories and ships 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,15 +55,18 @@ def enqueue_accounts(organizations: OrganizationsClient, sqs: SQSClient, queue_u
     return accounts
 
 
-def parse_messages(event: dict[str, Any], queue_url: str) -> tuple[list[AccountMessage], list[str]]:
+def parse_messages(
+    event: dict[str, Any], queue_url: str, region: str | None = None
+) -> tuple[list[AccountMessage], list[str]]:
     """The account messages of an SQS event, and the message ids that are not keyreport messages.
 
     A keyreport message comes from the configured queue and its body is exactly {"account_id": "<12 digits>"}:
     anything else is refused, whoever managed to send it.
     """
     messages, malformed = [], []
-    for record in event.get("Records", []):
-        account_id = _account_of(record, queue_url) if isinstance(record, dict) else None
+    records = event.get("Records")
+    for record in records if isinstance(records, list) else []:
+        account_id = _account_of(record, queue_url, region) if isinstance(record, dict) else None
         message_id = record.get("messageId") if isinstance(record, dict) else None
         if account_id is None or not isinstance(message_id, str):
             logger.error("not a keyreport account message", extra={"message_id": str(message_id)[:100]})
@@ -71,9 +76,9 @@ def parse_messages(event: dict[str, Any], queue_url: str) -> tuple[list[AccountM
     return messages, malformed
 
 
-def _account_of(record: dict[str, Any], queue_url: str) -> str | None:
+def _account_of(record: dict[str, Any], queue_url: str, region: str | None) -> str | None:
     """The account id a message names, or None when it is not a well-formed message of our queue."""
-    if record.get("eventSource") != "aws:sqs" or not _from_queue(record.get("eventSourceARN"), queue_url):
+    if record.get("eventSource") != "aws:sqs" or not _from_queue(record.get("eventSourceARN"), queue_url, region):
         return None
     try:
         body = json.loads(record["body"])
@@ -85,17 +90,37 @@ def _account_of(record: dict[str, Any], queue_url: str) -> str | None:
     return account_id if isinstance(account_id, str) and ACCOUNT_ID.fullmatch(account_id) else None
 
 
-def _from_queue(source_arn: Any, queue_url: str) -> bool:
-    """Whether an event's source ARN (arn:<partition>:sqs:<region>:<account>:<name>) is the queue of the URL."""
-    if not isinstance(source_arn, str):
-        return False
-    owner_and_name = queue_url.rstrip("/").split("/")[-2:]
-    return source_arn.split(":")[4:] == owner_and_name
+def _from_queue(source_arn: Any, queue_url: str, region: str | None) -> bool:
+    """Whether an event's source ARN is exactly the queue of the URL: partition, region, account and name."""
+    expected = queue_arn(queue_url, region)
+    return isinstance(source_arn, str) and expected is not None and source_arn == expected
+
+
+# Region prefixes of the partitions other than `aws` (botocore's endpoints.json, partitions[].regionRegex).
+_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
+_QUEUE_HOST = re.compile(r"(?:sqs\.(?P<new>[a-z0-9-]+)|(?P<legacy>[a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?")
+
+
+def queue_arn(queue_url: str, region: str | None) -> str | None:
+    """The ARN of the queue at `queue_url`: its region from the URL's AWS host, else `region` (the function's,
+    for a VPC or custom endpoint); None when no region can be told (then no message is trusted)."""
+    parts = urlsplit(queue_url)
+    path = parts.path.strip("/").split("/")
+    host = _QUEUE_HOST.fullmatch(parts.hostname or "")
+    region = (host["new"] or host["legacy"]) if host else region
+    if len(path) != 2 or not region:
+        return None
+    partition = next((name for prefix, name in _PARTITIONS if region.startswith(prefix)), "aws")
+    return f"arn:{partition}:sqs:{region}:{path[0]}:{path[1]}"
 
 
 def is_sqs_event(event: dict[str, Any]) -> bool:
-    records = event.get("Records") or []
-    return bool(records) and all(record.get("eventSource") == "aws:sqs" for record in records)
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
+    )
 
 
 class MemberSessions:
@@ -145,9 +170,12 @@ def run_member_accounts(
     members: MemberSessions,
     run_account: Callable[[boto3.Session], bool],
     report_unreachable: Callable[[str, str], None],
+    *,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """Inventories the account of each SQS message; returns the partial batch response."""
-    messages, malformed = parse_messages(event, queue_url)
+    """Inventories the account of each SQS message; returns the partial batch response. `region` is the
+    function's: the queue's when its URL does not say (a VPC endpoint)."""
+    messages, malformed = parse_messages(event, queue_url, region)
     outcomes: dict[str, bool] = {}
     for message in messages:
         try:

@@ -101,7 +101,13 @@ class CountingSpill(SpillBucket):
     """The spill bucket, with batches spilled counted, and for a replay, the objects (the bar) of the total."""
 
     def __init__(self, spill: SpillBucket, progress: Progress) -> None:
-        super().__init__(spill.s3, spill.bucket, spill.mac_key, max_bytes=spill.max_bytes)
+        super().__init__(
+            spill.s3,
+            spill.bucket,
+            spill.mac_key_source(),
+            max_bytes=spill.max_bytes,
+            previous_mac_key=spill.previous_mac_key,
+        )
         self.progress = progress
 
     def put(self, batch: FailedBatch, *, run_id: str, account_id: str, sink: str, sequence: int) -> SpilledBatch:
@@ -110,9 +116,9 @@ class CountingSpill(SpillBucket):
         return spilled
 
     def object_keys(self) -> Iterator[str]:
-        keys = list(super().object_keys())
-        self.progress.add_total(len(keys))
-        return iter(keys)
+        for key in super().object_keys():  # streamed: the total grows as the listing goes
+            self.progress.add_total(1)
+            yield key
 
     def load(self, key: str, now: datetime | None = None) -> SpilledBatch:
         self.progress.advance()

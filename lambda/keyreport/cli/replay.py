@@ -54,11 +54,10 @@ def replay(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(
-        f"{outcome.objects} spilled batch(es): {outcome.delivered_objects} "
-        f"{'shown, none deleted' if read_only else 'delivered and deleted'} ({outcome.delivered_rows} rows), "
-        f"{len(outcome.kept)} kept, {len(outcome.quarantined)} rejected",
+        f"{outcome.objects} spilled batch(es) taken: {outcome.summary()}"
+        f"{' (a dry run: shown, none deleted)' if read_only else ''}",
         file=sys.stderr,
     )
-    for line in [*outcome.quarantined, *outcome.errors]:
+    for line in [*outcome.quarantined, *outcome.errors, *([f"stopped: {outcome.stopped}"] if outcome.stopped else [])]:
         print(f"  {line}", file=sys.stderr)
     return EXIT_OK if outcome.succeeded else EXIT_RUN_FAILED

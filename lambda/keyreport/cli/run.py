@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     sink, spill = CountingSink(wiring.sink, progress), counting_spill(wiring.spill, progress)
     if settings.fingerprint_secret_arn is None and not args.verbose:  # with -v the log says it
         print(f"keyreport: {RANDOM_KEY_WARNING}", file=sys.stderr)
-    fingerprint_key = wiring.deployment_key.fingerprint
+    fingerprint_key = wiring.fingerprint_key  # read by the run, under its deadline
     try:
         result = pipeline.run(settings, wiring.aws, sink, deadline, fingerprint_key=fingerprint_key, spill=spill)
     finally:

@@ -33,10 +33,15 @@ class CachedSecret:
             return self._value
 
 
-def secrets_manager_string(client: SecretsManagerClient, arn: str) -> Callable[[], str]:
+def secrets_manager_string(client: SecretsManagerClient, arn: str, stage: str | None = None) -> Callable[[], str]:
+    """A reader of the secret's SecretString (of version stage `stage`, else AWSCURRENT)."""
+
     def fetch() -> str:
         try:
-            value = client.get_secret_value(SecretId=arn).get("SecretString")
+            if stage is None:
+                value = client.get_secret_value(SecretId=arn).get("SecretString")
+            else:
+                value = client.get_secret_value(SecretId=arn, VersionStage=stage).get("SecretString")
         except Exception as error:
             why = aws_hint(error) or reason(error)
             unavailable = SecretUnavailable(f"cannot read {arn} from AWS Secrets Manager: {why}")

@@ -20,7 +20,9 @@ from typing import Any
 FORMATS = ("table", "csv", "json")
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1: escapes a terminal would obey
+# C0, DEL, C1 (escapes a terminal would obey), the bidirectional controls (which reorder what a reader sees:
+# "Trojan Source", CVE-2021-42574) and the line and paragraph separators.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,17 @@ def text(value: Any) -> str:
 
 
 def visible(cell: str) -> str:
-    """A cell for the terminal: control characters shown escaped (\\n, \\x1b), never obeyed."""
+    """A cell for a terminal or a spreadsheet: control and bidi characters shown escaped (\\n, \\x1b,
+    \\u202e), never obeyed."""
     return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), cell)
 
 
 def csv_cell(value: Any) -> str:
-    """A CSV cell no spreadsheet runs: text that would start a formula gets a leading apostrophe."""
+    """A CSV cell no spreadsheet runs and no terminal obeys: control and bidi characters escaped as in the
+    table, and text that would start a formula gets a leading apostrophe."""
     cell = text(value)
-    return "'" + cell if isinstance(value, str) and cell.startswith(FORMULA_STARTS) else cell
+    shown = visible(cell)
+    return "'" + shown if isinstance(value, str) and cell.startswith(FORMULA_STARTS) else shown
 
 
 def json_value(value: Any) -> Any:

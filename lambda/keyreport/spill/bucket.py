@@ -15,14 +15,14 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from keyreport.errors import SpillError, SpillRejected, aws_error_code
+from keyreport.errors import SecretUnavailable, SpillError, SpillRejected, aws_error_code
 from keyreport.records import Row, format_timestamp
 from keyreport.sinks.base import FailedBatch, Table
 from keyreport.spill.validation import FORMAT, ObjectKey, RefusedRow, validated
@@ -32,9 +32,12 @@ if TYPE_CHECKING:
 
 PREFIX = "keyreport/spill/"
 QUARANTINE_PREFIX = "keyreport/quarantine/"
+LEDGER_PREFIX = "keyreport/delivered/"  # one empty object per delivered batch, carrying the batch's MAC
 MAC_METADATA = "keyreport-mac"
 QUARANTINE_METADATA = "keyreport-quarantine-reason"
 MAX_OBJECT_BYTES = 32 * 1024 * 1024  # a batch is at most 30 MB (KEYREPORT_BATCH_MAX_BYTES), plus its history
+# Errors after which the request surely never reached S3; after any other, S3 may have stored the object.
+NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 _KEY = re.compile(PREFIX + r"(?P<account>[0-9]{12})/(?P<run>[0-9a-f-]{36})/(?P<table>[a-z_]{1,32})-[0-9]{5}\.json")
 
 
@@ -50,6 +53,8 @@ class SpilledBatch:
     attempts: list[str] = field(default_factory=list)
     spilled_at: str = field(default_factory=lambda: format_timestamp(datetime.now(UTC)))
     refused: list[RefusedRow] = field(default_factory=list)  # rows of an authentic object that failed validation
+    mac: str = ""  # as read: what the ledger records once it is delivered
+    version: str | None = None  # the object version read: the one deleted once delivered
 
     def document(self) -> dict[str, Any]:
         return {
@@ -78,11 +83,43 @@ def object_key(key: str) -> ObjectKey | None:
 
 
 class SpillBucket:
-    def __init__(self, s3: S3Client, bucket: str, mac_key: bytes, *, max_bytes: int = MAX_OBJECT_BYTES) -> None:
+    """`mac_key` may be given as a function that reads it: then it is read on first use, under the deadline
+    of the call that needs it; a key that cannot be read makes that call a SpillError."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        mac_key: bytes | Callable[[], bytes],
+        *,
+        max_bytes: int = MAX_OBJECT_BYTES,
+        previous_mac_key: Callable[[], bytes | None] | None = None,
+    ) -> None:
+        """`previous_mac_key` reads the key of the secret's previous version (AWSPREVIOUS), or None: objects
+        spilled before a rotation still verify under it."""
         self.s3 = s3
         self.bucket = bucket
-        self.mac_key = mac_key
+        self._mac_key = mac_key
         self.max_bytes = max_bytes
+        self.previous_mac_key = previous_mac_key
+        self._previous: list[bytes | None] = []  # read once, when an object first needs it
+
+    @property
+    def mac_key(self) -> bytes:
+        if callable(self._mac_key):
+            try:
+                self._mac_key = self._mac_key()
+            except SecretUnavailable as error:
+                raise SpillError(f"cannot authenticate spill objects: {error}") from None
+        return self._mac_key
+
+    @mac_key.setter
+    def mac_key(self, key: bytes) -> None:
+        self._mac_key = key
+
+    def mac_key_source(self) -> bytes | Callable[[], bytes]:
+        """The key, or the function that reads it (a wrapper of this bucket reads it no sooner)."""
+        return self._mac_key
 
     def put(self, batch: FailedBatch, *, run_id: str, account_id: str, sink: str, sequence: int) -> SpilledBatch:
         key = f"{PREFIX}{account_id}/{run_id}/{batch.table.value}-{sequence:05d}.json"
@@ -100,7 +137,9 @@ class SpillBucket:
                 Metadata={MAC_METADATA: mac(self.mac_key, key, body)},
             )
         except (ClientError, BotoCoreError) as error:
-            raise SpillError(f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+            unknown = isinstance(error, BotoCoreError) and not isinstance(error, NOT_SENT)
+            text = f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}"
+            raise SpillError(text, maybe_written=key if unknown else None) from None
         return spilled
 
     def object_keys(self) -> Iterator[str]:
@@ -116,8 +155,10 @@ class SpillBucket:
         where = object_key(key)
         if where is None:
             raise SpillRejected("its key is not one keyreport writes (<account>/<run id>/<table>-<n>.json)")
-        body, metadata = self._read(key)
+        body, metadata, version = self._read(key)
         expected = mac(self.mac_key, key, body)
+        if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
+            expected = self._previous_mac(key, body) or expected
         if not hmac.compare_digest(metadata.get(MAC_METADATA, ""), expected):
             raise SpillRejected(
                 "its MAC does not match: not written by this deployment's function, or changed since"
@@ -128,9 +169,18 @@ class SpillBucket:
             document = json.loads(body)
         except ValueError:
             raise SpillRejected("it is not JSON") from None
-        return SpilledBatch(**validated(document, where, now or datetime.now(UTC)))
+        return SpilledBatch(**validated(document, where, now or datetime.now(UTC)), mac=expected, version=version)
 
-    def _read(self, key: str) -> tuple[bytes, dict[str, str]]:
+    def _previous_mac(self, key: str, body: bytes) -> str | None:
+        """The object's MAC under the previous version of the secret, when there is one (after a rotation)."""
+        if self.previous_mac_key is None:
+            return None
+        if not self._previous:
+            self._previous.append(self.previous_mac_key())
+        previous = self._previous[0]
+        return mac(previous, key, body) if previous is not None else None
+
+    def _read(self, key: str) -> tuple[bytes, dict[str, str], str | None]:
         """The object's bytes (refused unread above the size limit) and its metadata."""
         try:
             answer = self.s3.get_object(Bucket=self.bucket, Key=key)
@@ -138,7 +188,8 @@ class SpillBucket:
             if size > self.max_bytes:
                 answer["Body"].close()
                 raise SpillRejected(f"it is {size} bytes, over the {self.max_bytes}-byte limit of a spill object")
-            return answer["Body"].read(self.max_bytes + 1), answer.get("Metadata", {})
+            version = answer.get("VersionId")
+            return answer["Body"].read(self.max_bytes + 1), answer.get("Metadata", {}), version
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot read s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
 
@@ -185,11 +236,43 @@ class SpillBucket:
             raise SpillError(f"cannot write s3://{self.bucket}/{moved}: {aws_error_code(error)}") from None
         return moved
 
-    def delete(self, key: str) -> None:
+    def delivered(self, batch: SpilledBatch) -> bool:
+        """Whether the ledger says this very object (key and bytes: its MAC) was delivered before."""
         try:
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
+            answer = self.s3.head_object(Bucket=self.bucket, Key=_ledger_key(batch.key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise SpillError(f"cannot read the ledger of s3://{self.bucket}: {aws_error_code(error)}") from None
+        except BotoCoreError as error:
+            raise SpillError(f"cannot read the ledger of s3://{self.bucket}: {aws_error_code(error)}") from None
+        recorded = answer.get("Metadata", {}).get(MAC_METADATA, "")
+        return bool(batch.mac) and hmac.compare_digest(recorded, batch.mac)
+
+    def record_delivered(self, batch: SpilledBatch) -> None:
+        """The ledger entry of a delivered object: its MAC, under the ledger prefix (only the function's role
+        and the break-glass role may write there)."""
+        key = _ledger_key(batch.key)
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=b"", ServerSideEncryption="AES256", Metadata={MAC_METADATA: batch.mac}
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise SpillError(f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+
+    def delete(self, key: str, version: str | None = None) -> None:
+        """Deletes the object, or exactly one version of it: no delete marker is left for anyone to remove."""
+        try:
+            if version:  # "null" too: the version of an object written before versioning was enabled
+                self.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            else:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot delete s3://{self.bucket}/{key}: {aws_error_code(error)}") from None
+
+
+def _ledger_key(key: str) -> str:
+    return LEDGER_PREFIX + key.removeprefix(PREFIX)
 
 
 def _quarantine_metadata(reason: str, object_mac: str | None) -> dict[str, str]:

@@ -21,6 +21,7 @@ from keyreport.aws.organization import (
     enqueue_accounts,
     is_sqs_event,
     parse_messages,
+    queue_arn,
     run_member_accounts,
 )
 from keyreport.errors import AccountUnreachable
@@ -187,6 +188,10 @@ def test_an_account_id_is_exactly_twelve_ascii_digits(account_id: str) -> None:
     [
         {"eventSourceARN": "arn:aws:sqs:us-east-1:999999999999:keyreport-accounts"},  # another account's queue
         {"eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:other-queue"},
+        {"eventSourceARN": "arn:aws:sqs:eu-west-1:111111111111:keyreport-accounts"},  # same name, other region
+        {"eventSourceARN": "arn:aws-cn:sqs:us-east-1:111111111111:keyreport-accounts"},  # other partition
+        {"eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:keyreport-accounts:extra"},
+        {"eventSourceARN": "arn:aws:lambda:us-east-1:111111111111:keyreport-accounts"},
         {"eventSourceARN": None},
         {"eventSource": "aws:sns"},
         {"messageId": 7},
@@ -283,3 +288,25 @@ def test_run_member_accounts_runs_each_reachable_account_and_reports_the_rest(st
     assert ran == [OWN, "ASIAMEMBER0000000001"]
     assert reported == [(unreachable, f"cannot assume {role_arn(unreachable)}: AccessDenied")]
     assert response == {"batchItemFailures": [{"itemIdentifier": m} for m in ("m1", "m2", "m3")]}
+
+
+@pytest.mark.parametrize(
+    ("url", "region", "arn"),
+    [
+        (QUEUE, None, QUEUE_ARN),
+        (QUEUE, "eu-west-1", QUEUE_ARN),  # the URL's own region wins
+        ("https://eu-west-1.queue.amazonaws.com/111111111111/q", None, "arn:aws:sqs:eu-west-1:111111111111:q"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/111111111111/q", None, "arn:aws-cn:sqs:cn-north-1:111111111111:q"),
+        (
+            "https://sqs.us-gov-west-1.amazonaws.com/111111111111/q",
+            None,
+            "arn:aws-us-gov:sqs:us-gov-west-1:111111111111:q",
+        ),
+        ("https://vpce-1.sqs.example.internal/111111111111/q", "eu-west-1", "arn:aws:sqs:eu-west-1:111111111111:q"),
+        ("https://vpce-1.sqs.example.internal/111111111111/q", None, None),  # no region known: nothing trusted
+    ],
+)
+def test_the_queue_arn_is_told_from_its_url_and_the_functions_region(
+    url: str, region: str | None, arn: str | None
+) -> None:
+    assert queue_arn(url, region) == arn

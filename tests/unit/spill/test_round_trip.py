@@ -4,6 +4,7 @@ validation -> replay, and is delivered unchanged to its table."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from keyreport.spill.replay import replay
 from tests.unit.fakes import FakeSink, moto_spill_bucket
 
 FINGERPRINT_KEY = bytes(range(64))
+SEQUENCES = itertools.count()
 # Any moment botocore or the credential report can hand over, and a run time from now to far ahead.
 MOMENTS = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC))
 RUN_TIMES = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime.now(), timezones=st.just(UTC))
@@ -122,7 +124,8 @@ def test_any_batch_the_pipeline_writes_is_read_back_and_delivered_by_replay(
 ) -> None:
     account, run_id, table, rows = batch
     parked = FailedBatch(table, [dict(row) for row in rows], reason, attempts=[reason])
-    key = spill.put(parked, run_id=run_id, account_id=account, sink="data_collector", sequence=0).key
+    sequence = next(SEQUENCES)  # Hypothesis replays examples: a new object each time, never one in the ledger
+    key = spill.put(parked, run_id=run_id, account_id=account, sink="data_collector", sequence=sequence).key
 
     loaded = spill.load(key)
     assert (loaded.rows, loaded.refused) == (rows, [])
