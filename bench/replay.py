@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench.scale import peak_rss_probe
 from keyreport.deployment_key import DeploymentKey
 from keyreport.records import format_timestamp
 from keyreport.sinks.base import FailedBatch, Table
@@ -30,16 +31,6 @@ from keyreport.spill.bucket import PREFIX, SpillBucket
 from sandbox.stack import SPILL_BUCKET, Stack
 
 ACCOUNT = "123456789012"
-PEAK_RSS_PROBE = """
-import atexit, runpy, sys
-def peak():
-    with open("/proc/self/status") as status:
-        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    sys.stderr.write(f"peak-rss-kib {kib}\\n")
-atexit.register(peak)
-sys.argv = ["keyreport", "replay", "--timeout", sys.argv[1]]
-runpy.run_module("keyreport.cli", run_name="__main__", alter_sys=True)
-"""
 
 
 def rows(run_id: str, count: int, first: int) -> list[dict[str, Any]]:
@@ -74,9 +65,8 @@ def measure(objects: int, rows_per_object: int, timeout: float) -> dict[str, Any
         park(stack, objects, rows_per_object)
         env = stack.aws.env(os.environ) | stack.env()
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS_PROBE, str(timeout)], env=env, capture_output=True, text=True, check=False
-        )
+        probe = peak_rss_probe("replay", "--timeout", str(timeout))
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
         peak_kib = int(done.stderr.rsplit("peak-rss-kib ", 1)[1].split()[0])
         summary = next((line for line in done.stderr.splitlines() if "spilled batch(es) taken" in line), "")
@@ -89,6 +79,7 @@ def measure(objects: int, rows_per_object: int, timeout: float) -> dict[str, Any
             "summary": summary.strip(),
             "left_in_bucket": left(stack),
             "peak_rss_mib": round(peak_kib / 1024, 1),
+            "stopped": next((line.strip() for line in done.stderr.splitlines() if "stopped:" in line), None),
         }
 
 

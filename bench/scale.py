@@ -226,16 +226,24 @@ def in_process(users: int, plan: Plan) -> list[Measurement]:
 
 # The run's own high-water mark, read by the run itself: getrusage(RUSAGE_CHILDREN) would also count the
 # pages the child shared with this (large, seeded) process between fork and exec.
-PEAK_RSS_PROBE = """
+_PEAK_RSS_TEMPLATE = """
 import atexit, runpy, sys
 def peak():
     with open("/proc/self/status") as status:
         kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
     sys.stderr.write(f"peak-rss-kib {kib}\\n")
 atexit.register(peak)
-sys.argv = ["keyreport", "run", "--json"]
+sys.argv = ARGV
 runpy.run_module("keyreport.cli", run_name="__main__", alter_sys=True)
 """
+
+
+def peak_rss_probe(*args: str) -> str:
+    """Python source for `python -c`: `keyreport ARGS`, writing its own peak RSS (`peak-rss-kib N`) at exit."""
+    return _PEAK_RSS_TEMPLATE.replace("ARGV", repr(["keyreport", *args]))
+
+
+PEAK_RSS_PROBE = peak_rss_probe("run", "--json")
 
 
 def peak_rss_of_a_run(users: int) -> dict[str, Any]:

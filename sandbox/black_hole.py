@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -24,6 +25,16 @@ class _Listener:
 
     def url(self, scheme: str = "https") -> str:
         return f"{scheme}://127.0.0.1:{self.port}"
+
+    def serve(self, handle: Callable[[socket.socket], None]) -> None:
+        """Accepts connections until closed, each handed to `handle` on a thread of its own."""
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return  # closed
+            self._held.append(connection)
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
     def close(self) -> None:
         for held in self._held:
@@ -45,16 +56,7 @@ class SilentHost(_Listener):
 
     def __init__(self) -> None:
         super().__init__(backlog=64)
-        threading.Thread(target=self._accept, name="silent-host", daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return  # closed
-            self._held.append(connection)
-            threading.Thread(target=self._swallow, args=(connection,), daemon=True).start()
+        threading.Thread(target=self.serve, args=(self._swallow,), name="silent-host", daemon=True).start()
 
     @staticmethod
     def _swallow(connection: socket.socket) -> None:

@@ -28,22 +28,18 @@ class TrickleProxy(_Listener):
         self.rate = bytes_per_second
         self.reset_after = reset_after
         self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, name="trickle-proxy", daemon=True).start()
+        threading.Thread(target=self.serve, args=(self._proxy,), name="trickle-proxy", daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.socket.accept()
-            except OSError:
-                return  # closed
-            try:
-                server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
-            except OSError:
-                client.close()
-                continue
-            self._open += [client, server]
-            threading.Thread(target=self._upstream, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._downstream, args=(server, client), daemon=True).start()
+    def _proxy(self, client: socket.socket) -> None:
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+        except OSError:
+            client.close()
+            return
+        server.settimeout(None)
+        self._open.append(server)
+        threading.Thread(target=self._upstream, args=(client, server), daemon=True).start()
+        self._downstream(server, client)
 
     @staticmethod
     def _upstream(client: socket.socket, server: socket.socket) -> None:

@@ -77,7 +77,7 @@ TRICKLED = {
     "sts": Trickled("AWS_ENDPOINT_URL_STS", lambda stack: stack.aws.port, "http", reads_everything=False),
     "iam": Trickled("AWS_ENDPOINT_URL_IAM", lambda stack: stack.aws.port, "http", reads_everything=False),
     "secretsmanager": Trickled(
-        "AWS_ENDPOINT_URL_SECRETSMANAGER", lambda stack: stack.aws.port, "http", reads_everything=False
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER", lambda stack: stack.aws.port, "http", reads_everything=False
     ),
     "s3-while-spilling": Trickled(
         "AWS_ENDPOINT_URL_S3",

@@ -56,7 +56,8 @@ class Report:
         verdict = "every hop passed" if self.passed else f"{len(failed)} of {len(self.hops)} hops did not pass"
         verdict += f", {skipped} not checked behind them" if skipped else ""
         text = [line for hop in self.hops for line in hop.lines()] + [f"keyreport check: {verdict}"]
-        if failed and (failed[0].cause or failed[0].fix):  # the first failure's cause last, where the eye lands
+        # The first failure's cause again at the end, where the eye lands, when other lines stand between.
+        if failed and failed[0] is not self.hops[-1] and (failed[0].cause or failed[0].fix):
             first = failed[0]
             text += [f"  first failure: {first.name}: {first.cause or first.detail}"]
             text += [f"  fix: {first.fix}"] if first.fix else []

@@ -128,14 +128,7 @@ class SpillBucket:
         if len(body) > self.max_bytes:  # replay would refuse it: say so now, while the rows can still be logged
             raise SpillError(f"a batch of {len(batch.rows)} rows is {len(body)} bytes, over the spill object limit")
         try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ServerSideEncryption="AES256",
-                Metadata={MAC_METADATA: mac(self.mac_key, key, body)},
-            )
+            self._put_json(key, body, {MAC_METADATA: mac(self.mac_key, key, body)})
         except (ClientError, BotoCoreError) as error:
             unknown = isinstance(error, BotoCoreError) and not isinstance(error, NOT_SENT)
             text = f"cannot write s3://{self.bucket}/{key}: {aws_error_code(error)}"
@@ -224,17 +217,20 @@ class SpillBucket:
         body = json.dumps(kept.document(), ensure_ascii=False, separators=(",", ":")).encode()
         moved = QUARANTINE_PREFIX + batch.key.removeprefix(PREFIX)
         try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=moved,
-                Body=body,
-                ContentType="application/json",
-                ServerSideEncryption="AES256",
-                Metadata=_quarantine_metadata(reason, mac(self.mac_key, batch.key, body)),
-            )
+            self._put_json(moved, body, _quarantine_metadata(reason, mac(self.mac_key, batch.key, body)))
         except (ClientError, BotoCoreError) as error:
             raise SpillError(f"cannot write s3://{self.bucket}/{moved}: {aws_error_code(error)}") from None
         return moved
+
+    def _put_json(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ServerSideEncryption="AES256",
+            Metadata=metadata,
+        )
 
     def delivered(self, batch: SpilledBatch) -> bool:
         """Whether the ledger says this very object (key and bytes: its MAC) was delivered before."""
