@@ -114,6 +114,7 @@ CHECKED: dict[str, Callable[[Expected], tuple[Any, ...]]] = {
     "root-keys": Expected.root_keys,
     "two-active-keys": Expected.users_with_two_active_keys,
     "unused-45-days": Expected.unused_45,
+    "unused-90-days": Expected.unused_90,
     "console-without-mfa": Expected.console_without_mfa,
     "inactive-users": Expected.inactive_users,
 }

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.iam.utils import ACCOUNT_OFFSET, AWS_ROLE_ALPHABET
 
+from keyreport.records import PasswordPolicy
 from sandbox.aws import AwsSandbox
 
 if TYPE_CHECKING:
@@ -126,6 +127,17 @@ class EstateUser:
 
 
 @dataclass(frozen=True)
+class EstateRoot:
+    """The root user's posture, as the credential report's root row and GetAccountSummary tell it."""
+
+    created: datetime
+    password: bool  # AccountPasswordPresent
+    mfa: bool
+    hardware_mfa: bool  # MFA and no virtual MFA device of the root user
+    last_activity: datetime | None  # the latest of its sign-in and its keys' last use
+
+
+@dataclass(frozen=True)
 class Estate:
     """What the seeded account holds. ``now`` is the seeding time every age is relative to."""
 
@@ -135,6 +147,8 @@ class Estate:
     keys: tuple[EstateKey, ...]  # every key, root keys (if any) first, then users' keys in slot order
     credential_report: ReportStyle
     seed: int | None = field(default=None, compare=False)  # None when read back with read_estate
+    root: EstateRoot | None = None  # None without the AWS-shaped report (moto's has no root row)
+    password_policy: PasswordPolicy | None = None  # as GetAccountPasswordPolicy tells it; present=False: none
     _by_id: dict[str, EstateKey] = field(init=False, repr=False, compare=False)
     _by_user: dict[str, EstateUser] = field(init=False, repr=False, compare=False)
     _by_owner: dict[str, tuple[EstateKey, ...]] = field(init=False, repr=False, compare=False)
@@ -653,10 +667,44 @@ def seed_estate(
 
     if credential_report == "aws":
         oldest = min((plan.created for plan in plans), default=now)
-        backend.get_credential_report = _AwsCredentialReport(backend, planner.root(root_keys, oldest))
+        root = planner.root(root_keys, oldest)
+        backend.get_credential_report = _AwsCredentialReport(backend, root)
+        _root_summary(backend, root)
+        backend.update_account_password_policy(**SEEDED_PASSWORD_POLICY)
     elif isinstance(backend.__dict__.get("get_credential_report"), _AwsCredentialReport):
         del backend.get_credential_report  # back to moto's own
     return _read_backend(backend, now, seed)
+
+
+# What a seeded account's password policy says: CIS would want 14 characters and 24 remembered passwords.
+SEEDED_PASSWORD_POLICY: dict[str, Any] = {
+    "allow_change_password": True,
+    "hard_expiry": False,
+    "max_password_age": 90,
+    "minimum_password_length": 12,
+    "password_reuse_prevention": 5,
+    "require_lowercase_characters": True,
+    "require_numbers": True,
+    "require_symbols": True,
+    "require_uppercase_characters": True,
+}
+
+
+def _root_summary(backend: Any, root: _RootPlan) -> None:
+    """GetAccountSummary as AWS answers for this root user: moto fixes AccountMFAEnabled at 0 and has no
+    AccountPasswordPresent, so the instance gets a subclass that says what the plan says. The root user's MFA is
+    a hardware device: ListVirtualMFADevices lists none of the root's."""
+    summary = backend.account_summary
+    summary._account_mfa_enabled = int(root.mfa_active)
+    summary._account_access_keys_present = int(bool(root.keys))
+    base = type(summary)
+
+    class _WithRootPassword(base):  # type: ignore[misc, valid-type]
+        @property
+        def summary_map(self) -> dict[str, Any]:
+            return {**base.summary_map.fget(self), "AccountPasswordPresent": 1}
+
+    summary.__class__ = _WithRootPassword
 
 
 def _apply_user(backend: Any, planner: _Planner, user: Any, plan: _UserPlan, key_ids: set[str]) -> None:
@@ -761,7 +809,43 @@ def _read_backend(backend: Any, now: datetime, seed: int | None) -> Estate:
                 )
             )
     report_style: ReportStyle = "aws" if isinstance(report, _AwsCredentialReport) else "moto"
-    return Estate(backend.account_id, now, tuple(users), tuple(keys), report_style, seed)
+    root = None
+    if isinstance(report, _AwsCredentialReport):
+        summary = backend.account_summary.summary_map
+        uses = [plan.last_used[0] for plan in report.root.keys if plan.last_used is not None]
+        mfa = bool(summary["AccountMFAEnabled"])
+        root = EstateRoot(
+            created=report.root.created,
+            password=bool(summary.get("AccountPasswordPresent")),
+            mfa=report.root.mfa_active,
+            hardware_mfa=mfa and not _root_virtual_mfa(backend),
+            last_activity=max([*uses, *([report.root.password_last_used] if report.root.password_last_used else [])],
+                              default=None),
+        )  # fmt: skip
+    return Estate(
+        backend.account_id, now, tuple(users), tuple(keys), report_style, seed, root, _password_policy(backend)
+    )
+
+
+def _root_virtual_mfa(backend: Any) -> bool:
+    root_arn = f"arn:{backend.partition}:iam::{backend.account_id}:root"
+    return any(getattr(device.user, "arn", None) == root_arn for device in backend.virtual_mfa_devices.values())
+
+
+def _password_policy(backend: Any) -> PasswordPolicy:
+    policy = backend.account_password_policy
+    if not policy:
+        return PasswordPolicy(present=False)
+    return PasswordPolicy(
+        present=True,
+        minimum_length=policy.minimum_password_length,
+        reuse_prevention=policy.password_reuse_prevention or 0,
+        require_symbols=policy.require_symbols,
+        require_numbers=policy.require_numbers,
+        require_uppercase=policy.require_uppercase_characters,
+        require_lowercase=policy.require_lowercase_characters,
+        max_age_days=policy.max_password_age or None,
+    )
 
 
 # -- other seeds --------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ UNUSED_DAYS = 90
 CIS_UNUSED_DAYS = 45
 NEVER_USED_GRACE_DAYS = 7
 SETUP_KEY_DAYS = 0  # a key created within the user's first day was created with the user
+ROOT_USE_DAYS = 7  # the root user used fewer whole days before the run fails
+CIS_PASSWORD_LENGTH, CIS_PASSWORD_REUSE, HUB_PASSWORD_LENGTH = 14, 24, 8
 
 
 def whole_days(later: datetime, earlier: datetime) -> int:
@@ -47,9 +49,16 @@ class Expected:
     def stale(self) -> tuple[EstateKey, ...]:
         return tuple(k for k in self.estate.keys if (self.idle(k) or 0) > UNUSED_DAYS)
 
-    def unused_45(self) -> tuple[EstateKey, ...]:
-        """Active keys whose last use (or, never used, creation) is over 45 days ago (the unused-45-days listing)."""
-        return tuple(k for k in self.estate.keys if k.active and self.idle_or_age(k) > CIS_UNUSED_DAYS)
+    def unused_45(self) -> tuple[str, ...]:
+        """Console passwords and active keys unused 45 days or more, as "user credential" (unused-45-days)."""
+        return self.failing("unused-45-days")
+
+    def unused_90(self) -> tuple[str, ...]:
+        return self.failing("unused-90-days")
+
+    def failing(self, control: str) -> tuple[str, ...]:
+        """The resources failing a check, as KeyReport_Findings' Resource names them."""
+        return tuple(sorted(resource for resource, failing in self.findings().get(control, {}).items() if failing))
 
     def idle_or_age(self, key: EstateKey) -> int:
         idle = self.idle(key)
@@ -104,8 +113,7 @@ class Expected:
         90 days", per console password and per active key.
         """
         found: dict[str, dict[str, bool]] = {control: {} for control in compliance.load().controls}
-        for key in self.estate.root_keys:
-            found["root-access-key"][f"{ROOT_USER} {key.access_key_id}"] = True
+        self._root_and_policy(found)
         for user in self.estate.users:
             keys = self.estate.keys_of(user.name)
             found["one-active-key"][user.name] = sum(k.active for k in keys) > 1
@@ -126,6 +134,24 @@ class Expected:
                 found["unused-45-days"][resource] = unused >= CIS_UNUSED_DAYS
                 found["unused-90-days"][resource] = unused >= UNUSED_DAYS
         return {control: rows for control, rows in found.items() if rows}
+
+    def _root_and_policy(self, found: dict[str, dict[str, bool]]) -> None:
+        root, policy = self.estate.root, self.estate.password_policy
+        if root is not None:
+            credentials = root.password or bool(self.estate.root_keys)
+            found["root-access-key"][ROOT_USER] = bool(self.estate.root_keys)
+            found["root-mfa"][ROOT_USER] = credentials and not root.mfa
+            found["root-hardware-mfa"][ROOT_USER] = credentials and not root.hardware_mfa
+            idle = None if root.last_activity is None else whole_days(self.run_time, root.last_activity)
+            found["root-recent-use"][ROOT_USER] = idle is not None and idle < ROOT_USE_DAYS
+        if root is not None and policy is not None:
+            length = policy.minimum_length or 0
+            strong = all((policy.require_symbols, policy.require_numbers, policy.require_uppercase,
+                          policy.require_lowercase)) and length >= HUB_PASSWORD_LENGTH  # fmt: skip
+            found["password-policy-length"]["<password_policy>"] = not policy.present or length < CIS_PASSWORD_LENGTH
+            reuse = policy.reuse_prevention or 0
+            found["password-policy-reuse"]["<password_policy>"] = not policy.present or reuse < CIS_PASSWORD_REUSE
+            found["password-policy-strong"]["<password_policy>"] = not policy.present or not strong
 
     def compliance(self) -> dict[str, tuple[int, int]]:
         """Per check with at least one resource: (failing, checked), as compliance-summary counts them."""

@@ -61,6 +61,15 @@ RUN_COLUMNS: Mapping[str, str] = {
     "InventoryComplete": "InventoryComplete_b",
     "KeyRows": "KeyRows_d",
     "UserRows": "UserRows_d",
+    "PasswordPolicy": "PasswordPolicy_b",
+    "MinPasswordLength": "MinPasswordLength_d",
+    "PasswordReusePrevention": "PasswordReusePrevention_d",
+    "RequireSymbols": "RequireSymbols_b",
+    "RequireNumbers": "RequireNumbers_b",
+    "RequireUppercase": "RequireUppercase_b",
+    "RequireLowercase": "RequireLowercase_b",
+    "MaxPasswordAge": "MaxPasswordAge_d",
+    "PostureNotRead": "PostureNotRead_s",
 }
 
 
@@ -78,6 +87,7 @@ USER_COLUMNS: Mapping[str, str] = {
     "ActiveKeys": "ActiveKeys_d",
     "Keys": "Keys_d",
     "LastActivity": "LastActivity_t",
+    "HardwareMfa": "HardwareMfa_b",
     "RunId": "RunId_g",
 }
 

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport import __version__
 from keyreport.aws.inventory import Inventory
+from keyreport.aws.posture import read_posture
 from keyreport.deadline import Deadline, bounding, on_this_thread
 from keyreport.errors import (
     ConfigError,
@@ -28,7 +29,17 @@ from keyreport.errors import (
     first_line,
 )
 from keyreport.log import logger
-from keyreport.records import ROOT_USER, UNKNOWN_ROOT_KEYS, KeyRecord, Row, RunSummary, key_row, summary_row, user_row
+from keyreport.records import (
+    ROOT_USER,
+    UNKNOWN_ROOT_KEYS,
+    KeyRecord,
+    Row,
+    RunSummary,
+    UserRecord,
+    key_row,
+    summary_row,
+    user_row,
+)
 from keyreport.settings import Settings
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
@@ -152,7 +163,13 @@ def _ship_records(
     summary.errors.extend(stats.errors)
     summary.read_errors += len(stats.errors)
     summary.shipped = delivery.shipped
-    _ship_users(inventory, sink, deadline, summary, settle)
+    users = inventory.users()
+    if summary.inventory_complete:  # a failed inventory is no snapshot: its account's posture is not asked for
+        posture = read_posture(account.client("iam"), reading.root_arn)
+        summary.password_policy, summary.posture_not_read = posture.password_policy, posture.not_read
+        root = inventory.root_user(posture)
+        users += [root] if root is not None else []
+    _ship_users(users, sink, deadline, summary, settle)
     summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
     logger.info("inventory finished", extra={"credential_report": stats.report_used})
 
@@ -173,10 +190,12 @@ def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Se
             settle(batch)
 
 
-def _ship_users(inventory: Inventory, sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
-    """One row per IAM user read; a row not delivered makes the run partial (its snapshot is not complete)."""
-    users = (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in inventory.users())
-    rows = counted(users, summary, Table.USERS)
+def _ship_users(users: list[UserRecord], sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
+    """One row per IAM user read, and the root user's; a row not delivered makes the run partial (its snapshot
+    is not complete)."""
+    rows = counted(
+        (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in users), summary, Table.USERS
+    )
     delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
     if delivery.failed:
         summary.errors.append(f"{delivery.failed} user rows not delivered")

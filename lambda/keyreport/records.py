@@ -41,6 +41,36 @@ class KeyRecord:
         return account_from_arn(self.user_arn)
 
 
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The account password policy (GetAccountPasswordPolicy); present=False: the account has none."""
+
+    present: bool
+    minimum_length: int | None = None
+    reuse_prevention: int | None = None  # 0: reuse not prevented
+    require_symbols: bool | None = None
+    require_numbers: bool | None = None
+    require_uppercase: bool | None = None
+    require_lowercase: bool | None = None
+    max_age_days: int | None = None  # None: passwords never expire
+
+    def row(self) -> Row:
+        """The run row's policy fields. No policy reads as nothing required (0 and false), so that each column
+        exists from the first run (the Data Collector API creates a column with the first value it sees); only
+        MaxPasswordAge is left out when passwords never expire."""
+        fields = {
+            "PasswordPolicy": self.present,
+            "MinPasswordLength": self.minimum_length or 0,
+            "PasswordReusePrevention": self.reuse_prevention or 0,
+            "RequireSymbols": bool(self.require_symbols),
+            "RequireNumbers": bool(self.require_numbers),
+            "RequireUppercase": bool(self.require_uppercase),
+            "RequireLowercase": bool(self.require_lowercase),
+            "MaxPasswordAge": self.max_age_days,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+
 @dataclass
 class RunSummary:
     """What one run did for one account; becomes the AWS_Access_Key_Report_Run row."""
@@ -67,6 +97,8 @@ class RunSummary:
     user_deleted: bool | None = None  # a user-scope run found its user gone (NoSuchEntity)
     errors: list[str] = field(default_factory=list)
     spill_keys: list[str] = field(default_factory=list)
+    password_policy: PasswordPolicy | None = None  # None: not read (the account's posture, see posture_not_read)
+    posture_not_read: list[str] = field(default_factory=list)  # what of it IAM refused, and why
 
     @property
     def status(self) -> str:
@@ -174,36 +206,48 @@ def key_row(record: KeyRecord, *, run_time: datetime, run_id: str, fingerprint_k
 
 
 def summary_row(summary: RunSummary) -> Row:
-    return {
-        "loggedDate": format_timestamp(summary.started),
-        "account_number": summary.account_id,
-        "RunId": summary.run_id,
-        "Status": summary.status,
-        "Sink": summary.sink,
-        "Users": summary.users,
-        "Keys": summary.keys,
-        "UsersSkipped": summary.users_skipped,
-        "UsersNotRead": summary.users_not_read,
-        "RecordsShipped": summary.shipped,
-        "RecordsSpilled": summary.spilled,
-        "RecordsFailed": summary.failed,
-        "Errors": len(summary.errors),
-        "DurationSeconds": round(summary.duration_seconds, 3),
-        "CollectorVersion": summary.collector_version,
-        "Scope": summary.scope,
-        "InventoryComplete": summary.inventory_read,
-        "KeyRows": summary.key_rows,
-        "UserRows": summary.user_rows,
-    } | _optional(
-        ScopeUser=summary.scope_user,
-        UserDeleted=summary.user_deleted,
-        ErrorDetail="; ".join(summary.errors)[:4000] if summary.errors else None,
+    return (
+        {
+            "loggedDate": format_timestamp(summary.started),
+            "account_number": summary.account_id,
+            "RunId": summary.run_id,
+            "Status": summary.status,
+            "Sink": summary.sink,
+            "Users": summary.users,
+            "Keys": summary.keys,
+            "UsersSkipped": summary.users_skipped,
+            "UsersNotRead": summary.users_not_read,
+            "RecordsShipped": summary.shipped,
+            "RecordsSpilled": summary.spilled,
+            "RecordsFailed": summary.failed,
+            "Errors": len(summary.errors),
+            "DurationSeconds": round(summary.duration_seconds, 3),
+            "CollectorVersion": summary.collector_version,
+            "Scope": summary.scope,
+            "InventoryComplete": summary.inventory_read,
+            "KeyRows": summary.key_rows,
+            "UserRows": summary.user_rows,
+        }
+        | _optional(
+            ScopeUser=summary.scope_user,
+            UserDeleted=summary.user_deleted,
+            ErrorDetail="; ".join(summary.errors)[:4000] if summary.errors else None,
+        )
+        | _posture_fields(summary)
     )
 
 
 def _optional(**fields: Any) -> Row:
     """The fields that apply (Azure drops nulls anyway; leaving them out keeps rows small)."""
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _posture_fields(summary: RunSummary) -> Row:
+    """The account's password policy (absent: not read) and what of its posture IAM would not tell."""
+    fields = summary.password_policy.row() if summary.password_policy else {}
+    if summary.posture_not_read:
+        fields["PostureNotRead"] = "; ".join(summary.posture_not_read)[:1000]
+    return fields
 
 
 @dataclass(frozen=True)
@@ -221,6 +265,7 @@ class UserRecord:
     active_keys: int = 0
     keys: int = 0
     last_activity: datetime | None = None  # the latest of the console sign-in and every key's last use
+    hardware_mfa: bool | None = None  # the root user's row only: MFA and no virtual MFA device (aws/posture.py)
 
     @property
     def account_id(self) -> str:
@@ -235,7 +280,11 @@ def user_row(record: UserRecord, *, run_time: datetime, run_id: str) -> Row:
         "PasswordLastChanged": record.password_last_changed,
         "LastActivity": record.last_activity,
     }
-    flags = {"PasswordEnabled": record.password_enabled, "MfaActive": record.mfa_active}
+    flags = {
+        "PasswordEnabled": record.password_enabled,
+        "MfaActive": record.mfa_active,
+        "HardwareMfa": record.hardware_mfa,
+    }
     return {
         "loggedDate": format_timestamp(run_time),
         "account_number": record.account_id,

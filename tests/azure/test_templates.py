@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
-from keyreport.records import KeyRecord, RunSummary, UserRecord, key_row, summary_row, user_row
+from keyreport.records import KeyRecord, PasswordPolicy, RunSummary, UserRecord, key_row, summary_row, user_row
 from scripts import render, render_logs_ingestion
 from tests import schema
 
@@ -220,6 +220,8 @@ def every_run_field() -> dict[str, Any]:
         collector_version="0.1.0",
         sink="logs_ingestion",
         errors=["throttled"],
+        password_policy=PasswordPolicy(True, 14, 24, True, True, True, True, 90),
+        posture_not_read=["ListVirtualMFADevices: AccessDenied"],
         scope="user",  # a user-scope re-read carries every run field: its user, and whether it was deleted
         scope_user="alice",
         user_deleted=False,
@@ -230,7 +232,9 @@ def every_run_field() -> dict[str, Any]:
 def every_user_field() -> dict[str, Any]:
     moment = datetime(2024, 5, 1, tzinfo=UTC)
     record = UserRecord("alice", "arn:aws:iam::123456789012:user/alice", "/", moment, True, moment, moment, False, 1, 2)
-    row = user_row(replace(record, last_activity=moment), run_time=datetime(2024, 6, 1, tzinfo=UTC), run_id="r")
+    row = user_row(
+        replace(record, last_activity=moment, hardware_mfa=True), run_time=datetime(2024, 6, 1, tzinfo=UTC), run_id="r"
+    )
     return row
 
 

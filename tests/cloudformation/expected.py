@@ -18,6 +18,9 @@ ALWAYS = {
     "iam:GetCredentialReport",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
+    "iam:GetAccountSummary",  # root MFA and password (aws/posture.py)
+    "iam:ListVirtualMFADevices",  # the root's MFA: virtual or hardware
+    "iam:GetAccountPasswordPolicy",
     "iam:GetUser",  # the event path's re-read of one user
     "iam:GetLoginProfile",
     "iam:ListMFADevices",
@@ -57,6 +60,9 @@ FOR_ORGANIZATION = {
 # Actions without a resource type: IAM only accepts "*" for them.
 UNSCOPED = {
     "iam:ListUsers",
+    "iam:GetAccountSummary",
+    "iam:ListVirtualMFADevices",
+    "iam:GetAccountPasswordPolicy",
     "iam:GenerateCredentialReport",
     "iam:GetCredentialReport",
     "sts:GetWebIdentityToken",

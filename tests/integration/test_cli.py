@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 from tests.integration.conftest import World
 
@@ -28,12 +29,21 @@ def keyreport(world: World, *args: str, **extra_env: str) -> subprocess.Complete
     )
 
 
-def test_dry_run_prints_one_record_per_key_and_nothing_else(world: World) -> None:
+def test_dry_run_prints_every_row_of_every_table_tagged_and_logs_only_on_stderr(world: World) -> None:
     done = keyreport(world, "run", "--sink", "stdout")
     assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(records) == world.estate.key_count
-    assert {record["RunId"] for record in records} == {records[0]["RunId"]}
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(set(line) == {"table", "record"} for line in lines), "stdout holds tagged rows and nothing else"
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        tables.setdefault(line["table"], []).append(line["record"])
+    keys, users = tables["AWS_Access_Key_Report_CL"], tables["AWS_Access_Key_Report_Users_CL"]
+    [run_row] = tables["AWS_Access_Key_Report_Run_CL"]
+    assert len(keys) == world.estate.key_count
+    assert sorted(u["user"] for u in users) == sorted([*(u.name for u in world.estate.users), "<root_account>"])
+    assert {r["RunId"] for r in [*keys, *users, run_row]} == {run_row["RunId"]}
+    assert run_row["Status"] == "ok" and "PasswordPolicy" in run_row
+    assert not [line for line in done.stderr.splitlines() if line.startswith('{"table"')], "no row in the log"
     for secret in world.full_key_ids():
         assert secret not in done.stdout + done.stderr
 
@@ -112,7 +122,8 @@ def test_an_unreachable_aws_endpoint_is_named_without_a_traceback(world: World) 
 def test_aws_region_alone_is_honoured(world: World) -> None:
     done = keyreport(world, "run", "--sink", "stdout", AWS_DEFAULT_REGION="", AWS_REGION=world.stack.aws.region)
     assert done.returncode == 0, done.stderr
-    assert len(done.stdout.splitlines()) == world.estate.key_count
+    keys = [line for line in done.stdout.splitlines() if line.startswith('{"table":"AWS_Access_Key_Report_CL"')]
+    assert len(keys) == world.estate.key_count
 
 
 def test_a_timeout_of_0_is_refused_rather_than_unlimited(world: World) -> None:

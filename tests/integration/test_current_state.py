@@ -41,7 +41,6 @@ KEY_QUERIES: dict[str, Check] = {
     "stale-keys": Expected.stale,
     "inactive-keys": Expected.inactive,
     "root-keys": Expected.root_keys,
-    "unused-45-days": Expected.unused_45,
     "setup-keys": Expected.setup_keys,
 }
 USER_QUERIES: dict[str, Check] = {
@@ -65,9 +64,13 @@ def assert_dashboards_show(shipped: Shipped, truth: Expected, *, stale: bool) ->
     for query_id, check in USER_QUERIES.items():
         users: tuple[EstateUser, ...] = check(truth)
         assert sorted(r["User"] for r in shipped.records(query_id)) == sorted(u.name for u in users), query_id
+    for query_id, credentials in (("unused-45-days", truth.unused_45()), ("unused-90-days", truth.unused_90())):
+        listed = sorted(f"{r['User']} {r['Credential']}" for r in shipped.records(query_id))
+        assert listed == list(credentials), query_id
     two = shipped.records("two-active-keys")
     assert sorted(r["User"] for r in two) == sorted(truth.users_with_two_active_keys())
-    listed = [r for q in [*KEY_QUERIES, *USER_QUERIES, "two-active-keys"] for r in shipped.records(q)]
+    queries = [*KEY_QUERIES, *USER_QUERIES, "two-active-keys", "unused-45-days", "unused-90-days"]
+    listed = [r for q in queries for r in shipped.records(q)]
     assert listed and {r["Stale"] for r in listed} == {stale}
     assert {r["AsOf"] for r in listed} == {truth.run_time}, "every row is of the snapshot shown"
     [tile] = shipped.records("account-compliance")

@@ -186,7 +186,11 @@ def test_a_dry_run_replay_shows_the_batches_and_changes_nothing(world: World, sp
     done = keyreport(world, "replay", KEYREPORT_SINK="stdout")
 
     assert listing(world, "") == before  # nothing deleted, nothing moved
-    assert len(done.stdout.splitlines()) == rows_in(world, spilled.keys, "keys")
+    shown = [json.loads(line) for line in done.stdout.splitlines()]
+    tables = {"keys": "AWS_Access_Key_Report_CL", "runs": "AWS_Access_Key_Report_Run_CL"}
+    tables["users"] = "AWS_Access_Key_Report_Users_CL"
+    for table, name in tables.items():  # every spilled row, tagged with its table
+        assert len([line for line in shown if line["table"] == name]) == rows_in(world, spilled.keys, table), table
     assert f"would quarantine s3://{SPILL_BUCKET}/{next(iter(plant.planted))}: it carries no MAC" in done.stderr
     assert "shown, none deleted" in done.stderr and done.returncode == 1
     assert world.rows(spilled.run_id) == []

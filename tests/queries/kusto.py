@@ -88,7 +88,7 @@ def analyse(queries: dict[str, str], functions: dict[str, str] | None = None) ->
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # one node process for many queries: minutes on a loaded 2-core machine
         check=False,
         cwd=HERE,
     )

@@ -202,3 +202,15 @@ def test_the_docs_table_lists_every_check_with_its_ids() -> None:
 def test_missing_docs_markers_are_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="markers"):
         render_compliance.docs_text("# no markers here\n", MAP)
+
+
+def test_the_docs_check_table_names_each_checks_ids_as_the_map_does() -> None:
+    text = (arm.ROOT / "docs" / "queries.md").read_text(encoding="utf-8")
+    section = text.split("### What keyreport checks", 1)[1].split("\n\n", 3)[2]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    assert [row[0].strip("| `") for row in rows] == list(MAP.controls)
+    for row in rows:
+        control = MAP.controls[row[0].strip("| `")]
+        written = [part.strip() for part in row[1].split("/")]
+        expected = [control.benchmarks.get(name, "—") for name in (V5, V6, HUB)]
+        assert written == expected, control.id

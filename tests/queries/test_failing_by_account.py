@@ -28,14 +28,25 @@ def noisy_account() -> generated.Tables:
     users = [
         UserRecord("alice", generated.arn(NOISY, "alice"), "/", old, True, RUN, RUN, False, 1, 1, RUN),
         UserRecord("bob", generated.arn(NOISY, "bob"), "/", old, False, None, None, None, 1, 1, RUN),
+        root(NOISY, keys=1),  # the root user's row: its key fails root-access-key
     ]
     return generated.complete_run(NOISY, RUN, keys, users)
+
+
+def root(account: str, keys: int) -> UserRecord:
+    """The root user's row as an account-scope run ships it: MFA on a hardware device, not used lately."""
+    created = RUN - timedelta(days=2000)
+    arn = f"arn:aws:iam::{account}:root"
+    return UserRecord("<root_account>", arn, "/", created, True, None, None, True, keys, keys, hardware_mfa=True)
 
 
 def quiet_account() -> generated.Tables:
     fresh = RUN - timedelta(days=10)
     key = generated.key(QUIET, "carol", "AKIAJQABLZS4A3QDU576", "Active", fresh, last_used_date=RUN - timedelta(days=1))
-    users = [UserRecord("carol", generated.arn(QUIET, "carol"), "/", fresh, False, None, None, None, 1, 1, RUN)]
+    users = [
+        UserRecord("carol", generated.arn(QUIET, "carol"), "/", fresh, False, None, None, None, 1, 1, RUN),
+        root(QUIET, keys=0),
+    ]
     return generated.complete_run(QUIET, RUN, [key], users)
 
 

@@ -61,7 +61,8 @@ def spill() -> Iterator[SpillBucket]:
 
 
 def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
-    """A credential report with only the root user (no keys), one page of users, each key's last use asked for."""
+    """A credential report with only the root user (no keys), one page of users, each key's last use asked for;
+    then the account's posture: root MFA on a virtual device, a console password, no password policy."""
     report = (
         f"user,arn,access_key_1_active,access_key_1_last_rotated\n<root_account>,arn:aws:iam::{ACCOUNT}:root,false,N/A"
     )
@@ -78,6 +79,24 @@ def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
         for key_id in ids:
             last_use = {"LastUsedDate": USED, "ServiceName": "s3", "Region": "eu-west-1"}
             stub.add_response("get_access_key_last_used", {"AccessKeyLastUsed": last_use}, {"AccessKeyId": key_id})
+    stub_posture(stub)
+
+
+def stub_posture(stub: Stubber) -> None:
+    summary = {"AccountMFAEnabled": 1, "AccountPasswordPresent": 1, "AccountAccessKeysPresent": 0}
+    stub.add_response("get_account_summary", {"SummaryMap": summary})
+    root = {"Path": "/", "UserName": ACCOUNT, "UserId": f"{ACCOUNT}0000", "Arn": f"arn:aws:iam::{ACCOUNT}:root"}
+    device = {
+        "SerialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/root-account-mfa-device",
+        "EnableDate": CREATED,
+        "User": root | {"CreateDate": CREATED},
+    }
+    stub.add_response(
+        "list_virtual_mfa_devices",
+        {"VirtualMFADevices": [device], "IsTruncated": False},
+        {"AssignmentStatus": "Assigned"},
+    )
+    stub.add_client_error("get_account_password_policy", "NoSuchEntity", http_status_code=404)
 
 
 def arn(name: str) -> str:
@@ -122,12 +141,15 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     assert (run_row["RecordsShipped"], run_row["RecordsSpilled"], run_row["RecordsFailed"]) == (3, 0, 0)
     assert run_row["Errors"] == 0 and "ErrorDetail" not in run_row
     # What the workspace checks the snapshot against: the rows it produced for each table, and its scope.
-    assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 2)
+    assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 3)  # alice, bob and the root user
     assert (run_row["Scope"], run_row["InventoryComplete"]) == ("account", True)
     assert not {"ScopeUser", "UserDeleted"} & run_row.keys()
     assert sink.calls == [Table.KEYS, Table.USERS, Table.RUNS]  # the run row goes last, once the counts are known
     users = {row["user"]: row for row in sink.delivered[Table.USERS]}
-    assert set(users) == set(KEYS) and {row["RunId"] for row in users.values()} == {summary.run_id}
+    assert set(users) == {*KEYS, "<root_account>"} and {row["RunId"] for row in users.values()} == {summary.run_id}
+    root = users["<root_account>"]
+    assert (root["PasswordEnabled"], root["MfaActive"], root["HardwareMfa"], root["Keys"]) == (True, True, False, 0)
+    assert (run_row["PasswordPolicy"], run_row["MinPasswordLength"], "PostureNotRead" in run_row) == (False, 0, False)
     assert (users["alice"]["Keys"], users["alice"]["ActiveKeys"], users["alice"]["Path"]) == (2, 2, "/")
     assert users["alice"]["LastActivity"] == format_timestamp(USED)
     assert "PasswordEnabled" not in users["alice"], "no credential report: unknown, not false"
@@ -156,7 +178,7 @@ def test_a_failed_batch_is_spilled_and_counted(iam: tuple[Any, Stubber], spill: 
     [run_row] = sink.delivered[Table.RUNS]
     assert (run_row["Status"], run_row["RecordsShipped"], run_row["RecordsSpilled"]) == ("partial", 2, 1)
     # The spilled row is still one the run produced: once replayed, the snapshot is complete.
-    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 3, True)
 
 
 def test_when_spilling_fails_the_rows_are_logged_and_returned(
@@ -279,7 +301,7 @@ def test_user_rows_not_delivered_are_spilled_and_make_the_run_partial(
     assert spilled.table is Table.USERS and {row["user"] for row in spilled.rows} == set(KEYS)
     [run_row] = sink.delivered[Table.RUNS]
     assert run_row["Status"] == "partial" and run_row["RecordsShipped"] == 3
-    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 2, True)
+    assert (run_row["KeyRows"], run_row["UserRows"], run_row["InventoryComplete"]) == (3, 3, True)
 
 
 class OneRowBatches(FakeSink):

@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keyreport.records import (
+    ROOT_USER,
     USER_SCOPE,
     KeyRecord,
+    PasswordPolicy,
     RunSummary,
     UserRecord,
     account_from_arn,
@@ -169,9 +171,27 @@ def test_all_row_timestamps_are_utc_iso(create: datetime, used: datetime | None,
 def test_rows_carry_exactly_the_declared_fields() -> None:
     row = key_row(record(), run_time=RUN_TIME, run_id=RUN_ID, fingerprint_key=KEY)
     assert set(row) == schema.fields(schema.KEYS_TABLE)
+    policy = PasswordPolicy(True, 14, 24, True, True, True, True, 90)
     summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", errors=["x"])
+    summary.password_policy, summary.posture_not_read = policy, ["ListVirtualMFADevices: AccessDenied"]
     summary.scope, summary.scope_user, summary.user_deleted = USER_SCOPE, "alice", True
     assert set(summary_row(summary)) == schema.fields(schema.RUNS_TABLE)
+    root = UserRecord(ROOT_USER, "arn:aws:iam::123456789012:root", "/", RUN_TIME, True, RUN_TIME, RUN_TIME, True,
+                      0, 0, RUN_TIME, hardware_mfa=False)  # fmt: skip
+    assert set(user_row(root, run_time=RUN_TIME, run_id=RUN_ID)) == schema.fields(schema.USERS_TABLE)
+
+
+def test_an_account_without_a_password_policy_says_so_and_one_not_read_says_nothing() -> None:
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector")
+    assert not {"PasswordPolicy", "PostureNotRead"} & summary_row(summary).keys()
+    summary.password_policy = PasswordPolicy(present=False)
+    row = summary_row(summary)
+    assert (row["PasswordPolicy"], row["MinPasswordLength"], row["PasswordReusePrevention"]) == (False, 0, 0)
+    assert not any(row[name] for name in ("RequireSymbols", "RequireNumbers", "RequireUppercase", "RequireLowercase"))
+    summary.password_policy = PasswordPolicy(True, 8, 0, False, False, False, False)
+    row = summary_row(summary)
+    assert (row["MinPasswordLength"], row["PasswordReusePrevention"], row["RequireSymbols"]) == (8, 0, False)
+    assert "MaxPasswordAge" not in row, "passwords that never expire have no maximum age"
 
 
 def test_an_account_run_row_says_its_scope_counts_and_whether_its_inventory_is_whole() -> None:

@@ -46,6 +46,7 @@ class ReportRow:
     slots_known: bool = True  # False when the key columns could not be read: the keys get per-key calls
     password_last_used: datetime | None = None
     password_last_changed: datetime | None = None
+    created: datetime | None = None  # user_creation_time (the root user's: the account's creation)
 
     def slot_for(self, create_date: datetime) -> KeySlot | None:
         """The slot whose rotation time is the key's creation time; None when that is not unambiguous."""
@@ -152,6 +153,7 @@ def _row(header: list[str], fields: list[str]) -> tuple[ReportRow, str | None]:
         slots_known=problem is None,
         password_last_used=_optional_date(line.get("password_last_used", "")),
         password_last_changed=_optional_date(line.get("password_last_changed", "")),
+        created=_optional_date(line.get("user_creation_time", "")),
     )
     return row, problem
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyreport.aws.credential_report import CredentialReport, ReportRow
+from keyreport.aws.posture import AccountPosture
 from keyreport.aws.report_watch import ReportWatch
 from keyreport.deadline import current
 from keyreport.errors import DeadlineReached, aws_error_code
@@ -208,6 +209,30 @@ class Inventory:
             user_record(user, report.rows.get(name) if report else None, self._tallies.get(name, _Tally()))
             for name, user in self._listed_users.items()
         ]
+
+    def root_user(self, posture: AccountPosture) -> UserRecord | None:
+        """The root user's row: the credential report's root row (keys, MFA, last sign-in) and the account's
+        posture (console password present, hardware MFA). None when the report had no readable root row: the
+        run then says the root user's keys are unknown, and is not a complete snapshot."""
+        report = self._watch.report
+        row = report.rows.get(ROOT_USER) if report else None
+        if row is None or not row.slots_known:
+            return None
+        tally = self._tallies.get(ROOT_USER, _Tally())
+        uses = [moment for moment in (tally.last_use, row.password_last_used) if moment is not None]
+        return UserRecord(
+            user_name=ROOT_USER,
+            user_arn=row.arn,
+            path="/",
+            create_date=row.created,
+            password_enabled=posture.root_password,  # the report says "not_supported" for the root user
+            password_last_used=row.password_last_used,
+            mfa_active=row.mfa_active if row.mfa_active is not None else posture.root_mfa,
+            active_keys=tally.active,
+            keys=tally.keys,
+            last_activity=max(uses, default=None),
+            hardware_mfa=posture.root_hardware_mfa,
+        )
 
     def _looked_up(self, listed: ListedKey) -> _UserResult:
         result = _UserResult()
