@@ -96,7 +96,7 @@ clean:
 .PHONY: cfn-check cfn-lint checkov package deploy deploy-prerequisites
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-TEMPLATES := cloudformation/template.yaml cloudformation/member-role.yaml
+TEMPLATES := cloudformation/template.yaml cloudformation/member-role.yaml cloudformation/iam-events-forwarder.yaml
 PACKAGE_ZIP := build/keyreport-lambda.zip
 STACK ?= keyreport
 

@@ -58,7 +58,7 @@ DEFAULT_SINK = "logs_ingestion"  # the stack's default Sink
 
 # The AWS services the function makes clients for (tests/cloudformation/aws_calls.py reads them from the source
 # and a test holds this list to it): botocore's models of the other ~400 services are more than half the zip.
-AWS_SERVICES = ("iam", "kms", "organizations", "s3", "secretsmanager", "sqs", "sts")
+AWS_SERVICES = ("cloudtrail", "events", "iam", "kms", "lambda", "organizations", "s3", "secretsmanager", "sqs", "sts")
 
 
 def excluded(sink: str) -> set[str]:

@@ -139,6 +139,7 @@ WORKBOOK: tuple[Item, ...] = (
     Text("health", "## Collector health\nOne summary row per account per run, in AWS_Access_Key_Report_Run_CL."),
     Panel("ingestion-stopped", "Accounts that stopped reporting (no run for 26 hours)", width=50),
     Panel("ingestion-last-run", "Last run per account", width=50),
+    Panel("ingestion-freshness", "Freshness: time since each account's last snapshot (run or event re-read)"),
     Panel("ingestion-records-per-run", "Records per run: shipped and received"),
     Panel("ingestion-errors", "Runs with errors"),
 )

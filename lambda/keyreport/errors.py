@@ -57,6 +57,14 @@ class CertificateProblem(ValueError):
     """What is wrong with a certificate or PEM bundle, phrased for the person who made it."""
 
 
+class UserGone(Exception):
+    """IAM answered NoSuchEntity for the user being re-read: it does not exist (any more)."""
+
+
+class KeysChanging(Exception):
+    """A user's listed key was deleted before its last use was read, at every attempt: the user is changing now."""
+
+
 class SpillError(Exception):
     """The spill bucket could not take or give back a batch.
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from keyreport import pipeline
+from keyreport import events, pipeline
 from keyreport.aws import organization
 from keyreport.aws.clients import AwsClients
 from keyreport.deadline import Deadline, bounding
@@ -34,7 +34,8 @@ def _session() -> boto3.Session:
 
 def handle(event: dict[str, Any], context: LambdaContext, session: boto3.Session) -> dict[str, Any]:
     """The invocation with its AWS session injected: a schedule runs this account (or, in organization
-    mode, enqueues every member account); an SQS event runs the member accounts it names."""
+    mode, enqueues every member account); an SQS event runs the member accounts it names; an IAM CloudTrail
+    event (directly, or batched through the event queue) re-reads the users it names."""
     try:
         settings = Settings.from_env()
         deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
@@ -57,6 +58,8 @@ def _dispatch(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict
         )  # fmt: skip
     if event.get("keyreport") == "check":
         return _check(event, wiring)
+    if events.is_event_path(event, wiring.settings.event_queue_url):
+        return events.handle(event, wiring, deadline)
     if organization.is_sqs_event(event):
         if wiring.settings.organization is None:  # only organization mode has an account queue to trust
             raise ConfigError(["an SQS event reached the function in KEYREPORT_MODE=account; nothing was run"])

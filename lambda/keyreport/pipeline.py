@@ -78,7 +78,7 @@ def run(
     started_clock = time.monotonic()
     with bounding(deadline):
         account_id, root_arn, why_unknown = _identify(account)
-        summary = _new_summary(account_id, sink, clock)
+        summary = new_summary(account_id, sink.name, clock)
         logger.append_keys(run_id=summary.run_id, account=account_id)
         try:
             settle = Settler(spill, summary, deadline.closing())
@@ -223,7 +223,7 @@ def report_unreachable_account(
 ) -> RunResult:
     """A failed run row for an account that could not be inventoried at all, so it shows up in the
     ingestion-health queries instead of silently missing."""
-    summary = _new_summary(account_id, sink, clock)
+    summary = new_summary(account_id, sink.name, clock)
     summary.inventory_complete = False
     summary.errors.append(reason)
     logger.error("account not inventoried", extra={"account": account_id, "reason": reason})
@@ -233,9 +233,9 @@ def report_unreachable_account(
     return RunResult(summary, settle.unsettled, settle.reasons)
 
 
-def _new_summary(account_id: str, sink: Sink, clock: Callable[[], datetime]) -> RunSummary:
+def new_summary(account_id: str, sink_name: str, clock: Callable[[], datetime]) -> RunSummary:
     return RunSummary(
-        run_id=str(uuid.uuid4()), account_id=account_id, started=clock(), collector_version=__version__, sink=sink.name
+        run_id=str(uuid.uuid4()), account_id=account_id, started=clock(), collector_version=__version__, sink=sink_name
     )
 
 

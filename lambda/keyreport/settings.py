@@ -68,6 +68,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_QUEUE_URL": "organization mode: the SQS queue of per-account messages",
     "KEYREPORT_MEMBER_ROLE_NAME": "organization mode: role assumed in each member account (default keyreport-member)",
     "KEYREPORT_EXTERNAL_ID": "organization mode: external id the member role requires",
+    "KEYREPORT_EVENT_QUEUE_URL": "event path: the SQS queue of IAM events (other queues' records are refused)",
     "KEYREPORT_METRICS_NAMESPACE": "CloudWatch namespace of the run metrics the Lambda emits (default KeyReport)",
 }
 
@@ -281,6 +282,7 @@ class Settings:
     aws_max_attempts: int = 10
     deadline_margin_seconds: int = 20
     metrics_namespace: str = "KeyReport"
+    event_queue_url: str | None = None
 
     @property
     def run_log_type(self) -> str:
@@ -346,6 +348,7 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
     "KEYREPORT_USERS_STREAM": check.stream_problem,
     "KEYREPORT_CA_BUNDLE": check.pem_file_problem,
     "KEYREPORT_QUEUE_URL": check.queue_url_problem,
+    "KEYREPORT_EVENT_QUEUE_URL": check.queue_url_problem,
     "KEYREPORT_MEMBER_ROLE_NAME": check.role_name_problem,
     "KEYREPORT_EXTERNAL_ID": check.external_id_problem,
     "KEYREPORT_METRICS_NAMESPACE": check.metrics_namespace_problem,
@@ -477,6 +480,7 @@ class _Parser:
             "aws_max_attempts": self.integer("KEYREPORT_AWS_MAX_ATTEMPTS", 10, 1, 20),
             "deadline_margin_seconds": self.integer("KEYREPORT_DEADLINE_MARGIN_SECONDS", 20, 0, 300),
             "metrics_namespace": self.text("KEYREPORT_METRICS_NAMESPACE") or "KeyReport",
+            "event_queue_url": self.text("KEYREPORT_EVENT_QUEUE_URL"),
         }
         mode = self.choice("KEYREPORT_MODE", MODES, "account")
         organization = (

@@ -118,6 +118,10 @@ class Wiring:
         """The deployment's fingerprint key (read on first use: a run calls this under its deadline)."""
         return self.deployment_key.fingerprint
 
+    def clients_for(self, session: boto3.Session) -> AwsClients:
+        """Clients of another session (a member account's, through the member role) with this configuration."""
+        return AwsClients(session, self.config)
+
     def client(self, service: str) -> Any:
         """A client of this function's own session (Organizations, SQS, STS for member roles)."""
         return self.aws.client(service)

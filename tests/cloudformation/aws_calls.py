@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lambda" / "keyreport"
 
 # The AWS services keyreport makes clients for. A client for any other service fails the test that uses
 # this module, so that the template is looked at again.
-SERVICES = ("iam", "sts", "secretsmanager", "kms", "s3", "sqs", "organizations")
+SERVICES = ("iam", "sts", "secretsmanager", "kms", "s3", "sqs", "organizations", "cloudtrail", "events", "lambda")
 
 # Operations whose IAM permission has another name (Service Authorization Reference).
 PERMISSION_OF = {
@@ -57,7 +57,7 @@ def client_services(package: Path = PACKAGE) -> dict[str, str]:
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
-                and _name(node.func) in ("client", "_client")
+                and _name(node.func) in ("client", "_client", "in_region")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)

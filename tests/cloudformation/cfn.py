@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "cloudformation" / "template.yaml"
 MEMBER_ROLE = ROOT / "cloudformation" / "member-role.yaml"
+FORWARDER = ROOT / "cloudformation" / "iam-events-forwarder.yaml"
 
 NO_VALUE = object()  # what AWS::NoValue resolves to: the property or list item disappears
 

@@ -21,6 +21,9 @@ ALWAYS = {
     "iam:GetAccountSummary",  # root MFA and password (aws/posture.py)
     "iam:ListVirtualMFADevices",  # the root's MFA: virtual or hardware
     "iam:GetAccountPasswordPolicy",
+    "iam:GetUser",  # the event path's re-read of one user
+    "iam:GetLoginProfile",
+    "iam:ListMFADevices",
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
@@ -33,6 +36,18 @@ FOR_MODE = {
     "kms": {"kms:Sign", "kms:GetPublicKey"},
     "certificate": {"secretsmanager:GetSecretValue"},
     "secret": {"secretsmanager:GetSecretValue"},
+}
+# IamEvents=enabled: the event queue's trigger, and `keyreport check`'s reads of the event path.
+FOR_EVENTS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "events:ListRuleNamesByTarget",
+    "events:DescribeRule",
+    "lambda:ListEventSourceMappings",
 }
 FOR_ORGANIZATION = {
     "organizations:ListAccounts",
@@ -52,6 +67,8 @@ UNSCOPED = {
     "iam:GetCredentialReport",
     "sts:GetWebIdentityToken",
     "organizations:ListAccounts",
+    "cloudtrail:DescribeTrails",
+    "lambda:ListEventSourceMappings",
 }
 
 

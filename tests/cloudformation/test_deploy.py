@@ -20,9 +20,10 @@ from typing import Any
 import boto3
 import pytest
 
+from keyreport.aws.iam_events import EVENT_NAMES
 from keyreport.settings import Settings
-from tests.cloudformation.cfn import MEMBER_ROLE, ROOT, TEMPLATE, Scenario, as_list, load
-from tests.cloudformation.expected import ALWAYS, FOR_MODE, FOR_ORGANIZATION, sample
+from tests.cloudformation.cfn import FORWARDER, MEMBER_ROLE, ROOT, TEMPLATE, Scenario, as_list, load
+from tests.cloudformation.expected import ALWAYS, FOR_EVENTS, FOR_MODE, FOR_ORGANIZATION, sample
 
 REGION = "us-east-1"
 # Resource types moto's CloudFormation does not create (it skips them with a warning). The test fails
@@ -35,6 +36,8 @@ NOT_IN_MOTO = {
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SecretsManager::Secret",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Events::EventBusPolicy",
     "AWS::SecretsManager::ResourcePolicy",
 }
 FINGERPRINT_VARIABLE = "KEYREPORT_FINGERPRINT_SECRET_ARN"
@@ -159,6 +162,7 @@ def test_a_secret_mode_stack_with_alarm_email_deploys_as_written(moto: Moto) -> 
         "AzureClientSecretArn": secret_arn,
         "SecretsKmsKeyArn": secrets_key,
         "AlarmEmail": "secops@example.com",
+        "IamEvents": "disabled",
     }
     stack = deploy(moto, "keyreport", parameters)
     template = load(TEMPLATE)
@@ -210,6 +214,7 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
         "AzureAuth": "federated",
         "OrganizationMode": "true",
         "FunctionRoleName": "keyreport-org-collector",
+        "IamEvents": "enabled",
     }
     stack = deploy(moto, "keyreport-org", parameters)
     assert set(stack["created"]) == in_moto(Scenario.of(load(TEMPLATE), **parameters))
@@ -228,17 +233,18 @@ def test_a_federated_organization_stack_deploys_the_fan_out(moto: Moto) -> None:
         "federated",
     )
 
-    (mapping,) = lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
-    assert mapping["BatchSize"] == 1
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     sqs = moto.client("sqs")
     queue = sqs.get_queue_attributes(QueueUrl=stack["outputs"]["AccountQueueUrl"], AttributeNames=["All"])["Attributes"]
-    assert mapping["EventSourceArn"] == queue["QueueArn"]
+    mappings = lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+    assert len(mappings) == 2  # the account queue's and the IAM event queue's
+    (mapping,) = [m for m in mappings if m["EventSourceArn"] == queue["QueueArn"]]
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert json.loads(queue["RedrivePolicy"])["maxReceiveCount"] == 3
 
     grants = role_grants(moto, "keyreport-org-collector")
-    assert set(grants) == {"inventory", "delivery", "azure-federated", "organization-fan-out"}
-    assert actions(grants) == ALWAYS | FOR_MODE["federated"] | FOR_ORGANIZATION
+    assert set(grants) == {"inventory", "delivery", "azure-federated", "organization-fan-out", "iam-events"}
+    assert actions(grants) == ALWAYS | FOR_MODE["federated"] | FOR_ORGANIZATION | FOR_EVENTS
 
 
 def test_the_member_role_deploys_with_its_trust_conditions(moto: Moto) -> None:
@@ -256,3 +262,60 @@ def test_the_member_role_deploys_with_its_trust_conditions(moto: Moto) -> None:
     }
     grants = role_grants(moto, "keyreport-member")
     assert actions(grants) == {a for a in ALWAYS if a.startswith("iam:")}
+
+
+def rule_of(moto: Moto, prefix: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    events = moto.client("events")
+    (rule,) = [r for r in events.list_rules()["Rules"] if r["Name"].startswith(prefix)]
+    return rule, events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+
+
+def test_the_event_path_deploys_a_rule_queue_and_trigger_and_the_forwarders_send_to_its_bus(moto: Moto) -> None:
+    parameters = {
+        **upload_package(moto),
+        **{k: sample()[k] for k in ("DceEndpoint", "DcrImmutableId")},
+        **{k: sample()[k] for k in ("AzureTenantId", "AzureClientId")},
+        "AzureAuth": "federated",
+        "IamEvents": "enabled",
+    }
+    stack = deploy(moto, "keyreport-events", parameters)
+    name = stack["outputs"]["FunctionName"]
+    lambda_ = moto.client("lambda")
+    assert lambda_.get_function(FunctionName=name)["Concurrency"]["ReservedConcurrentExecutions"] == 3
+    assert {"IamEventRule", "IamEventQueue", "IamEventTrigger"} <= set(stack["created"])
+    rule, (target,) = rule_of(moto, "keyreport-events-IamEventRule")
+    pattern = json.loads(rule["EventPattern"])
+    assert (pattern["source"], pattern["detail-type"]) == (["aws.iam"], ["AWS API Call via CloudTrail"])
+    assert set(pattern["detail"]["eventName"]) == EVENT_NAMES  # the rule sends exactly what the code reads
+    sqs = moto.client("sqs")
+    queue_url = stack["created"]["IamEventQueue"]["PhysicalResourceId"]
+    queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert target["Arn"] == queue["QueueArn"]
+    assert queue["SqsManagedSseEnabled"] == "true" and int(queue["VisibilityTimeout"]) > 900
+
+    (mapping,) = lambda_.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+    assert (mapping["EventSourceArn"], mapping["BatchSize"]) == (queue["QueueArn"], 1000)
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    environment = lambda_strings(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
+    assert Settings.from_env(environment).event_queue_url == queue_url
+    grants = role_grants(moto, stack["outputs"]["FunctionRoleArn"].rsplit("/", 1)[1])
+    (reads,) = [s for s in grants["iam-events"] if "sqs:ReceiveMessage" in as_list(s["Action"])]
+    assert reads["Resource"] == queue["QueueArn"]
+
+    bus = f"arn:aws:events:eu-west-1:{moto.client('sts').get_caller_identity()['Account']}:event-bus/default"
+    deploy(moto, "keyreport-forwarder", {"CollectorEventBusArn": bus}, FORWARDER.read_text())
+    rule, (target,) = rule_of(moto, "keyreport-forwarder-IamEventForwardRule")
+    assert json.loads(rule["EventPattern"]) == pattern
+    assert target["Arn"] == bus
+    role = target["RoleArn"].rsplit("/", 1)[1]
+    assert [s["Resource"] for s in role_grants(moto, role)["put-on-the-collectors-bus"]] == [bus]
+
+    member = {
+        "CollectorRoleArn": "arn:aws:iam::111122223333:role/keyreport-collector",
+        "OrganizationId": "o-a1b2c3d4e5",
+        "ExternalId": "0123456789abcdef0123",
+        "CollectorEventBusArn": "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+    }
+    deploy(moto, "keyreport-member", member, MEMBER_ROLE.read_text())
+    rule, (target,) = rule_of(moto, "keyreport-member-IamEventForwardRule")
+    assert json.loads(rule["EventPattern"]) == pattern and target["Arn"] == member["CollectorEventBusArn"]

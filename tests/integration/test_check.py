@@ -16,6 +16,7 @@ from keyreport.check import Hop, Report, run_checks
 from keyreport.settings import Settings
 from keyreport.wiring import Wiring
 from sandbox.aws_faults import IamFaults, deny
+from sandbox.cloudtrail import IAM_EVENT_PATTERN, deploy_event_path
 from sandbox.lambda_context import LocalLambdaContext
 from sandbox.stack import CLIENT_ID, DCR_ID, TENANT_ID, WORKSPACE_KEY_SECRET, make_workspace_key
 from tests.integration.conftest import World
@@ -352,3 +353,72 @@ def test_lambda_test_event_returns_the_checklist(world: World) -> None:
     result = keyreport.handler.lambda_handler({"keyreport": "check"}, LocalLambdaContext(900))  # type: ignore[arg-type]
     assert result["passed"] is True and result["hops"][0]["name"] == "aws identity"
     assert stored(world) == before
+
+
+# -- the event path (KEYREPORT_EVENT_QUEUE_URL) ------------------------------------------------------------
+
+EVENT_HOPS = ["cloudtrail: management events in us-east-1", "iam events rule", "iam event queue trigger"]
+
+
+def event_hops(report: Report) -> dict[str, Hop]:
+    return {hop.name: hop for hop in report.hops if hop.name in EVENT_HOPS}
+
+
+def test_the_event_path_proves_trail_rule_queue_policy_and_trigger(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYREPORT_EVENT_QUEUE_URL", deploy_event_path(world.stack.aws))
+    report = check()
+    assert report.passed, "\n".join(report.lines())
+    hops = event_hops(report)
+    assert list(hops) == EVENT_HOPS
+    assert "trail management logs management events" in hops[EVENT_HOPS[0]].detail
+    assert "keyreport-IamEventRule sends IAM's events" in hops[EVENT_HOPS[1]].detail
+    assert "invokes arn:aws:lambda:" in hops[EVENT_HOPS[2]].detail
+
+
+@pytest.mark.parametrize(
+    ("missing", "hop", "says"),
+    [
+        ("trail", EVENT_HOPS[0], "create a multi-region trail that logs management events"),
+        ("queue_policy", EVENT_HOPS[1], "IamEventQueuePolicy"),
+        ("trigger", EVENT_HOPS[2], "IamEventTrigger"),
+    ],
+)
+def test_each_missing_part_of_the_event_path_fails_its_hop_with_the_fix(
+    world: World, monkeypatch: pytest.MonkeyPatch, missing: str, hop: str, says: str
+) -> None:
+    monkeypatch.setenv("KEYREPORT_EVENT_QUEUE_URL", deploy_event_path(world.stack.aws, **{missing: False}))
+    failed = first_failure(check())
+    assert failed.name == hop and says in failed.fix, failed
+
+
+def test_a_trail_of_read_events_only_or_stopped_does_not_count(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYREPORT_EVENT_QUEUE_URL", deploy_event_path(world.stack.aws))
+    cloudtrail = world.stack.aws.client("cloudtrail")
+    cloudtrail.put_event_selectors(
+        TrailName="management", EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]
+    )
+    assert first_failure(check()).name == EVENT_HOPS[0]
+    cloudtrail.put_event_selectors(
+        TrailName="management", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+    )
+    cloudtrail.stop_logging(Name="management")
+    assert first_failure(check()).name == EVENT_HOPS[0]
+
+
+def test_a_stack_outside_us_east_1_needs_the_forwarder(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue and rule in eu-west-1: passes only once a us-east-1 rule forwards IAM's events to its bus."""
+    aws = world.stack.aws
+    url = deploy_event_path(aws, region="eu-west-1")
+    monkeypatch.setenv("KEYREPORT_EVENT_QUEUE_URL", url)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    failed = first_failure(check())
+    assert failed.name == EVENT_HOPS[1] and "iam-events-forwarder.yaml" in failed.fix
+    bus = f"arn:aws:events:eu-west-1:{world.estate.account_id}:event-bus/default"
+    forward = aws.client("events")
+    forward.put_rule(Name="keyreport-forward", EventPattern=json.dumps(IAM_EVENT_PATTERN))
+    forward.put_targets(Rule="keyreport-forward", Targets=[{"Id": "bus", "Arn": bus}])
+    hop = event_hops(check())[EVENT_HOPS[1]]
+    assert hop.passed and "(us-east-1) forwards IAM's events to eu-west-1" in hop.detail, hop

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
-from keyreport.metrics import run_figures
+from keyreport.metrics import EventFigures, publish_events, run_figures
 from keyreport.records import RunSummary
 from keyreport.settings import Settings
 from tests.unit.settings_helpers import problems_with
@@ -39,3 +40,26 @@ def test_the_namespace_defaults_and_is_checked() -> None:
     ]
     [problem] = problems_with(DRY_RUN, KEYREPORT_METRICS_NAMESPACE="key|report")
     assert "is not a CloudWatch namespace" in problem
+
+
+def test_the_event_paths_emf_line_names_every_figure_and_keeps_under_100_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    figures = EventFigures(received=1000, refused=3, ignored=2, reread=500, gone=4)
+    figures.lag_seconds = [60.0 + index / 10 for index in range(500)]
+    publish_events(figures, "KeyReport/test")
+    [line] = capsys.readouterr().out.strip().splitlines()
+    emf = json.loads(line)
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "KeyReport/test" and directive["Dimensions"] == [["service"]]
+    assert {m["Name"] for m in directive["Metrics"]} == {
+        "EventsReceived",
+        "EventsRefused",
+        "UsersReread",
+        "UsersGone",
+        "EventToRowsSeconds",
+    }
+    assert (emf["EventsReceived"], emf["UsersReread"], emf["UsersGone"]) == ([1000.0], [500.0], [4.0])
+    lags = emf["EventToRowsSeconds"]
+    assert len(lags) < 100 and min(lags) == 60.0 and max(lags) > 109.0  # an even sample of the 500
+    assert figures.as_dict()["max_event_to_rows_seconds"] == 109.9

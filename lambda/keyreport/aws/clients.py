@@ -117,6 +117,15 @@ class AwsClients:
         """Any other service's client (S3, SQS, Organizations), with the same configuration."""
         return self._client(service)
 
+    def in_region(self, service: str, region: str) -> Any:
+        """A client of `service` in another region (IAM's events, and so its trail and rules, are us-east-1's)."""
+        key = f"{service}@{region}"
+        with self._lock:
+            if key not in self._clients:
+                made = self.session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
+                self._clients[key] = bound_by_deadline(made)
+            return self._clients[key]
+
     def _client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -311,20 +311,7 @@ class Inventory:
 
     @staticmethod
     def _key_record(listed: ListedKey, row: ReportRow | None, usage: LastUse | None) -> KeyRecord:
-        used, service, region = usage or (None, None, None)
-        return KeyRecord(
-            user_name=listed.user_name,
-            user_arn=listed.user_arn,
-            access_key_id=listed.key_id,
-            status=listed.status,
-            create_date=listed.create_date,
-            last_used_date=used,
-            last_used_service=service,
-            last_used_region=region,
-            password_enabled=row.password_enabled if row else None,
-            mfa_active=row.mfa_active if row else None,
-            last_use_known=usage is not None,
-        )
+        return key_record(listed, usage, row.password_enabled if row else None, row.mfa_active if row else None)
 
     def _last_used(self, key_id: str, errors: list[str]) -> LastUse | None:
         """The key's last use (date, service, region), or None when IAM would not say: never "never used"."""
@@ -333,13 +320,37 @@ class Inventory:
         except ClientError as error:
             errors.append(f"key {mask_key_id(key_id)}: {aws_error_code(error)}")
             return None
-        service = last.get("ServiceName")
-        region = last.get("Region")
-        return (
-            last.get("LastUsedDate"),
-            None if service in _ABSENT else service,
-            None if region in _ABSENT else region,
-        )
+        return last_use_of(last)
+
+
+def last_use_of(answer: Mapping[str, Any]) -> LastUse:
+    """GetAccessKeyLastUsed's AccessKeyLastUsed as (date, service, region); IAM's "N/A" placeholders are None."""
+    service, region = answer.get("ServiceName"), answer.get("Region")
+    return (
+        answer.get("LastUsedDate"),
+        None if service in _ABSENT else service,
+        None if region in _ABSENT else region,
+    )
+
+
+def key_record(
+    listed: ListedKey, usage: LastUse | None, password_enabled: bool | None, mfa_active: bool | None
+) -> KeyRecord:
+    """A listed key's record with its last use (None: IAM would not tell) and its user's password and MFA."""
+    used, service, region = usage or (None, None, None)
+    return KeyRecord(
+        user_name=listed.user_name,
+        user_arn=listed.user_arn,
+        access_key_id=listed.key_id,
+        status=listed.status,
+        create_date=listed.create_date,
+        last_used_date=used,
+        last_used_service=service,
+        last_used_region=region,
+        password_enabled=password_enabled,
+        mfa_active=mfa_active,
+        last_use_known=usage is not None,
+    )
 
 
 def user_record(user: dict[str, Any], row: ReportRow | None, tally: _Tally) -> UserRecord:

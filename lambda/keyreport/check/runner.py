@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from keyreport.check.aws_reads import AwsReads
 from keyreport.check.deployment_key import read_deployment_key
+from keyreport.check.event_path import EventPathHops
 from keyreport.check.organization import OrganizationHops
 from keyreport.check.report import Hop, Report, not_checked, run_hop
 from keyreport.check.sign_in import SignInHops
@@ -22,11 +23,13 @@ HOP_TIMEOUT_SECONDS = 30.0
 
 
 def plan(wiring: Wiring, *, member_account: str | None = None, query_token: bool = False) -> list[Probe]:
-    """Every hop of the configured run: AWS reads, organization, spill bucket, sign-in, Key Vault, sink."""
+    """Every hop of the configured run: AWS reads, organization, event path, spill bucket, sign-in, Key Vault, sink."""
     settings = wiring.settings
     probes: list[Probe] = AwsReads(wiring.aws).hops()
     if settings.organization is not None:
         probes += OrganizationHops(wiring.aws, settings.organization, member_account).hops()
+    if settings.event_queue_url is not None:
+        probes += EventPathHops(wiring.aws, settings.event_queue_url).hops()
     probes.append(("fingerprint key", functools.partial(read_deployment_key, wiring)))
     if settings.spill_bucket is not None:
         probes.append(("spill bucket", functools.partial(probe_bucket, wiring.aws, settings.spill_bucket)))
