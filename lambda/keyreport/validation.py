@@ -170,9 +170,9 @@ def resource_id_problem(value: str) -> str | None:
 
 
 def pem_file_problem(value: str) -> str | None:
-    try:  # a name too long for the file system (ENAMETOOLONG), a directory, no permission: OSError, not a crash
+    try:  # too long a name (ENAMETOOLONG), a directory, no permission: OSError; a NUL in it: ValueError; no crash
         content = Path(value).read_bytes()
-    except OSError:
+    except (OSError, ValueError):
         return "does not name a readable file"
     if b"-----BEGIN CERTIFICATE-----" not in content:
         return "contains no PEM certificate"

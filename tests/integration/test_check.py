@@ -313,7 +313,9 @@ def test_a_silent_hop_is_reported_not_waited_on(world: World) -> None:
     report = run_checks(Wiring(Settings.from_env(), boto3.Session()), timeout=3)
     # Found by name: on a loaded machine an earlier hop may also pass its 3 s, which is not what this is about.
     [hop] = [hop for hop in report.hops if hop.name == "data collector"]
-    assert (hop.passed, hop.detail) == (False, "no answer within 3 s")
+    # Either the call was cut off inside the hop's time (the usual case) or the hop's own wait ended first.
+    assert not hop.passed and hop.detail.startswith("no answer"), hop.detail
+    assert "did not answer" in hop.cause or "silent" in hop.cause, hop.cause
     assert hop.milliseconds < 6000
 
 

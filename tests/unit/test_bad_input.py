@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -167,3 +168,9 @@ def test_signer_agrees_with_the_independent_verifier(key: bytes, length: int, da
     ours = signature("3f2b7c1e-5d4a-4b8e-9c0f-1a2b3c4d5e6f", key, when, length)
     theirs = emulator_signature(base64.b64encode(key).decode(), when, length)
     assert ours.endswith(":" + theirs)
+
+
+def test_a_nul_in_the_ca_bundle_path_is_a_config_error_not_a_crash() -> None:
+    # Hypothesis draws "\x00" only now and then: pinned here so it is checked on every run.
+    with pytest.raises(ConfigError, match="KEYREPORT_CA_BUNDLE"):
+        Settings.from_env({"KEYREPORT_CA_BUNDLE": "a\x00b", "KEYREPORT_SINK": "stdout"})

@@ -18,6 +18,8 @@ def unreachable(where: str, error: BaseException, what: str, fix: str) -> HopFai
     detail = f"cannot reach {where}: {first_line(error, 200)}"
     network = network_failure(error, where)
     if network is not None:  # refused, silent, a name that does not resolve, or TLS: each has its own fix
+        if network.kind == "silent":  # cut off at the hop's end: the SDK's text would name its own, longer timeout
+            detail = f"no answer from {where} within the hop's time"
         return HopFailed(detail, f"{what}: {network.cause}", f"{network.fix}; {fix}")
     return HopFailed(
         detail, f"no route to {what}, or a TLS-inspecting proxy whose CA is not trusted", f"{fix}; {PROXY_FIX}"
