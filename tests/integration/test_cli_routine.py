@@ -64,7 +64,7 @@ def test_a_dry_run_piped_into_head_exits_quietly(world: World) -> None:
     writer.stdout.close()  # what head does after its lines
     code = writer.wait(timeout=120)
     errors = writer.stderr.read()
-    assert json.loads(first)["RunId"]
+    assert json.loads(first)["record"]["RunId"]  # each line: {"table": ..., "record": ...}
     assert code == 141, errors
     assert "Traceback" not in errors and "BrokenPipeError" not in errors and "Exception ignored" not in errors
 
