@@ -227,10 +227,12 @@ def summary_row(summary: RunSummary) -> Row:
             "InventoryComplete": summary.inventory_read,
             "KeyRows": summary.key_rows,
             "UserRows": summary.user_rows,
+            # Always present (empty for an account-wide run), so the state functions can name the columns in a
+            # Data Collector workspace that never received a user's re-read.
+            "ScopeUser": summary.scope_user or "",
+            "UserDeleted": bool(summary.user_deleted),
         }
         | _optional(
-            ScopeUser=summary.scope_user,
-            UserDeleted=summary.user_deleted,
             ErrorDetail="; ".join(summary.errors)[:4000] if summary.errors else None,
         )
         | _posture_fields(summary)
