@@ -79,10 +79,17 @@ def test_key_queries_start_from_the_current_state_functions() -> None:
             continue
         assert re.match(r"(let \w+ = KeyReport_\w+\(\).*;\n)?KeyReport_\w+\(\)\n", query.text), query.id
         assert "by KeyFingerprint_s" not in query.text and "AWS_Access_Key_Report_CL" not in query.text, query.id
-    for name in ("KeyReport_CurrentKeys", "KeyReport_CurrentUsers"):
-        assert "KeyReport_LatestRuns()" in FUNCTIONS[name].text, name
-    assert "KeyReport_CompleteRuns()" in FUNCTIONS["KeyReport_LatestRuns"].text
-    assert 'Status_s == "ok"' in FUNCTIONS["KeyReport_CompleteRuns"].text
+    for name in ("KeyReport_CurrentKeys", "KeyReport_CurrentUsers", "KeyReport_LatestRuns"):
+        assert "KeyReport_CurrentRuns()" in FUNCTIONS[name].text, name
+    # Runs are ordered and dated by the collector's own run time, never by TimeGenerated (replaced by the
+    # ingestion time when more than two days old) nor ingestion_time().
+    for function in FUNCTIONS.values():
+        assert "arg_max(TimeGenerated" not in function.text.replace("arg_max(TimeGenerated, *) by RunId_g", ""), (
+            function.id
+        )
+        assert "ingestion_time()" not in function.text, function.id
+    assert "RunTime = loggedDate_t" in FUNCTIONS["KeyReport_RunRows"].text
+    assert 'Status_s == "ok"' in FUNCTIONS["KeyReport_RunRows"].text
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -110,10 +117,10 @@ def test_thresholds_are_defined_once() -> None:
 
 def test_functions_call_only_shipped_functions_callees_first() -> None:
     assert queries.calls("KeyReport_CurrentKeys() | count") == [
-        "KeyReport_CompleteRuns",
-        "KeyReport_LatestRuns",
         "KeyReport_Thresholds",
-        "KeyReport_KeySnapshots",
+        "KeyReport_RunRows",
+        "KeyReport_CurrentRuns",
+        "KeyReport_KeyRows",
         "KeyReport_CurrentKeys",
     ]
     assert queries.calls("print KeyReport_Nothing()") == []
