@@ -20,7 +20,8 @@ WORKBOOK_TEMPLATE_PATH = arm.ROOT / "azure" / "workbook.json"
 WORKBOOK_API = "2022-04-01"
 WORKSPACE = "microsoft.operationalinsights/workspaces"
 TIME_RANGE = "TimeRange"
-DEFAULT_RANGE_MS = 7 * 86_400_000  # how old a last complete snapshot may be: the current-state queries' default
+DEFAULT_RANGE_MS = 7 * 86_400_000  # the trends' and run listings' default range (the time picker)
+STATE_FUNCTION = "KeyReport_CurrentRuns"  # a query reading the current state runs over its own range, not the picker
 RANGE_CHOICES_MS = (86_400_000, 2 * 86_400_000, 7 * 86_400_000, 14 * 86_400_000, 30 * 86_400_000, 90 * 86_400_000)
 TIME_RANGE_PARAMETER_ID = "5c0e4b9a-6f2d-4a8e-9b1c-3d7e2f4a6b80"  # stable: workbooks key parameters by id
 TAB_PARAMETER = "tab"  # set by the tab strip; each item shows on one tab
@@ -137,7 +138,9 @@ WORKBOOK: tuple[Item, ...] = (
     Panel("setup-keys", "Keys created with a console user and never used", width=50),
     Tab("health", "Collector health"),
     Text("health", "## Collector health\nOne summary row per account per run, in AWS_Access_Key_Report_Run_CL."),
-    Panel("ingestion-stopped", "Accounts that stopped reporting (no run for 26 hours)", width=50),
+    Panel("ingestion-stopped", "Accounts that stopped reporting (no run for StaleAfterHours)", width=50),
+    Panel("accounts-stale", "Accounts whose current snapshot is stale", width=50),
+    Panel("ingestion-arriving", "Runs still arriving, and what they wait for"),
     Panel("ingestion-last-run", "Last run per account", width=50),
     Panel("ingestion-freshness", "Freshness: time since each account's last snapshot (run or event re-read)"),
     Panel("ingestion-records-per-run", "Records per run: shipped and received"),
@@ -152,12 +155,17 @@ def _query_item(panel: Panel, query: queries.Query) -> dict[str, Any]:
         "size": 0,
         "title": panel.title,
         "noDataMessage": "Nothing found in the time range.",
-        "timeContext": {"durationMs": DEFAULT_RANGE_MS},
-        "timeContextFromParameter": TIME_RANGE,
         "queryType": 0,
         "resourceType": WORKSPACE,
         "visualization": query.visualization,
     }
+    if STATE_FUNCTION in queries.calls(query.text):
+        # "Current" must not depend on the picker: the state functions read their own look-back within this range.
+        content["timeContext"] = {"durationMs": int(query.timespan.total_seconds() * 1000)}
+        content["noDataMessage"] = "Nothing found."
+    else:
+        content["timeContext"] = {"durationMs": DEFAULT_RANGE_MS}
+        content["timeContextFromParameter"] = TIME_RANGE
     if query.visualization == "table":
         content["gridSettings"] = {"filter": True, "rowLimit": 1000}
     content.update(panel.settings)

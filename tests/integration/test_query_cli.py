@@ -92,7 +92,7 @@ def test_the_request_carries_the_default_timespan_and_a_token_for_the_query_audi
     assert code == 0, err
     body = shipped.stack.logs_query.queries[-1]
     assert body["query"] == queries.find("ingestion-stopped").text
-    assert body["timespan"] == "PT1209600.0S"  # the header's P14D, as LogsQueryClient writes it
+    assert body["timespan"] == "PT2592000.0S"  # the header's P30D, as LogsQueryClient writes it
     assert shipped.stack.entra.issued[issued]["aud"] == PUBLIC_AUDIENCE
 
 

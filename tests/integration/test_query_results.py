@@ -176,7 +176,9 @@ def test_ingestion_health_after_one_run(one_run: Shipped) -> None:
     )
     assert str(last["RunId"]) == summary["RunId"] and last["Version"] == __version__ and 0 <= last["HoursAgo"] < 0.1
     [per_run] = one_run.records("ingestion-records-per-run")
-    assert per_run["Received"] == per_run["Shipped"] == estate.key_count and per_run["Missing"] == 0
+    assert per_run["KeysArrived"] == per_run["KeysAnnounced"] == estate.key_count
+    assert per_run["UsersArrived"] == per_run["UsersAnnounced"] > 0
+    assert per_run["Missing"] == 0 and per_run["Complete"] is True
     assert one_run.records("ingestion-stopped") == []
 
 
@@ -202,7 +204,7 @@ def test_a_second_run_doubles_naive_counts_but_not_the_deduplicated_ones(fresh: 
     days = twice.records("rotation-compliance")
     assert [d["ActiveKeys"] for d in days] == [len(estate.active())] * len({d["Day"] for d in days})
     runs = twice.records("ingestion-records-per-run")
-    assert len(runs) == 2 and all(r["Received"] == r["Shipped"] == estate.key_count for r in runs)
+    assert len(runs) == 2 and all(r["KeysArrived"] == r["KeysAnnounced"] == estate.key_count for r in runs)
 
 
 def test_an_account_that_stopped_reporting_is_listed(fresh: Shipped) -> None:
@@ -217,7 +219,7 @@ def test_an_account_that_stopped_reporting_is_listed(fresh: Shipped) -> None:
     fresh.ship()
     stopped = {r["Account"]: r for r in fresh.records("ingestion-stopped")}
     assert set(stopped) == {SILENT_ACCOUNT}
-    assert stopped[SILENT_ACCOUNT]["LastRun"] == started and stopped[SILENT_ACCOUNT]["Runs"] == 1
+    assert stopped[SILENT_ACCOUNT]["LastRun"] == started and stopped[SILENT_ACCOUNT]["LastRunStatus"] == "ok"
     assert 30 <= stopped[SILENT_ACCOUNT]["HoursSilent"] < 30.1
     last_runs = {r["Account"]: r["Status"] for r in fresh.records("ingestion-last-run")}
     assert last_runs == {SILENT_ACCOUNT: "ok", fresh.world.estate.account_id: "ok"}
