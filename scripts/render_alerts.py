@@ -17,25 +17,36 @@ from scripts import arm
 
 ALERTS_TEMPLATE_PATH = arm.ROOT / "azure" / "alerts.json"
 
-ALERT_API = "2023-03-15-preview"
+# The stable API (Azure/azure-rest-api-specs, specification/monitor/resource-manager/Microsoft.Insights/stable/
+# 2023-12-01/scheduledQueryRule_API.json); tests/azure/test_resource_schemas.py holds the rules to its models.
+ALERT_API = "2023-12-01"
+# A log search alert looks back at most two days (windowSize x numberOfEvaluationPeriods, and any
+# overrideQueryTimeRange); the rules use all of it, so the current-state functions see two days of runs.
+WINDOW = "P2D"
 # A query header's severity as Azure Monitor writes it (0 critical .. 4 verbose).
 MONITOR_SEVERITY = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3, "Informational": 4}
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One Azure Monitor log search alert rule."""
+    """One Azure Monitor log search alert rule, stateful (autoMitigate): it stays fired while its condition holds
+    and resolves itself at the first evaluation where it no longer does.
 
-    query: str  # library id; one alert per result row (split by Account)
+    By default the rule counts result rows per `dimension` (one alert per account with at least one row). A rule
+    with a `measure` instead compares the sum of that numeric column over the result with `threshold`.
+    """
+
+    query: str  # library id
     name: str
     display_name: str
     description: str
     # For a query whose header names no check (ingestion health); else the compliance map's.
     severity: str | None = None
     evaluation_frequency: str = "PT1H"
-    window_size: str = "P1D"
-    query_time_range: str = "P7D"  # the current-state functions keep a snapshot this old, marked Stale
-    auto_mitigate: bool = True
+    dimension: str | None = "Account"  # one alert per value of this result column; None: one for the rule
+    measure: str | None = None  # metricMeasureColumn, summed (timeAggregation Total); None: count the rows
+    operator: str = "GreaterThan"
+    threshold: int = 0
 
     def level(self) -> str:
         """The rule's severity: the query header's, or the rule's own when the header names none."""
@@ -50,6 +61,20 @@ class Alert:
         if not query.controls:
             return self.description
         return f"{self.description} Controls: {', '.join(query.controls)}. Remediation: {query.remediation}"
+
+    def condition(self, query: queries.Query) -> dict[str, Any]:
+        """The rule's one criterion (criteria.allOf[0])."""
+        condition: dict[str, Any] = {"query": query.text}
+        if self.measure is None:
+            condition["timeAggregation"] = "Count"
+        else:
+            condition |= {"timeAggregation": "Total", "metricMeasureColumn": self.measure}
+        condition |= {"operator": self.operator, "threshold": self.threshold}
+        if self.dimension is not None:
+            condition["dimensions"] = [{"name": self.dimension, "operator": "Include", "values": ["*"]}]
+        # One evaluation period: the queries return no time column to split the window by.
+        condition["failingPeriods"] = {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1}
+        return condition
 
 
 ALERTS: tuple[Alert, ...] = (
@@ -78,21 +103,34 @@ ALERTS: tuple[Alert, ...] = (
         evaluation_frequency="P1D",
     ),
     Alert(
-        query="ingestion-stopped",
+        query="ingestion-recent-runs",
         name="collector-stopped",
-        display_name="keyreport: an AWS account stopped reporting access keys",
-        description="An account that reported key inventories has not reported for 26 hours: the collector Lambda "
-        "is not running, failing before it ships, or lost access to the account. Stays fired until closed, since "
-        "an account silent for longer than the query range drops out of the result.",
+        display_name="keyreport: the access key collector stopped reporting",
+        description="No account has reported a run for StaleAfterHours (KeyReport_Thresholds, 26 hours by "
+        "default): the collector Lambda is not running, fails before it ships, or cannot reach the workspace. "
+        "Runs are counted by their run time, so the alert stays fired however long the silence lasts and "
+        "resolves when a run reports; the ingestion-stopped and ingestion-last-run queries show each account.",
         severity="Medium",
-        query_time_range="P14D",
-        auto_mitigate=False,
+        dimension=None,
+        measure="Runs",
+        operator="LessThan",
+        threshold=1,
+    ),
+    Alert(
+        query="accounts-stale",
+        name="account-snapshot-stale",
+        display_name="keyreport: an AWS account's key inventory is stale",
+        description="An account's latest complete inventory is older than StaleAfterHours (KeyReport_Thresholds, "
+        "26 hours by default): its later runs failed or were partial, so the dashboards and the other rules "
+        "judge it by an old snapshot. One alert per account; the ingestion-errors and ingestion-last-run "
+        "queries say why.",
+        severity="Medium",
     ),
 )
 
 
 def _alert_resource(alert: Alert, query: queries.Query) -> dict[str, Any]:
-    """One log search alert: fires per Account with at least one result row."""
+    """One log search alert on the workspace, looking back WINDOW, stateful."""
     return {
         "type": "Microsoft.Insights/scheduledQueryRules",
         "apiVersion": ALERT_API,
@@ -106,21 +144,9 @@ def _alert_resource(alert: Alert, query: queries.Query) -> dict[str, Any]:
             "enabled": "[parameters('enabled')]",
             "scopes": ["[parameters('workspaceResourceId')]"],
             "evaluationFrequency": alert.evaluation_frequency,
-            "windowSize": alert.window_size,
-            "overrideQueryTimeRange": alert.query_time_range,
-            "criteria": {
-                "allOf": [
-                    {
-                        "query": query.text,
-                        "timeAggregation": "Count",
-                        "operator": "GreaterThan",
-                        "threshold": 0,
-                        "dimensions": [{"name": "Account", "operator": "Include", "values": ["*"]}],
-                        "failingPeriods": {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1},
-                    }
-                ]
-            },
-            "autoMitigate": alert.auto_mitigate,
+            "windowSize": WINDOW,
+            "criteria": {"allOf": [alert.condition(query)]},
+            "autoMitigate": True,
             "actions": {"actionGroups": "[parameters('actionGroupIds')]"},
         },
     }
@@ -131,7 +157,8 @@ def alerts_template() -> dict[str, Any]:
     library = queries.library()
     return arm.template(
         "keyreport's log search alert rules on the Log Analytics workspace: a root user key, active keys past "
-        "90 days, console users without MFA, an account that stopped reporting.",
+        "90 days, console users without MFA, a collector that stopped reporting, an account whose inventory "
+        "is stale.",
         __file__,
         parameters={
             "workspaceResourceId": arm.workspace_parameter(),

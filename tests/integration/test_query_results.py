@@ -180,6 +180,7 @@ def test_ingestion_health_after_one_run(one_run: Shipped) -> None:
     assert per_run["UsersArrived"] == per_run["UsersAnnounced"] > 0
     assert per_run["Missing"] == 0 and per_run["Complete"] is True
     assert one_run.records("ingestion-stopped") == []
+    assert one_run.records("ingestion-recent-runs") == [{"Runs": 1}]  # the collector-stopped rule stays quiet
 
 
 def test_the_original_key_age_query_runs_on_our_rows(one_run: Shipped) -> None:
@@ -221,5 +222,7 @@ def test_an_account_that_stopped_reporting_is_listed(fresh: Shipped) -> None:
     assert set(stopped) == {SILENT_ACCOUNT}
     assert stopped[SILENT_ACCOUNT]["LastRun"] == started and stopped[SILENT_ACCOUNT]["LastRunStatus"] == "ok"
     assert 30 <= stopped[SILENT_ACCOUNT]["HoursSilent"] < 30.1
+    # Only the fresh run is within the cadence: the silent account's 30-hour-old run is not counted.
+    assert fresh.records("ingestion-recent-runs") == [{"Runs": 1}]
     last_runs = {r["Account"]: r["Status"] for r in fresh.records("ingestion-last-run")}
     assert last_runs == {SILENT_ACCOUNT: "ok", fresh.world.estate.account_id: "ok"}

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from keyreport import queries
 from keyreport.queries import compliance
+from sandbox.local_kql import LocalWorkspace, StoredTable, TimeRange
 from scripts import arm, render, render_alerts, render_workbook
+from tests import schema
 from tests.queries import kusto
 from tests.queries.conftest import embedded_queries
 
@@ -148,8 +152,10 @@ def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
 # -- alert rules ----------------------------------------------------------------------------------------
 
 
-def test_alert_rules_cover_root_keys_old_keys_and_a_stopped_collector() -> None:
-    assert {alert.query for alert in render_alerts.ALERTS} >= {"root-keys", "rotation-due", "ingestion-stopped"}
+def test_alert_rules_cover_root_keys_old_keys_a_stopped_collector_and_stale_accounts() -> None:
+    assert {alert.query for alert in render_alerts.ALERTS} >= {
+        "root-keys", "rotation-due", "ingestion-recent-runs", "accounts-stale"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("alert", render_alerts.ALERTS, ids=lambda alert: alert.name)
@@ -171,31 +177,172 @@ def test_a_rule_without_any_severity_is_refused() -> None:
         rule.level()
 
 
+def alert_resources() -> list[dict[str, Any]]:
+    resources: list[dict[str, Any]] = load(render_alerts.ALERTS_TEMPLATE_PATH)["resources"]
+    return resources
+
+
 def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto.Analysis]) -> None:
     template = load(render_alerts.ALERTS_TEMPLATE_PATH)
     assert template["$schema"] == arm.ARM_SCHEMA
     by_text = {query.text: query.id for query in LIBRARY.values()}
     for resource in template["resources"]:
         assert resource["type"] == "Microsoft.Insights/scheduledQueryRules" and resource["kind"] == "LogAlert"
-        assert resource["apiVersion"] in ("2021-08-01", "2023-03-15-preview")
+        assert resource["apiVersion"] == "2023-12-01"  # stable (tests/azure/test_resource_schemas.py)
         properties = resource["properties"]
         assert properties["displayName"] and properties["description"]
         assert properties["severity"] in range(5)
         assert properties["scopes"] == ["[parameters('workspaceResourceId')]"]
-        for key in ("evaluationFrequency", "windowSize", "overrideQueryTimeRange"):
-            assert ISO_DURATION.fullmatch(properties[key]), (key, properties[key])
-        frequency, window, span = (
-            queries.parse_duration(properties[key])
-            for key in ("evaluationFrequency", "windowSize", "overrideQueryTimeRange")
-        )
-        assert frequency <= window <= span <= queries.parse_duration("P14D")
         [condition] = properties["criteria"]["allOf"]
-        assert condition["timeAggregation"] == "Count" and condition["operator"] == "GreaterThan"
-        assert condition["threshold"] == 0
-        columns = analysis[by_text[condition["query"]]].column_names
-        for dimension in condition["dimensions"]:
+        columns = dict(analysis[by_text[condition["query"]]].columns)
+        for dimension in condition.get("dimensions", []):
             assert dimension["name"] in columns and dimension["operator"] == "Include"
+            assert dimension["values"] == ["*"]
+        if "metricMeasureColumn" in condition:
+            assert columns[condition["metricMeasureColumn"]] in ("long", "int", "real")
         assert properties["actions"]["actionGroups"] == "[parameters('actionGroupIds')]"
+
+
+# The combinations the service accepts (Azure Monitor's validation, beyond the REST specification's `duration`):
+# evaluationFrequency and windowSize from fixed lists, frequency <= look-back = windowSize x
+# numberOfEvaluationPeriods <= 2 days, overrideQueryTimeRange (if any) >= look-back and <= 2 days, 1..6 periods
+# and exactly 1 when the query returns no time column, metricMeasureColumn for every aggregation but Count.
+# Source: the service's own error ("Supported granularities are: 5, 10, 15, 30, 45, 60, 120, 180, 240, 300, 360,
+# 1440, 2880", Azure/azure-rest-api-specs#21258) and the azurerm provider's azurerm_monitor_scheduled_query_rules_
+# alert_v2 documentation, which lists them from it.
+FREQUENCIES = {
+    "PT1M", "PT5M", "PT10M", "PT15M", "PT30M", "PT45M", "PT1H", "PT2H", "PT3H", "PT4H", "PT5H", "PT6H", "P1D"
+}  # fmt: skip
+WINDOWS = FREQUENCIES - {"PT1M"} | {"P2D"}
+OVERRIDES = WINDOWS | {"PT20M"}
+MOST_LOOK_BACK = timedelta(days=2)
+
+
+@pytest.mark.parametrize("resource", alert_resources(), ids=lambda resource: resource["name"])
+def test_rules_look_back_at_most_two_days_in_combinations_azure_accepts(
+    resource: dict[str, Any], analysis: dict[str, kusto.Analysis]
+) -> None:
+    properties = resource["properties"]
+    frequency, window = properties["evaluationFrequency"], properties["windowSize"]
+    assert frequency in FREQUENCIES and window in WINDOWS, (frequency, window)
+    [condition] = properties["criteria"]["allOf"]
+    periods = condition["failingPeriods"]
+    assert 1 <= periods["minFailingPeriodsToAlert"] <= periods["numberOfEvaluationPeriods"] <= 6
+    look_back = queries.parse_duration(window) * periods["numberOfEvaluationPeriods"]
+    assert queries.parse_duration(frequency) <= look_back <= MOST_LOOK_BACK
+    if "overrideQueryTimeRange" in properties:
+        override = properties["overrideQueryTimeRange"]
+        assert override in OVERRIDES and look_back <= queries.parse_duration(override) <= MOST_LOOK_BACK
+    by_text = {query.text: query.id for query in LIBRARY.values()}
+    if "datetime" not in dict(analysis[by_text[condition["query"]]].columns).values():
+        assert periods["numberOfEvaluationPeriods"] == 1  # no time column to split the look-back by
+    assert ("metricMeasureColumn" in condition) == (condition["timeAggregation"] != "Count")
+    # Stateful: fired while the condition holds, resolved by the first evaluation where it does not.
+    assert properties["autoMitigate"] is True and "muteActionsDuration" not in properties
+
+
+def test_rules_use_the_whole_two_days_and_check_root_keys_and_the_collector_hourly() -> None:
+    rules = {r["name"].split("-", 1)[1].removesuffix("', parameters('namePrefix'))]"): r for r in alert_resources()}
+    assert {r["properties"]["windowSize"] for r in rules.values()} == {"P2D"}
+    assert all("overrideQueryTimeRange" not in r["properties"] for r in rules.values())
+    hourly = {name for name, r in rules.items() if r["properties"]["evaluationFrequency"] == "PT1H"}
+    assert {"root-access-key", "collector-stopped", "account-snapshot-stale"} <= hourly
+
+
+# -- the collector-stopped rule, evaluated as Azure Monitor does ------------------------------------------------
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThan": operator.gt, "GreaterThanOrEqual": operator.ge, "LessThan": operator.lt,
+    "LessThanOrEqual": operator.le, "Equals": operator.eq,
+}  # fmt: skip
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def fires(resource: dict[str, Any], rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """The dimension values the rule fires for over `rows` (its query's result): per value, the row count or the
+    measure's total, compared with the threshold. A rule without dimensions has one series, ()."""
+    [condition] = resource["properties"]["criteria"]["allOf"]
+    names = [dimension["name"] for dimension in condition.get("dimensions", [])]
+    series: dict[tuple[Any, ...], list[dict[str, Any]]] = {} if names else {(): []}
+    for row in rows:
+        series.setdefault(tuple(row[name] for name in names), []).append(row)
+    measure, aggregation = condition.get("metricMeasureColumn"), condition["timeAggregation"]
+    assert aggregation in ("Count", "Total"), "this emulation knows Count and Total"
+    compare = COMPARE[condition["operator"]]
+    return {
+        key
+        for key, members in series.items()
+        if compare(len(members) if measure is None else sum(row[measure] for row in members), condition["threshold"])
+    }
+
+
+def run_row(run_time: datetime, ingested: datetime | None = None, account: str = "111111111111") -> dict[str, Any]:
+    """A run row; TimeGenerated is the run time unless Log Analytics replaced it with the ingestion time."""
+    return {
+        "TimeGenerated": (ingested or run_time).isoformat(),
+        "loggedDate_t": run_time.isoformat(),
+        "account_number_s": account,
+        "RunId_g": str(uuid.uuid4()),
+        "Status_s": "ok",
+    }
+
+
+def stopped_rule() -> dict[str, Any]:
+    [resource] = [r for r in alert_resources() if "-collector-stopped'" in r["name"]]
+    return resource
+
+
+def evaluate_stopped_rule(rows: list[dict[str, Any]], at: datetime) -> set[tuple[Any, ...]]:
+    """The rule's query over the rows of its look-back window ending at `at` (by TimeGenerated), then its condition."""
+    resource = stopped_rule()
+    [condition] = resource["properties"]["criteria"]["allOf"]
+    window = queries.parse_duration(resource["properties"]["windowSize"])
+    tables = [
+        StoredTable(name, schema.columns(name), rows if name == schema.RUNS_TABLE else []) for name in schema.tables()
+    ]
+    workspace = LocalWorkspace(tables)
+    try:
+        result = workspace.run(condition["query"], time_range=TimeRange.last(window, at), now=at).records()
+    finally:
+        workspace.close()
+    return fires(resource, result)
+
+
+def test_the_stopped_rule_counts_runs_and_fires_on_an_empty_window() -> None:
+    [condition] = stopped_rule()["properties"]["criteria"]["allOf"]
+    assert (condition["timeAggregation"], condition["metricMeasureColumn"]) == ("Total", "Runs")
+    assert (condition["operator"], condition["threshold"]) == ("LessThan", 1) and "dimensions" not in condition
+    assert "loggedDate_t" in condition["query"] and "TimeGenerated" not in condition["query"]
+    assert evaluate_stopped_rule([], NOW) == {()}
+
+
+@pytest.mark.parametrize("silent_for", [timedelta(hours=27), timedelta(days=2), timedelta(days=3), timedelta(days=40)])
+def test_the_stopped_rule_stays_fired_however_long_the_collector_is_silent(silent_for: timedelta) -> None:
+    last_run = run_row(NOW - silent_for)
+    assert evaluate_stopped_rule([last_run], NOW) == {()}
+
+
+def test_the_stopped_rule_resolves_when_a_run_reports() -> None:
+    assert evaluate_stopped_rule([run_row(NOW - timedelta(hours=30)), run_row(NOW - timedelta(hours=2))], NOW) == set()
+    assert evaluate_stopped_rule([run_row(NOW - timedelta(hours=25, minutes=59))], NOW) == set()
+
+
+def test_a_late_replay_of_old_runs_does_not_resolve_the_stopped_rule() -> None:
+    # Rows of a run three days old, ingested now: Log Analytics stamps them TimeGenerated = ingestion time.
+    replayed = [
+        run_row(NOW - timedelta(days=3), ingested=NOW - timedelta(minutes=5), account=a) for a in ("1" * 12, "2" * 12)
+    ]
+    assert evaluate_stopped_rule(replayed, NOW) == {()}
+
+
+def test_the_stopped_rules_cadence_fits_in_its_look_back() -> None:
+    workspace = LocalWorkspace([])
+    try:
+        [thresholds] = workspace.run("KeyReport_Thresholds()").records()
+    finally:
+        workspace.close()
+    window = queries.parse_duration(stopped_rule()["properties"]["windowSize"])
+    assert timedelta(hours=24) < timedelta(hours=thresholds["StaleAfterHours"]) <= window
 
 
 # -- compliance -----------------------------------------------------------------------------------------
