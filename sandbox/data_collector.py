@@ -21,7 +21,8 @@ using the HTTP Data Collector API"):
   ISO 8601 date-time string ``_t``, other string or nested JSON ``_s``; nulls dropped. A value that
   does not fit a property's existing column (only strings convert) makes a new suffixed column.
 * ``time-generated-field``: TimeGenerated = that field when it is an ISO 8601 date-time no more than 2
-  days old and 1 day ahead; otherwise the ingestion time.
+  days old and 1 day ahead; otherwise the ingestion time (:func:`sandbox.workspace.time_generated`, the rule
+  both ingestion emulators share). The field itself is stored unchanged.
 
 Error bodies are ``{"Error": code, "Message": text}`` with the documented codes; success is 200, empty.
 ``GET /_sandbox/tables[/{table}]`` reads the stored rows back (no auth; the server is loopback-only).
@@ -43,7 +44,7 @@ from typing import Any
 
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
-from sandbox.workspace import WorkspaceTables
+from sandbox.workspace import WorkspaceTables, time_generated
 
 API_VERSION = "2016-04-01"
 MAX_POST_BYTES = 30_000_000
@@ -52,8 +53,6 @@ MAX_COLUMNS = 500
 MAX_COLUMN_NAME = 45
 MAX_LOG_TYPE = 100
 CLOCK_SKEW = timedelta(minutes=15)
-TIME_GENERATED_PAST = timedelta(days=2)
-TIME_GENERATED_FUTURE = timedelta(days=1)
 RESERVED = frozenset({"tenant", "timegenerated", "rawdata"})
 TYPE_NAMES = {"s": "string", "b": "bool", "d": "real", "t": "datetime", "g": "guid"}
 
@@ -321,12 +320,13 @@ class DataCollectorEmulator(HttpsEmulator, WorkspaceTables):
                         stored, cut = _truncate(stored)
                         truncated += cut
                     row[column] = stored
-                generated = _time_generated(record, time_field, received)
-                fallbacks += time_field is not None and generated is None
+                supplied = _time_field(record, time_field)
+                generated = time_generated(supplied, received)
+                fallbacks += time_field is not None and generated != supplied
                 standard: dict[str, Any] = {
                     "TenantId": self.workspace_id,
                     "SourceSystem": "RestAPI",
-                    "TimeGenerated": format_datetime(generated or received),
+                    "TimeGenerated": format_datetime(generated),
                     "Type": table,
                 }
                 if resource_id:
@@ -394,19 +394,10 @@ def _place(schema: dict[str, str], name: str, value: Any) -> tuple[str, Any]:
     return column, stored
 
 
-def _time_generated(record: dict[str, Any], field: str | None, received: datetime) -> datetime | None:
-    if field is None:
-        return None
-    value = record.get(field)
-    moment = parse_iso_datetime(value) if isinstance(value, str) else None
-    return moment if moment is not None and time_generated_accepted(moment, received) else None
-
-
-def time_generated_accepted(moment: datetime, received: datetime) -> bool:
-    """Whether Log Analytics keeps a record's own TimeGenerated: no more than 2 days before ingestion nor 1
-    day after it (Data Collector time-generated-field and DCR-based ingestion alike); else it is replaced by
-    the ingestion time, so a batch replayed days late arrives looking new."""
-    return received - TIME_GENERATED_PAST <= moment <= received + TIME_GENERATED_FUTURE
+def _time_field(record: dict[str, Any], field: str | None) -> datetime | None:
+    """The date-time in the record's ``time-generated-field``, if it has one."""
+    value = record.get(field) if field is not None else None
+    return parse_iso_datetime(value) if isinstance(value, str) else None
 
 
 def _fault(fault: Fault) -> Response:

@@ -22,6 +22,9 @@ azure-rest-api-specs ``monitor/data-plane/ingestion/stable/2023-01-01``):
   the table's column types (``guid`` normalised, ``datetime`` as ISO 8601 UTC, ``real`` as float; string
   values over 64 KB truncated) and represented exactly as the Data Collector emulator stores them, so one
   read-back serves both sinks.
+* ``TimeGenerated`` is the record's own when it is no more than 2 days old and 1 day ahead, else the
+  ingestion time (:func:`sandbox.workspace.time_generated`, shared with the Data Collector emulator); the
+  record's other columns (``loggedDate``) are stored unchanged.
 * An empty array is authorised like any upload (401 without a token, 403 without the role) and answers 204
   with no row and no table: what ``keyreport check`` sends, and Vector's azure_logs_ingestion healthcheck.
   (The service also answers 204 to a body that is not an array and drops it, MicrosoftDocs/azure-docs
@@ -45,11 +48,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.data_collector import format_datetime, parse_iso_datetime, time_generated_accepted
+from sandbox.data_collector import format_datetime, parse_iso_datetime
 from sandbox.entra import EntraEmulator, TokenError
 from sandbox.https import Fault, HttpsEmulator, Request, Response, retry_after_header
 from sandbox.tls import LocalCA
-from sandbox.workspace import WorkspaceTables
+from sandbox.workspace import WorkspaceTables, time_generated
 
 API_VERSIONS = frozenset({"2023-01-01", "2021-11-01-preview"})
 MAX_CALL_BYTES = 1024 * 1024  # the service's own figure in its 413 message
@@ -316,18 +319,10 @@ class LogsIngestionEmulator(HttpsEmulator, WorkspaceTables):
                 stored = _stored(value, flow.table_columns[name])
                 if stored is not None:
                     row[name] = stored
-        generated = _time_generated(row.pop("TimeGenerated", None), received)
-        standard = {"TenantId": self.workspace_id, "TimeGenerated": generated, "Type": flow.table}
+        supplied = row.pop("TimeGenerated", None)  # stored as ISO 8601 UTC when the record had one
+        generated = time_generated(parse_iso_datetime(supplied) if supplied else None, received)
+        standard = {"TenantId": self.workspace_id, "TimeGenerated": format_datetime(generated), "Type": flow.table}
         return {**standard, **row}
-
-
-def _time_generated(value: str | None, received: datetime) -> str:
-    """The record's TimeGenerated when Log Analytics keeps it (within 2 days before and 1 day after ingestion),
-    else the ingestion time, as for the Data Collector API."""
-    moment = parse_iso_datetime(value) if value else None
-    if moment is None or not time_generated_accepted(moment, received):
-        return format_datetime(received)
-    return format_datetime(moment)
 
 
 def _invalid_record(index: int, detail: str) -> _Rejected:

@@ -1,11 +1,33 @@
-"""What both ingestion emulators share: a workspace's stored rows and the loopback read-back API."""
+"""What both ingestion emulators share: a workspace's stored rows, the loopback read-back API, and the rule by
+which Log Analytics sets a row's TimeGenerated."""
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.https import Request, Response
+
+# Microsoft documents one window for both ingestion APIs. Data Collector API (learn.microsoft.com,
+# azure-monitor/logs/data-collector-api, header `time-generated-field`): "The Time Generated value cannot be
+# older than 2 days before received time or more than a day in the future. In such case, the time that the
+# message is ingested will be used." Every table, DCR-based ones (Logs Ingestion API) included
+# (azure-monitor/logs/log-standard-columns#timegenerated): "The TimeGenerated value cannot be older than 2 days
+# before received time or more than a day in the future. If in some situation, the value is older than 2 days
+# or more than a day in the future, it would be replaced with the actual received time."
+TIME_GENERATED_PAST = timedelta(days=2)
+TIME_GENERATED_FUTURE = timedelta(days=1)
+
+
+def time_generated(supplied: datetime | None, received: datetime) -> datetime:
+    """The TimeGenerated Log Analytics stores for a record that supplied ``supplied`` (None: none, or not a
+    date-time) and was ingested at ``received``: its own time within [received - 2 days, received + 1 day],
+    else the ingestion time. So a batch replayed days late arrives looking new; its other columns (the run's
+    loggedDate) are untouched."""
+    if supplied is None or not received - TIME_GENERATED_PAST <= supplied <= received + TIME_GENERATED_FUTURE:
+        return received
+    return supplied
 
 
 class WorkspaceTables:

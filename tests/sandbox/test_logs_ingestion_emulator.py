@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -264,33 +264,3 @@ def test_faults_come_with_retry_after_and_the_sdk_reports_them_through_on_error(
     [failure] = failures
     assert isinstance(failure.error, HttpResponseError) and failure.error.status_code == 503
     assert failure.failed_logs == [RECORD]
-
-
-def test_a_time_generated_out_of_the_window_becomes_the_ingestion_time(
-    ingestion: LogsIngestionEmulator, entra: EntraEmulator, bundle: str
-) -> None:
-    """As Log Analytics does: a record dated more than 2 days back (a late replay) or more than a day ahead is
-    stored at its ingestion time; within the window its own time stays. loggedDate_t always keeps the run time."""
-    received = datetime.now(UTC)
-    dated = {
-        "late": received - timedelta(days=3),
-        "recent": received - timedelta(days=1, hours=23),
-        "ahead": received + timedelta(days=1, hours=1),
-        "skewed": received + timedelta(minutes=20),
-    }
-    records = [
-        {**RECORD, "user_s": name, "TimeGenerated": stamp(moment), "loggedDate_t": stamp(moment)}
-        for name, moment in dated.items()
-    ]
-    assert post(ingestion, bundle, gzip_json(records), bearer=token(entra)).status_code == 204
-    stored = {row["user_s"]: row for row in ingestion.rows(KEYS)}
-    for name in ("recent", "skewed"):
-        assert stored[name]["TimeGenerated"] == stamp(dated[name]), name
-    for name in ("late", "ahead"):
-        generated = datetime.fromisoformat(stored[name]["TimeGenerated"])
-        assert abs(generated - received) < timedelta(seconds=30), name
-        assert stored[name]["loggedDate_t"] == stamp(dated[name])
-
-
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
