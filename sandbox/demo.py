@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keyreport.records import parse_timestamp
-from sandbox import dashboard_demo
+from sandbox import dashboard_demo, state_demo
 from sandbox.auth_modes import AUTH_MODES
 from sandbox.estate import Estate
 from sandbox.expected import NEVER_USED_GRACE_DAYS, ROTATION_DAYS, UNUSED_DAYS, Expected
@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = dashboard_demo.show(stack, estate, datetime.now(UTC), run_time)
         if problems:
             print("The dashboards do not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 1
+        problems = state_demo.show(stack, sink)
+        if problems:
+            print("The current state is not what the runs imply:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 1
         print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
         print("Every count above matches the seeded estate.")
