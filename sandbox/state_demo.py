@@ -48,8 +48,9 @@ def show(stack: Stack, sink_name: str) -> list[str]:
     try:
         library = queries.library()
         results = {
-            query_id: workspace.run(library[query_id].text, time_range=TimeRange.last(library[query_id].timespan, now))
-            .records()
+            query_id: workspace.run(
+                library[query_id].text, time_range=TimeRange.last(library[query_id].timespan, now)
+            ).records()
             for query_id in ("accounts-stale", "ingestion-arriving")
         }
         latest = workspace.run("KeyReport_LatestRuns() | sort by account_number_s asc").records()
@@ -92,7 +93,8 @@ def _ship_run(
     run_id = str(uuid.uuid4())
     user_arn = f"arn:aws:iam::{account}:user/demo.service"
     keys = [KeyRecord("demo.service", user_arn, key_id, "Active", started - timedelta(days=40)) for key_id in key_ids]
-    user = UserRecord("demo.service", user_arn, "/", started - timedelta(days=400), active_keys=len(keys), keys=len(keys))
+    created = started - timedelta(days=400)
+    user = UserRecord("demo.service", user_arn, "/", created, active_keys=len(keys), keys=len(keys))
     summary = RunSummary(
         run_id, account, started, __version__, sink_name, users=1, keys=len(keys), shipped=arrived + 1,
         spilled=len(keys) - arrived, key_rows=len(keys), user_rows=1,
