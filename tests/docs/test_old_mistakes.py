@@ -212,7 +212,7 @@ WRONG = {
         ),
         "is not created before this",
     ),
-    "a query's range misquoted": ("A key appears twice in `rotation-due` (its range is `P2D`).\n", "has range P7D"),
+    "a query's range misquoted": ("A key appears twice in `rotation-due` (its range is `P2D`).\n", "has range P30D"),
     "an output read from a deployment never made": (
         FENCE.format("DCR_ID=$(az deployment group show -g rg -n nowhere --query properties.outputs.x.value -o tsv)"),
         "no earlier `az deployment group create -n nowhere`",
