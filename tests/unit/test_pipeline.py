@@ -143,7 +143,7 @@ def test_everything_delivered_makes_an_ok_run_row(iam: tuple[Any, Stubber], spil
     # What the workspace checks the snapshot against: the rows it produced for each table, and its scope.
     assert (run_row["KeyRows"], run_row["UserRows"]) == (3, 3)  # alice, bob and the root user
     assert (run_row["Scope"], run_row["InventoryComplete"]) == ("account", True)
-    assert not {"ScopeUser", "UserDeleted"} & run_row.keys()
+    assert (run_row["ScopeUser"], run_row["UserDeleted"]) == ("", False)
     assert sink.calls == [Table.KEYS, Table.USERS, Table.RUNS]  # the run row goes last, once the counts are known
     users = {row["user"]: row for row in sink.delivered[Table.USERS]}
     assert set(users) == {*KEYS, "<root_account>"} and {row["RunId"] for row in users.values()} == {summary.run_id}
