@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import duckdb
 import duckdb_kql
+from duckdb_kql.engine import schema as kql_schema
 from duckdb_kql.stored_functions import ResolvedFunctions, parse_functions
 
 from keyreport import queries
@@ -141,6 +142,11 @@ class LocalWorkspace:
         self.tables = {table.name: table for table in tables}
         self.functions = list(deployed_functions() if functions is None else functions)
         self._parsed_functions = _parsed(tuple(self.functions))
+        # What a query's SQL depends on besides its text and now(): the functions and the tables' columns.
+        self._signature = (
+            tuple(self.functions),
+            tuple((name, tuple({**STANDARD_COLUMNS, **self.tables[name].columns}.items())) for name in self.tables),
+        )
         self._lock = threading.Lock()
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET TimeZone='UTC'")
@@ -170,13 +176,8 @@ class LocalWorkspace:
             for name in self.tables:
                 connection.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_visible(name, time_range)}')
             try:
-                relation = duckdb_kql.kql(
-                    connection,
-                    query,
-                    allow_write=False,
-                    query_now=_naive(now),
-                    functions={database: dict(found) for database, found in self._parsed_functions.items()},
-                )
+                sql, parameters = self._translated(query, _naive(now))
+                relation = connection.sql(sql, params=parameters) if parameters else connection.sql(sql)
                 rows = relation.fetchall()
             except duckdb_kql.KqlUnsupportedError as error:
                 raise LocalUnsupported(f"{ENGINE} cannot run this query: {error}") from None
@@ -187,6 +188,31 @@ class LocalWorkspace:
             names, kinds = relation.columns, relation.types
         columns = tuple(Column(name, _kusto_type(str(kind))) for name, kind in zip(names, kinds, strict=True))
         return ResultTable(columns, tuple(tuple(_python_value(value) for value in row) for row in rows))
+
+
+    def _translated(self, query: str, now: datetime | None) -> tuple[str, dict[str, Any]]:
+        """The query's SQL and parameters (what duckdb_kql.kql runs), translated once per process for the same
+        text, now(), functions and columns: the translation of a query over the state functions takes a few
+        tenths of a second, as long as DuckDB takes to run it on a test's rows."""
+        key = (query, now, self._signature)
+        if key not in _TRANSLATIONS:
+            translated = duckdb_kql.to_sql(
+                query,
+                schema=kql_schema(self._connection),
+                allow_write=False,
+                query_now=now,
+                functions={database: dict(found) for database, found in self._parsed_functions.items()},
+            )
+            if translated.unbound:
+                raise LocalQueryError(f"{ENGINE}: query parameters without a value: {', '.join(translated.unbound)}")
+            if len(_TRANSLATIONS) >= 256:
+                _TRANSLATIONS.clear()
+            _TRANSLATIONS[key] = (str(translated), dict(translated.parameters))
+        sql, parameters = _TRANSLATIONS[key]
+        return sql, dict(parameters)
+
+
+_TRANSLATIONS: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
 
 def deployed_functions() -> list[str]:

@@ -147,12 +147,15 @@ class Run:
         return zip(self.keys, self.key_deliveries, strict=True)
 
 
-@dataclass
 class History:
-    runs: list[Run]
-    skews: dict[str, timedelta]
+    """Runs of several accounts (skews: each account's clock against the ingestion clock). Not a dataclass: on a
+    failure Hypothesis prints describe() (note()), not 30 kB of dataclass repr."""
 
-    def __repr__(self) -> str:  # Hypothesis prints the history's description (note()); the dataclass repr is 30 kB
+    def __init__(self, runs: list[Run], skews: dict[str, timedelta]) -> None:
+        self.runs = runs
+        self.skews = skews
+
+    def __repr__(self) -> str:
         return f"History({len(self.skews)} accounts, {len(self.runs)} runs: see above)"
 
     def describe(self) -> str:
@@ -751,6 +754,168 @@ def test_the_queries_on_the_current_state_equal_the_model(history: History) -> N
     note(history.describe())
     ws = history.workspace()
     try:
+        check_queries(history, ws)
+    finally:
+        ws.close()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The five situations of the issue, by name
+# --------------------------------------------------------------------------------------------------------------------
+
+A, B = "111111111111", "222222222222"
+
+
+def estate_of(*keys: tuple[str, str, str, int]) -> dict[str, User]:
+    """Users with their keys: (user, key id, status, age in days at NOW)."""
+    users: dict[str, User] = {}
+    for name, key_id, status, age in keys:
+        user = users.setdefault(name, User(name, NOW - timedelta(days=500)))
+        user.keys.append(Key(key_id, status, NOW - timedelta(days=age)))
+    return users
+
+
+def on_time(label: str, account: str, at: datetime, estate: dict[str, User], kind: str = "ok") -> Run:
+    """An account-wide run at `at` (its clock right) whose rows all arrived a minute later."""
+    keys, users = snapshot(account, estate)
+    run = Run(label, account, at, at, "account", kind, keys, users)
+    run.run_row = [at + timedelta(minutes=1)]
+    run.key_deliveries = [[at + timedelta(minutes=1)] for _ in keys]
+    run.user_deliveries = [[at + timedelta(minutes=1)] for _ in users]
+    return run
+
+
+def checked(runs: list[Run]) -> tuple[History, LocalWorkspace]:
+    history = History(runs, {run.account: timedelta(0) for run in runs})
+    ws = history.workspace()
+    try:
+        check_functions(history, ws)
+    except AssertionError as error:
+        ws.close()
+        raise AssertionError(f"{error}\n{history.describe()}") from None
+    return history, ws
+
+
+def current_keys(ws: LocalWorkspace) -> list[tuple[Any, ...]]:
+    rows = _records(ws, "KeyReport_CurrentKeys()")
+    return sorted((r["account_number_s"], r["AccessKeyId_s"], r["AsOf"], r["Stale"], r["Arriving"]) for r in rows)
+
+
+def test_a_late_replay_of_an_old_run_never_becomes_current() -> None:
+    # Run 1 (3 days ago) lost its rows and they are replayed an hour ago: TimeGenerated is the replay's time, newer
+    # than run 2's rows, but run 2 (yesterday, complete) is later by run time and stays the snapshot.
+    old = on_time("A#1", A, NOW - timedelta(days=3), estate_of(("u0", "AKIA0000000000000001", "Active", 100)))
+    old.key_deliveries = [[NOW - timedelta(hours=1)]]
+    old.run_row = [NOW - timedelta(hours=1)]
+    new = on_time("A#2", A, NOW - timedelta(days=1), estate_of(("u0", "AKIA0000000000000002", "Active", 1)))
+    history, ws = checked([old, new])
+    try:
+        assert time_generated(old.logged, NOW - timedelta(hours=1)) == NOW - timedelta(hours=1)
+        assert current_keys(ws) == [(A, "AKIA...0002", new.logged, False, False)]
+        assert not _query(ws, "rotation-due"), "the replayed run's 100-day-old key is not current"
+        [latest] = _records(ws, "KeyReport_LatestRuns()")
+        assert (str(latest["RunId_g"]), latest["LatestRun"]) == (new.run_id, new.logged)
+    finally:
+        ws.close()
+
+
+def test_a_duplicate_delivery_counts_once() -> None:
+    # Run 2's batch was delivered twice, but only its first key made it: the duplicate does not make up for the
+    # missing key, so run 1 stays the snapshot (Arriving); run 3 delivered everything twice and is current, once.
+    estate = estate_of(("u0", "AKIA0000000000000001", "Active", 10), ("u1", "AKIA0000000000000002", "Active", 10))
+    first = on_time("A#1", A, NOW - timedelta(hours=20), estate)
+    doubled = on_time("A#2", A, NOW - timedelta(hours=10), estate)
+    doubled.key_deliveries = [[doubled.true_time + timedelta(minutes=m) for m in (1, 2)], []]
+    history, ws = checked([first, doubled])
+    try:
+        assert [row[2:] for row in current_keys(ws)] == [(first.logged, False, True)] * 2
+        [arriving] = _query(ws, "ingestion-arriving")
+        assert (str(arriving["RunId"]), arriving["KeyRowsMissing"]) == (doubled.run_id, 1)
+    finally:
+        ws.close()
+    twice = on_time("A#3", A, NOW - timedelta(hours=2), estate)
+    twice.run_row *= 2
+    twice.key_deliveries = [deliveries * 2 for deliveries in twice.key_deliveries]
+    twice.user_deliveries = [deliveries * 2 for deliveries in twice.user_deliveries]
+    history, ws = checked([first, doubled, twice])
+    try:
+        assert current_keys(ws) == [(A, key, twice.logged, False, False) for key in ("AKIA...0001", "AKIA...0002")]
+        assert len(_records(ws, "KeyReport_CurrentUsers()")) == 2
+        assert not _query(ws, "ingestion-arriving"), "run 2 is older than the snapshot now"
+    finally:
+        ws.close()
+
+
+def test_a_run_whose_key_rows_have_not_arrived_keeps_the_previous_snapshot_arriving() -> None:
+    before = estate_of(("u0", "AKIA0000000000000001", "Active", 95))
+    after = estate_of(("u0", "AKIA0000000000000002", "Active", 0))  # rotated: the old key deleted
+    previous = on_time("A#1", A, NOW - timedelta(hours=20), before)
+    arriving = on_time("A#2", A, NOW - timedelta(minutes=30), after)
+    arriving.key_deliveries = [[]]  # the run row and the user row are here, the key row is not yet
+    history, ws = checked([previous, arriving])
+    try:
+        assert current_keys(ws) == [(A, "AKIA...0001", previous.logged, False, True)]
+        assert [r["User"] for r in _query(ws, "rotation-due")] == ["u0"]
+        [latest] = _records(ws, "KeyReport_LatestRuns()")
+        assert (latest["AsOf"], latest["LatestRun"], latest["Arriving"]) == (previous.logged, arriving.logged, True)
+        [waiting] = _query(ws, "ingestion-arriving")
+        assert (str(waiting["RunId"]), waiting["KeyRowsMissing"], waiting["UserRowsMissing"]) == (arriving.run_id, 1, 0)
+        check_queries(history, ws)
+    finally:
+        ws.close()
+
+
+def test_an_account_that_stopped_stays_listed_stale() -> None:
+    stopped = on_time("A#1", A, NOW - timedelta(days=3), estate_of(("u0", "AKIA0000000000000001", "Inactive", 30)))
+    failing = on_time("A#2", A, NOW - timedelta(days=2), estate_of(("u0", "AKIA0000000000000001", "Inactive", 30)))
+    failing.kind = "failed"  # its last run failed: the snapshot stays run 1
+    alive = on_time("B#1", B, NOW - timedelta(hours=3), estate_of(("u0", "AKIA0000000000000002", "Active", 5)))
+    history, ws = checked([stopped, failing, alive])
+    try:
+        assert current_keys(ws) == [
+            (A, "AKIA...0001", stopped.logged, True, False),
+            (B, "AKIA...0002", alive.logged, False, False),
+        ]
+        assert [(r["Account"], r["Stale"]) for r in _query(ws, "inactive-keys")] == [(A, True)]
+        [stale] = _query(ws, "accounts-stale")
+        assert (stale["Account"], stale["AsOf"], stale["LatestRunStatus"]) == (A, stopped.logged, "failed")
+        assert stale["HoursSinceSnapshot"] == 72.0
+        [silent] = _query(ws, "ingestion-stopped")
+        assert (silent["Account"], silent["LastRun"], silent["HoursSilent"]) == (A, failing.logged, 48.0)
+        check_queries(history, ws)
+    finally:
+        ws.close()
+
+
+def test_two_complete_runs_in_the_same_second_count_once() -> None:
+    estate = estate_of(("u0", "AKIA0000000000000001", "Active", 100), ("u1", "AKIA0000000000000002", "Active", 10))
+    at = NOW - timedelta(hours=5)
+    scheduled = on_time("A#1", A, at, estate)
+    manual = on_time("A#1b", A, at, estate)
+    history, ws = checked([scheduled, manual])
+    try:
+        assert [row[1] for row in current_keys(ws)] == ["AKIA...0001", "AKIA...0002"]
+        day = at.replace(hour=0, minute=0, second=0)
+        rows = _query(ws, "rotation-compliance")
+        assert [(r["Day"], r["ActiveKeys"], r["Overdue"], r["CompliancePct"]) for r in rows] == [(day, 2, 1, 50.0)]
+        check_trend(history, ws)
+        [rotation] = [r for r in _query(ws, "compliance-trend") if r["Control"] == ROTATION_CONTROL]
+        assert (rotation["Day"], rotation["Failing"]) == (day, 1)
+        check_queries(history, ws)
+    finally:
+        ws.close()
+
+
+def test_a_days_last_inventory_without_keys_ends_the_days_rotation_figures() -> None:
+    # In the morning u0 had one overdue key; by the evening run it was deleted and u0 has none: the day's last
+    # complete inventory has no active key, so neither trend may show the morning's overdue key for that day.
+    morning = on_time("A#1", A, NOW - timedelta(hours=11), estate_of(("u0", "AKIA0000000000000001", "Active", 100)))
+    evening = on_time("A#2", A, NOW - timedelta(hours=3), {"u0": User("u0", NOW - timedelta(days=500))})
+    assert morning.logged.date() == evening.logged.date()
+    history, ws = checked([morning, evening])
+    try:
+        assert not _query(ws, "rotation-compliance")
+        check_trend(history, ws)
         check_queries(history, ws)
     finally:
         ws.close()
