@@ -189,13 +189,13 @@ class LocalWorkspace:
         columns = tuple(Column(name, _kusto_type(str(kind))) for name, kind in zip(names, kinds, strict=True))
         return ResultTable(columns, tuple(tuple(_python_value(value) for value in row) for row in rows))
 
-
     def _translated(self, query: str, now: datetime | None) -> tuple[str, dict[str, Any]]:
         """The query's SQL and parameters (what duckdb_kql.kql runs), translated once per process for the same
         text, now(), functions and columns: the translation of a query over the state functions takes a few
         tenths of a second, as long as DuckDB takes to run it on a test's rows."""
         key = (query, now, self._signature)
-        if key not in _TRANSLATIONS:
+        cached = _TRANSLATIONS.get(key)
+        if cached is None:
             translated = duckdb_kql.to_sql(
                 query,
                 schema=kql_schema(self._connection),
@@ -205,10 +205,11 @@ class LocalWorkspace:
             )
             if translated.unbound:
                 raise LocalQueryError(f"{ENGINE}: query parameters without a value: {', '.join(translated.unbound)}")
-            if len(_TRANSLATIONS) >= 256:
+            cached = (str(translated), dict(translated.parameters))
+            if len(_TRANSLATIONS) >= 256:  # workspaces of other threads may share it: at worst one translates again
                 _TRANSLATIONS.clear()
-            _TRANSLATIONS[key] = (str(translated), dict(translated.parameters))
-        sql, parameters = _TRANSLATIONS[key]
+            _TRANSLATIONS[key] = cached
+        sql, parameters = cached
         return sql, dict(parameters)
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -54,7 +53,10 @@ LIBRARY = queries.library()
 WINDOW = TimeRange.last(timedelta(days=30), NOW)
 ROTATION_CONTROL = "CIS v5.0 1.13, CIS v6.0 2.13, Security Hub IAM.3"  # key-rotation-90-days in KeyReport_Controls
 MODEL_SETTINGS = settings(
-    max_examples=30, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=30,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -134,7 +136,11 @@ class Run:
                 return "-"
             return "+".join(_offset(moment - self.true_time) for moment in deliveries)
 
-        scope = "account" if self.scope == "account" else f"user {self.scope_user}{' (deleted)' if self.user_deleted else ''}"
+        scope = (
+            "account"
+            if self.scope == "account"
+            else f"user {self.scope_user}{' (deleted)' if self.user_deleted else ''}"
+        )
         keys = " ".join(f"{k.user_name}/{k.access_key_id[-4:]}:{k.status[0]}@{when(d)}" for k, d in self._keyed())
         users = " ".join(f"{u.user_name}@{when(d)}" for u, d in zip(self.users, self.user_deliveries, strict=True))
         return (
@@ -162,7 +168,9 @@ class History:
         lines = [f"now {format_timestamp(NOW)}; delivery offsets are from the run's true time (- never / not yet)"]
         for account, skew in self.skews.items():
             lines.append(f"account {account} clock {_offset(skew)}")
-            lines.extend(run.describe() for run in sorted(self.runs, key=lambda r: r.true_time) if run.account == account)
+            lines.extend(
+                run.describe() for run in sorted(self.runs, key=lambda r: r.true_time) if run.account == account
+            )
         return "\n".join(lines)
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
@@ -215,7 +223,9 @@ def arn(account: str, user: str) -> str:
     return f"arn:aws:iam::{account}:root" if user == ROOT_USER else f"arn:aws:iam::{account}:user/{user}"
 
 
-def snapshot(account: str, estate: dict[str, User], only: str | None = None) -> tuple[list[KeyRecord], list[UserRecord]]:
+def snapshot(
+    account: str, estate: dict[str, User], only: str | None = None
+) -> tuple[list[KeyRecord], list[UserRecord]]:
     """What a run reading the estate now produces: every user's row and key rows (or only `only`'s)."""
     keys: list[KeyRecord] = []
     users: list[UserRecord] = []
@@ -274,7 +284,9 @@ class Generator:
             name = f"u{index}"
             users[name] = User(name, NOW - timedelta(days=400), [self.key(NOW) for _ in range(self.integer(0, 2))])
         if root:
-            users[ROOT_USER] = User(ROOT_USER, NOW - timedelta(days=900), [Key("root:1", "Active", NOW - timedelta(400))])
+            users[ROOT_USER] = User(
+                ROOT_USER, NOW - timedelta(days=900), [Key("root:1", "Active", NOW - timedelta(400))]
+            )
         return users
 
     def key(self, before: datetime) -> Key:
@@ -352,7 +364,9 @@ class Generator:
         if not events_only and "account" not in steps:
             steps.append("account")
         stopped = self.flag(4)
-        moment = NOW - (timedelta(hours=self.integer(27, 120)) if stopped else timedelta(minutes=self.integer(15, 1200)))
+        moment = NOW - (
+            timedelta(hours=self.integer(27, 120)) if stopped else timedelta(minutes=self.integer(15, 1200))
+        )
         times = [moment]
         for _ in steps[1:]:
             moment -= timedelta(minutes=self.integer(1, 2880), seconds=self.integer(0, 59))
@@ -495,9 +509,10 @@ class Model:
             rereads = self.rereads(account)
             base = self.snapshot_run(account)
             # A re-read replaces its user's rows of the snapshot (with none when the user was gone).
-            sources = [(run, {run.scope_user}) for run in rereads.values()]
+            sources: list[tuple[Run, set[str | None]]] = [(run, {run.scope_user}) for run in rereads.values()]
             if base is not None:
-                sources.append((base, {r.user_name for r in [*base.keys, *base.users]} - set(rereads)))
+                kept = {k.user_name for k in base.keys} | {u.user_name for u in base.users}
+                sources.append((base, set[str | None](kept - set(rereads))))
             for run, owners in sources:
                 records: list[KeyRecord] | list[UserRecord] = run.keys if which == "keys" else run.users
                 rows.extend(CurrentRow(run, r, stale, arriving) for r in records if r.user_name in owners)
@@ -569,7 +584,9 @@ class Model:
             active = [k for k in run.keys if k.status == "Active"]
             overdue = sum(_age(run, k) > ROTATION_DAYS for k in active)
             if active:
-                found[(day, account, round(100.0 * (len(active) - overdue) / len(active), 1), len(active), overdue)] += 1
+                found[
+                    (day, account, round(100.0 * (len(active) - overdue) / len(active), 1), len(active), overdue)
+                ] += 1
         return found
 
     def rotation_trend(self) -> Counter[tuple[Any, ...]]:
@@ -684,7 +701,9 @@ def check_queries(history: History, ws: LocalWorkspace) -> None:
         keys("rotation-due"),
         without_status(model.key_query(lambda k, age: k.status == "Active" and age > ROTATION_DAYS)),
     )
-    assert_same("inactive-keys", keys("inactive-keys"), without_status(model.key_query(lambda k, _: k.status == "Inactive")))
+    assert_same(
+        "inactive-keys", keys("inactive-keys"), without_status(model.key_query(lambda k, _: k.status == "Inactive"))
+    )
     assert_same("root-keys", keys("root-keys"), model.key_query(lambda k, _: k.user_name == ROOT_USER))
 
     states = model.latest_runs()
@@ -808,7 +827,7 @@ def test_a_late_replay_of_an_old_run_never_becomes_current() -> None:
     old.key_deliveries = [[NOW - timedelta(hours=1)]]
     old.run_row = [NOW - timedelta(hours=1)]
     new = on_time("A#2", A, NOW - timedelta(days=1), estate_of(("u0", "AKIA0000000000000002", "Active", 1)))
-    history, ws = checked([old, new])
+    _, ws = checked([old, new])
     try:
         assert time_generated(old.logged, NOW - timedelta(hours=1)) == NOW - timedelta(hours=1)
         assert current_keys(ws) == [(A, "AKIA...0002", new.logged, False, False)]
@@ -826,7 +845,7 @@ def test_a_duplicate_delivery_counts_once() -> None:
     first = on_time("A#1", A, NOW - timedelta(hours=20), estate)
     doubled = on_time("A#2", A, NOW - timedelta(hours=10), estate)
     doubled.key_deliveries = [[doubled.true_time + timedelta(minutes=m) for m in (1, 2)], []]
-    history, ws = checked([first, doubled])
+    _, ws = checked([first, doubled])
     try:
         assert [row[2:] for row in current_keys(ws)] == [(first.logged, False, True)] * 2
         [arriving] = _query(ws, "ingestion-arriving")
@@ -837,7 +856,7 @@ def test_a_duplicate_delivery_counts_once() -> None:
     twice.run_row *= 2
     twice.key_deliveries = [deliveries * 2 for deliveries in twice.key_deliveries]
     twice.user_deliveries = [deliveries * 2 for deliveries in twice.user_deliveries]
-    history, ws = checked([first, doubled, twice])
+    _, ws = checked([first, doubled, twice])
     try:
         assert current_keys(ws) == [(A, key, twice.logged, False, False) for key in ("AKIA...0001", "AKIA...0002")]
         assert len(_records(ws, "KeyReport_CurrentUsers()")) == 2
