@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -52,8 +53,9 @@ TIME_GENERATED_PAST, TIME_GENERATED_FUTURE = timedelta(days=2), timedelta(days=1
 LIBRARY = queries.library()
 WINDOW = TimeRange.last(timedelta(days=30), NOW)
 ROTATION_CONTROL = "CIS v5.0 1.13, CIS v6.0 2.13, Security Hub IAM.3"  # key-rotation-90-days in KeyReport_Controls
+# An example costs one to four seconds of DuckDB (a few tenths per query): few examples in `make test`, many in
+# `make soak`. No shrinking: it reruns hundreds of examples (minutes); the failing history is printed as found.
 MODEL_SETTINGS = settings(
-    max_examples=30,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -745,10 +747,13 @@ def check_queries(history: History, ws: LocalWorkspace) -> None:
     )  # fmt: skip
 
 
-def check_trend(history: History, ws: LocalWorkspace) -> None:
+def check_trend(history: History, ws: LocalWorkspace) -> list[dict[str, Any]]:
+    """compliance-trend's key rotation line against the model; every line, for the caller."""
     model = Model(history)
-    rows = [r for r in _query(ws, "compliance-trend") if r["Control"] == ROTATION_CONTROL]
+    trend = _query(ws, "compliance-trend")
+    rows = [r for r in trend if r["Control"] == ROTATION_CONTROL]
     assert_same("compliance-trend (key rotation)", ((r["Day"], r["Failing"]) for r in rows), model.rotation_trend())
+    return trend
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -756,7 +761,7 @@ def check_trend(history: History, ws: LocalWorkspace) -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@MODEL_SETTINGS
+@settings(MODEL_SETTINGS, max_examples=20)
 @given(histories())
 def test_the_current_state_functions_equal_the_model(history: History) -> None:
     note(history.describe())
@@ -767,13 +772,27 @@ def test_the_current_state_functions_equal_the_model(history: History) -> None:
         ws.close()
 
 
-@settings(MODEL_SETTINGS, max_examples=12)
+@settings(MODEL_SETTINGS, max_examples=8)
 @given(histories())
 def test_the_queries_on_the_current_state_equal_the_model(history: History) -> None:
     note(history.describe())
     ws = history.workspace()
     try:
         check_queries(history, ws)
+    finally:
+        ws.close()
+
+
+@pytest.mark.soak
+@settings(MODEL_SETTINGS, max_examples=300)
+@given(histories())
+def test_the_current_state_and_its_queries_equal_the_model_soak(history: History) -> None:
+    note(history.describe())
+    ws = history.workspace()
+    try:
+        check_functions(history, ws)
+        check_queries(history, ws)
+        check_trend(history, ws)
     finally:
         ws.close()
 
@@ -917,12 +936,16 @@ def test_two_complete_runs_in_the_same_second_count_once() -> None:
         day = at.replace(hour=0, minute=0, second=0)
         rows = _query(ws, "rotation-compliance")
         assert [(r["Day"], r["ActiveKeys"], r["Overdue"], r["CompliancePct"]) for r in rows] == [(day, 2, 1, 50.0)]
-        check_trend(history, ws)
-        [rotation] = [r for r in _query(ws, "compliance-trend") if r["Control"] == ROTATION_CONTROL]
+        trend = check_trend(history, ws)
+        [rotation] = [r for r in trend if r["Control"] == ROTATION_CONTROL]
         assert (rotation["Day"], rotation["Failing"]) == (day, 1)
-        check_queries(history, ws)
     finally:
         ws.close()
+    alone = History([scheduled], {A: timedelta(0)}).workspace()
+    try:
+        assert trend == _query(alone, "compliance-trend"), "every check counts the second's inventory once"
+    finally:
+        alone.close()
 
 
 def test_a_days_last_inventory_without_keys_ends_the_days_rotation_figures() -> None:
@@ -934,7 +957,6 @@ def test_a_days_last_inventory_without_keys_ends_the_days_rotation_figures() -> 
     history, ws = checked([morning, evening])
     try:
         assert not _query(ws, "rotation-compliance")
-        check_trend(history, ws)
-        check_queries(history, ws)
+        assert not [r for r in check_trend(history, ws) if r["Control"] == ROTATION_CONTROL]
     finally:
         ws.close()
