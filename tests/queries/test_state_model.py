@@ -99,7 +99,10 @@ class Run:
     key_deliveries: list[list[datetime]] = field(default_factory=list)
     user_deliveries: list[list[datetime]] = field(default_factory=list)
     spilled: int = 0  # key rows spilled (kind spilled) or failed at delivery (kind failed-delivery)
-    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    run_id: str = ""  # from the label: a history replayed by Hypothesis has the same RunIds
+
+    def __post_init__(self) -> None:
+        self.run_id = self.run_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"keyreport-model:{self.label}"))
 
     def summary(self) -> RunSummary:
         spilled = self.spilled if self.kind == "spilled" else 0
@@ -388,7 +391,7 @@ class Generator:
                 run = Run(label, account, at, logged, "account", kind, keys, users)
                 runs.append(run)
                 if self.flag(6):  # a second run in the same second (a retry, a manual run): the same inventory
-                    runs.append(replace(run, label=label + "twin", run_id=str(uuid.uuid4())))
+                    runs.append(replace(run, label=label + "twin", run_id=""))
             else:
                 names = sorted(name for name in estate if name != ROOT_USER)
                 deleted = not names or self.flag(3)
