@@ -14,6 +14,7 @@ filters ``TimeGenerated`` the way the query API's ``timespan`` does. The workspa
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -25,6 +26,8 @@ from typing import Any, Protocol
 
 import duckdb
 import duckdb_kql
+from duckdb_kql.engine import schema as kql_schema
+from duckdb_kql.stored_functions import ResolvedFunctions, parse_functions
 
 from keyreport import queries
 from sandbox.data_collector import parse_iso_datetime
@@ -138,6 +141,12 @@ class LocalWorkspace:
     def __init__(self, tables: Iterable[StoredTable], functions: Sequence[str] | None = None) -> None:
         self.tables = {table.name: table for table in tables}
         self.functions = list(deployed_functions() if functions is None else functions)
+        self._parsed_functions = _parsed(tuple(self.functions))
+        # What a query's SQL depends on besides its text and now(): the functions and the tables' columns.
+        self._signature = (
+            tuple(self.functions),
+            tuple((name, tuple({**STANDARD_COLUMNS, **self.tables[name].columns}.items())) for name in self.tables),
+        )
         self._lock = threading.Lock()
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET TimeZone='UTC'")
@@ -167,9 +176,8 @@ class LocalWorkspace:
             for name in self.tables:
                 connection.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_visible(name, time_range)}')
             try:
-                relation = duckdb_kql.kql(
-                    connection, query, allow_write=False, query_now=_naive(now), functions=self.functions
-                )
+                sql, parameters = self._translated(query, _naive(now))
+                relation = connection.sql(sql, params=parameters) if parameters else connection.sql(sql)
                 rows = relation.fetchall()
             except duckdb_kql.KqlUnsupportedError as error:
                 raise LocalUnsupported(f"{ENGINE} cannot run this query: {error}") from None
@@ -181,10 +189,43 @@ class LocalWorkspace:
         columns = tuple(Column(name, _kusto_type(str(kind))) for name, kind in zip(names, kinds, strict=True))
         return ResultTable(columns, tuple(tuple(_python_value(value) for value in row) for row in rows))
 
+    def _translated(self, query: str, now: datetime | None) -> tuple[str, dict[str, Any]]:
+        """The query's SQL and parameters (what duckdb_kql.kql runs), translated once per process for the same
+        text, now(), functions and columns: the translation of a query over the state functions takes a few
+        tenths of a second, as long as DuckDB takes to run it on a test's rows."""
+        key = (query, now, self._signature)
+        cached = _TRANSLATIONS.get(key)
+        if cached is None:
+            translated = duckdb_kql.to_sql(
+                query,
+                schema=kql_schema(self._connection),
+                allow_write=False,
+                query_now=now,
+                functions={database: dict(found) for database, found in self._parsed_functions.items()},
+            )
+            if translated.unbound:
+                raise LocalQueryError(f"{ENGINE}: query parameters without a value: {', '.join(translated.unbound)}")
+            cached = (str(translated), dict(translated.parameters))
+            if len(_TRANSLATIONS) >= 256:  # workspaces of other threads may share it: at worst one translates again
+                _TRANSLATIONS.clear()
+            _TRANSLATIONS[key] = cached
+        sql, parameters = cached
+        return sql, dict(parameters)
+
+
+_TRANSLATIONS: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
 
 def deployed_functions() -> list[str]:
     """The shipped workspace functions, as definitions duckdb-kql registers (`function Name() { body }`)."""
     return [function.definition() for function in queries.functions().values()]
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(definitions: tuple[str, ...]) -> ResolvedFunctions:
+    """The definitions parsed once per process: duckdb-kql's parser takes about 0.1 s per function, which was
+    most of each query's time when every run parsed all of them again."""
+    return parse_functions(list(definitions)) or {}
 
 
 def _visible(name: str, time_range: TimeRange | None) -> str:
