@@ -4,6 +4,7 @@ Logs Ingestion template and the Microsoft Sentinel solution (azure/sentinel/).
     python -m scripts.render
 
 Sources: queries/compliance.json (scripts/render_compliance.py: KeyReport_Controls and the docs' table),
+KeyReport_FindingSnapshots and KeyReport_SetupKeys (scripts/render_current_checks.py: their current-state twins),
 queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
 (scripts/render_functions.py), queries/schema.json (scripts/render_logs_ingestion.py), and all of them for the
 Sentinel solution (scripts/render_sentinel.py). Run after changing any; the tests fail while a checked-in file
@@ -20,6 +21,7 @@ from scripts import (
     arm,
     render_alerts,
     render_compliance,
+    render_current_checks,
     render_functions,
     render_logs_ingestion,
     render_sentinel,
@@ -33,6 +35,7 @@ def rendered() -> dict[Path, str]:
     """Every generated file and its content."""
     return {
         **render_compliance.rendered(),
+        **render_current_checks.rendered(),
         **render_workbook.rendered(),
         **render_alerts.rendered(),
         **render_logs_ingestion.rendered(),
@@ -42,10 +45,12 @@ def rendered() -> dict[Path, str]:
 
 
 def main() -> None:
-    # The map's function first: the functions template and the rules read the functions as written.
-    for path, text in render_compliance.rendered().items():
-        path.write_text(text, encoding="utf-8")
-    queries.functions.cache_clear()
+    # The map's function and the current-state twins first: the functions template and the rules read the
+    # functions as written.
+    for render_first in (render_compliance, render_current_checks):
+        for path, text in render_first.rendered().items():
+            path.write_text(text, encoding="utf-8")
+        queries.functions.cache_clear()
     for path, text in rendered().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
