@@ -35,7 +35,7 @@ def _body(source: str) -> str:
     return text
 
 
-def _header(name: str, title: str, description: str, source: str) -> str:
+def _header(name: str, title: str, description: tuple[str, ...], source: str) -> str:
     lines = [f"// id: {name}", f"// title: {title}", "// description: " + description[0]]
     lines += [f"//   {line}" for line in description[1:]]
     lines += [f"//   Generated from {source}.kql by scripts/render_current_checks.py (`make render`): do not edit."]
