@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -236,19 +235,12 @@ class Subject:
     functions: tuple[str, ...]
 
 
-def subjects(compare: str | None, variant: bool) -> Iterator[Subject]:
+def subjects(compare: str | None) -> Iterator[Subject]:
     current = tuple(function.definition() for function in queries.functions().values())
     for name in FUNCTIONS:
         yield Subject(name, "function", f"{name}()", FUNCTION_RANGE, current)
     for tile, text, duration in workbook_tiles():
         yield Subject(tile, "tile", text, duration, current)
-    if variant:
-        bounded = bounded_functions()
-        for name in ("KeyReport_CurrentRuns", "KeyReport_LatestRuns", "KeyReport_CurrentKeys", "KeyReport_CurrentUsers",
-                     "KeyReport_Findings"):  # fmt: skip
-            yield Subject(name, "function@bounded", f"{name}()", FUNCTION_RANGE, bounded)
-        for tile, text, duration in workbook_tiles():
-            yield Subject(tile, "tile@bounded", text, duration, bounded)
     if compare:
         old = functions_at(compare)
         for name in ("KeyReport_LatestRuns", "KeyReport_CurrentKeys", "KeyReport_CurrentUsers", "KeyReport_Findings"):
@@ -271,59 +263,6 @@ def workbook_tiles() -> Iterator[tuple[str, str, timedelta]]:
             if not content.get("timeContextFromParameter"):
                 duration = timedelta(milliseconds=content.get("timeContext", {}).get("durationMs", 0)) or default
             yield item["name"], content["query"], duration
-
-
-def bounded_functions() -> tuple[str, ...]:
-    """The shipped functions with the current state's key and user rows read from the tables bounded by the
-    oldest current snapshot (TimeGenerated >= since: a row's TimeGenerated is its run time, or its later
-    ingestion time), instead of through KeyReport_KeyRows / KeyReport_UserRows, which read the whole
-    look-back; and CurrentRuns' bounds never empty (no candidate: no rows to count, `now()`)."""
-    shipped = {name: function.text for name, function in queries.functions().items()}
-    for state, rows_function, table in (
-        ("KeyReport_CurrentKeys", "KeyReport_KeyRows", schema.KEYS_TABLE),
-        ("KeyReport_CurrentUsers", "KeyReport_UserRows", schema.USERS_TABLE),
-    ):
-        lets, pipeline = shipped[rows_function].split(f"\n{table}\n", 1)
-        old_filter = "| where TimeGenerated > now() - lookback\n"
-        new_filter = "| where TimeGenerated >= since and RunId_g in ((current | project RunId_g))\n"
-        old_rows = f"let rows = {rows_function}() | where AsOf >= since and RunId_g in ((current | project RunId_g));\n"
-        assert old_filter in pipeline and old_rows in shipped[state], f"{state} changed: update bench.state_cost"
-        inlined = f"{lets}\nlet rows = {table}\n{pipeline.replace(old_filter, new_filter).rstrip()};\n"
-        shipped[state] = shipped[state].replace(old_rows, inlined)
-    for bound in ("recentSince", "olderSince"):
-        pattern = re.compile(rf"let {bound} = (toscalar\([^;]*\));")
-        assert pattern.search(shipped["KeyReport_CurrentRuns"]), "KeyReport_CurrentRuns changed"
-        shipped["KeyReport_CurrentRuns"] = pattern.sub(
-            rf"let {bound} = coalesce(\1, now());", shipped["KeyReport_CurrentRuns"]
-        )
-    # Findings judges the current rows only: FindingSnapshots and SetupKeys over CurrentKeys and CurrentUsers
-    # instead of every snapshot, the password policy from the run rows (joined on the current root row's run).
-    current_rows = {
-        "KeyReport_KeySnapshots()": "KeyReport_CurrentKeys()",
-        "KeyReport_UserSnapshots()": "KeyReport_CurrentUsers()",
-        "KeyReport_CompleteRuns()": "KeyReport_RunRows()",
-        "KeyReport_SetupKeys()": "KeyReport_CurrentSetupKeys()",
-    }
-    for source, target in (
-        ("KeyReport_FindingSnapshots", "KeyReport_CurrentFindingSnapshots"),
-        ("KeyReport_SetupKeys", "KeyReport_CurrentSetupKeys"),
-    ):
-        text = shipped[source]
-        for old, new in current_rows.items():
-            text = text.replace(old, new)
-        shipped[target] = text
-    findings = shipped["KeyReport_Findings"]
-    assert "KeyReport_FindingSnapshots()" in findings, "KeyReport_Findings changed"
-    # duckdb-kql refuses a `let current` around the functions' own `let current`: renamed.
-    for old, new in (
-        ("KeyReport_FindingSnapshots()", "KeyReport_CurrentFindingSnapshots()"),
-        ("let current =", "let currentRows ="),
-        ("join kind=inner current on", "join kind=inner currentRows on"),
-    ):
-        assert old in findings, "KeyReport_Findings changed"
-        findings = findings.replace(old, new)
-    shipped["KeyReport_Findings"] = findings
-    return tuple(f"function {name}() {{\n{text}}}" for name, text in shipped.items())
 
 
 def functions_at(ref: str) -> tuple[str, ...]:
@@ -471,16 +410,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--target-accounts", type=int, nargs="+", default=[20, 200])
     parser.add_argument("--target-users", type=int, default=5000)
     parser.add_argument("--compare", metavar="REF", help="also run the functions as they are at this git ref")
-    parser.add_argument("--bounded", action="store_true", help="also run the bounded variant (bounded_functions)")
     parser.add_argument("--only", nargs="*", default=[], help="only these queries (names)")
-    parser.add_argument(
-        "--kinds", nargs="*", default=[], help="only these kinds (function, tile, function@bounded ...)"
-    )
+    parser.add_argument("--kinds", nargs="*", default=[], help="only these kinds (function, tile, function@REF)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     selected = [
         s
-        for s in subjects(args.compare, args.bounded)
+        for s in subjects(args.compare)
         if (not args.only or s.name in args.only) and (not args.kinds or s.kind in args.kinds)
     ]
     reports = []
