@@ -1,5 +1,7 @@
-"""Renders the current-state twins of the two functions that judge snapshots: KeyReport_Findings (from
-KeyReport_FindingSnapshots) and KeyReport_CurrentSetupKeys (from KeyReport_SetupKeys).
+"""Renders the current-state twins of the functions that read or judge every snapshot: KeyReport_CurrentKeyRows
+and KeyReport_CurrentUserRows (from KeyReport_KeyRows / KeyReport_UserRows: the current snapshots' rows, the scan
+starting at the oldest of them), KeyReport_Findings (from KeyReport_FindingSnapshots) and
+KeyReport_CurrentSetupKeys (from KeyReport_SetupKeys).
 
 The judgement is written once, over every complete snapshot, for the trends. The current state must not pay for
 history, so its twins judge the current rows only: the same text with the snapshot functions replaced by the
@@ -26,6 +28,30 @@ CURRENT_SOURCES = {
 FINDING_COLUMNS = (
     "AsOf, RunId_g, account_number_s, ControlId, Control, Severity, Resource, user_s, Credential, Failing, Stale, Days"
 )
+
+
+LOOKBACK_LET = "let lookback = toscalar(thresholds | project StateLookbackDays) * 1d;\n"
+LOOKBACK_FILTER = "| where TimeGenerated > now() - lookback\n"
+# A row's TimeGenerated is its run time, or a later ingestion time: the current rows are at or after the oldest
+# current snapshot. Filtering the table itself (not the judged rows) lets the engine prune the scan by time.
+CURRENT_ROWS_LETS = (
+    "let currentRuns = KeyReport_CurrentRuns() | where isnotnull(AsOf);\n"
+    "let since = toscalar(currentRuns | summarize min(AsOf));\n"
+)
+CURRENT_ROWS_FILTER = "| where TimeGenerated >= since and RunId_g in ((currentRuns | project RunId_g))\n"
+
+
+def current_rows(source: str, name: str, what: str) -> str:
+    text = queries.functions()[source].text
+    if LOOKBACK_FILTER not in text or LOOKBACK_LET not in text:
+        raise ValueError(f"{source} no longer filters by its look-back as {LOOKBACK_LET + LOOKBACK_FILTER!r}")
+    description = (
+        f"The {what} rows of the snapshots in KeyReport_CurrentRuns (every run of them, rows delivered twice",
+        f"included), judged as {source} judges them; the scan starts at the oldest current snapshot, so its",
+        "cost follows the current estate, not the look-back.",
+    )
+    header = _header(name, f"The {what} rows of the current snapshots, judged", description, source)
+    return header + CURRENT_ROWS_LETS + text.replace(LOOKBACK_LET, "").replace(LOOKBACK_FILTER, CURRENT_ROWS_FILTER)
 
 
 def _body(source: str) -> str:
@@ -82,6 +108,12 @@ def current_setup_keys() -> str:
 
 def rendered() -> dict[Path, str]:
     return {
+        FUNCTIONS_FOLDER / "KeyReport_CurrentKeyRows.kql": current_rows(
+            "KeyReport_KeyRows", "KeyReport_CurrentKeyRows", "key"
+        ),
+        FUNCTIONS_FOLDER / "KeyReport_CurrentUserRows.kql": current_rows(
+            "KeyReport_UserRows", "KeyReport_CurrentUserRows", "IAM user"
+        ),
         FUNCTIONS_FOLDER / "KeyReport_Findings.kql": findings(),
         FUNCTIONS_FOLDER / "KeyReport_CurrentSetupKeys.kql": current_setup_keys(),
     }
