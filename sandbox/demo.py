@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keyreport.records import parse_timestamp
-from sandbox import dashboard_demo, state_demo
+from sandbox import dashboard_demo, event_demo, state_demo
 from sandbox.auth_modes import AUTH_MODES
 from sandbox.estate import Estate
 from sandbox.expected import NEVER_USED_GRACE_DAYS, ROTATION_DAYS, UNUSED_DAYS, Expected
@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = dashboard_demo.show(stack, estate, datetime.now(UTC), run_time)
         if problems:
             print("The dashboards do not match the seeded estate:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 1
+        problems = event_demo.show(stack, estate, sink)
+        if problems:
+            print("The event path did not show the change:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 1
         problems = state_demo.show(stack, sink)
         if problems:
