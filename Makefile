@@ -78,7 +78,7 @@ test: lint typecheck cfn-check $(STAMP) $(KQL_STAMP)
 	$(BIN)/pytest -q -n 2
 
 # The deadline cases of `make test` with a 60 s Lambda timeout and the deployed 20 s margin (about 10 minutes), and
-# the current state's model test with 300 histories (about 10 minutes more).
+# the current state's model test with 100 histories (about 15 minutes more on two busy cores).
 soak: $(STAMP)
 	$(BIN)/pytest -q -n 2 -m soak tests/integration/test_deadline.py tests/queries/test_state_model.py
 

@@ -764,7 +764,7 @@ def check_trend(history: History, ws: LocalWorkspace) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@settings(MODEL_SETTINGS, max_examples=20)
+@settings(MODEL_SETTINGS, max_examples=15)
 @given(histories())
 def test_the_current_state_functions_equal_the_model(history: History) -> None:
     note(history.describe())
@@ -775,7 +775,7 @@ def test_the_current_state_functions_equal_the_model(history: History) -> None:
         ws.close()
 
 
-@settings(MODEL_SETTINGS, max_examples=8)
+@settings(MODEL_SETTINGS, max_examples=6)
 @given(histories())
 def test_the_queries_on_the_current_state_equal_the_model(history: History) -> None:
     note(history.describe())
@@ -787,7 +787,7 @@ def test_the_queries_on_the_current_state_equal_the_model(history: History) -> N
 
 
 @pytest.mark.soak
-@settings(MODEL_SETTINGS, max_examples=300)
+@settings(MODEL_SETTINGS, max_examples=100)
 @given(histories())
 def test_the_current_state_and_its_queries_equal_the_model_soak(history: History) -> None:
     note(history.describe())
