@@ -120,7 +120,7 @@ def test_functions_call_only_shipped_functions_callees_first() -> None:
         "KeyReport_Thresholds",
         "KeyReport_RunRows",
         "KeyReport_CurrentRuns",
-        "KeyReport_KeyRows",
+        "KeyReport_CurrentKeyRows",
         "KeyReport_CurrentKeys",
     ]
     assert queries.calls("print KeyReport_Nothing()") == []
