@@ -764,40 +764,34 @@ def check_trend(history: History, ws: LocalWorkspace) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@settings(MODEL_SETTINGS, max_examples=15)
-@given(histories())
-def test_the_current_state_functions_equal_the_model(history: History) -> None:
+def check_history(history: History, *checks: Callable[[History, LocalWorkspace], object]) -> None:
+    """Loads one generated history into a workspace and runs the checks on it; the history is noted for failures."""
     note(history.describe())
     ws = history.workspace()
     try:
-        check_functions(history, ws)
+        for check in checks:
+            check(history, ws)
     finally:
         ws.close()
+
+
+@settings(MODEL_SETTINGS, max_examples=15)
+@given(histories())
+def test_the_current_state_functions_equal_the_model(history: History) -> None:
+    check_history(history, check_functions)
 
 
 @settings(MODEL_SETTINGS, max_examples=6)
 @given(histories())
 def test_the_queries_on_the_current_state_equal_the_model(history: History) -> None:
-    note(history.describe())
-    ws = history.workspace()
-    try:
-        check_queries(history, ws)
-    finally:
-        ws.close()
+    check_history(history, check_queries)
 
 
 @pytest.mark.soak
 @settings(MODEL_SETTINGS, max_examples=100)
 @given(histories())
 def test_the_current_state_and_its_queries_equal_the_model_soak(history: History) -> None:
-    note(history.describe())
-    ws = history.workspace()
-    try:
-        check_functions(history, ws)
-        check_queries(history, ws)
-        check_trend(history, ws)
-    finally:
-        ws.close()
+    check_history(history, check_functions, check_queries, check_trend)
 
 
 # --------------------------------------------------------------------------------------------------------------------
