@@ -26,8 +26,55 @@ CURRENT_SOURCES = {
     "KeyReport_SetupKeys()": "KeyReport_CurrentSetupKeys()",
 }
 FINDING_COLUMNS = (
-    "AsOf, RunId_g, account_number_s, ControlId, Control, Severity, Resource, user_s, Credential, Failing, Stale, Days"
+    "AsOf, RunId_g, account_number_s, ControlId, Control, Severity, Resource, user_s, Owner, Credential, Failing,\n"
+    "    Excepted, ExceptedUntil, ExceptionReason, ExceptionApprovedBy, ExceptionSource, ExceptionId, Stale, Days"
 )
+# Inserted before the judgement's final union (the lets of the body are in scope: `users`).
+EXCEPTION_LETS = """\
+// Exceptions (KeyReport_Exceptions): an active one covers its check (all: every check but exception-valid) for
+// its user, or for one key when it names one (a new key of the user is not covered); the longest one wins.
+let exceptions = KeyReport_Exceptions();
+let covering = exceptions
+    | where Status == "active"
+    | extend Subject = user_s, Join = 1
+    | join kind=inner (KeyReport_Controls() | where Resource != "exception" | project Covered = ControlId, Join = 1)
+        on Join
+    | where ControlId == "all" or ControlId == Covered
+    | project account_number_s, Subject, ControlId = Covered, Key, ExceptedUntil, ExceptionReason,
+        ExceptionApprovedBy = ApprovedBy, ExceptionSource, ExceptionId;
+let keyExceptions = covering
+    | where isnotempty(Key)
+    | summarize arg_max(ExceptedUntil, ExceptionReason, ExceptionApprovedBy, ExceptionSource, ExceptionId)
+        by account_number_s, Subject, ControlId, Credential = Key;
+let userExceptions = covering
+    | where isempty(Key)
+    | summarize arg_max(ExceptedUntil, ExceptionReason, ExceptionApprovedBy, ExceptionSource, ExceptionId)
+        by account_number_s, Subject, ControlId
+    | project account_number_s, Subject, ControlId, UserUntil = ExceptedUntil, UserReason = ExceptionReason,
+        UserApprovedBy = ExceptionApprovedBy, UserSource = ExceptionSource, UserExceptionId = ExceptionId;
+let owners = users | project account_number_s, user_s, Owner = Owner_s;
+"""
+# Appended after the judgement: the exceptions' own check, then owners, exceptions and the account's Stale.
+EXCEPTION_TAIL = """\
+| union (exceptions
+    | project AsOf, RunId_g, account_number_s, ControlId = "exception-valid", user_s, Credential = "exception",
+        Resource = strcat(user_s, " ", ExceptionSource, " ", ExceptionId), Failing = Status == "refused",
+        Days = int(null), SnapshotKey = strcat(ExceptionSource, " ", ExceptionId)
+    | lookup kind=leftouter (KeyReport_Controls() | project ControlId, Control, Severity) on ControlId)
+| extend Subject = iff(Credential == "policy", "<password_policy>", user_s)
+| lookup kind=leftouter keyExceptions on account_number_s, Subject, ControlId, Credential
+| lookup kind=leftouter userExceptions on account_number_s, Subject, ControlId
+| extend ByUser = isnotnull(UserUntil) and (isnull(ExceptedUntil) or UserUntil > ExceptedUntil)
+| extend Excepted = Failing and (ByUser or isnotnull(ExceptedUntil))
+| extend
+    ExceptedUntil = iff(not(Excepted), datetime(null), iff(ByUser, UserUntil, ExceptedUntil)),
+    ExceptionReason = iff(not(Excepted), "", iff(ByUser, UserReason, ExceptionReason)),
+    ExceptionApprovedBy = iff(not(Excepted), "", iff(ByUser, UserApprovedBy, ExceptionApprovedBy)),
+    ExceptionSource = iff(not(Excepted), "", iff(ByUser, UserSource, ExceptionSource)),
+    ExceptionId = iff(not(Excepted), "", iff(ByUser, UserExceptionId, ExceptionId))
+| lookup kind=leftouter owners on account_number_s, user_s
+| extend Owner = coalesce(Owner, "")
+"""
 
 
 LOOKBACK_LET = "let lookback = toscalar(thresholds | project StateLookbackDays) * 1d;\n"
@@ -74,8 +121,11 @@ def findings() -> str:
         "KeyReport_CurrentUsers: each user's latest complete snapshot), with the account's Stale. ControlId is the",
         "check's id in queries/compliance.json, Control its benchmark ids (CIS AWS Foundations v5.0 and v6.0, AWS",
         "Security Hub), Resource begins with the user name, Credential is password, the masked key id, keys (the",
-        "user's key count), root or policy; Days what an age check judged. The compliance tab, the listings of",
-        "failing credentials and the rules count these rows; its cost follows the current estate, not history.",
+        "user's key count), root, policy or exception; Days what an age check judged. Owner is the user's owner",
+        "tag. Excepted: a failing row an active exception of KeyReport_Exceptions covers (ExceptedUntil, its",
+        "reason, approver, source and id); each exception is a row of its own check, exception-valid, failing",
+        "while it is refused. The compliance tab, the listings of failing credentials and the rules count these",
+        "rows, the rules only those not excepted; its cost follows the current estate, not history.",
     )
     stale = (
         "| lookup kind=leftouter (KeyReport_LatestRuns() | project account_number_s, Stale) on account_number_s\n"
@@ -88,7 +138,11 @@ def findings() -> str:
         description,
         "KeyReport_FindingSnapshots",
     )
-    return header + _body("KeyReport_FindingSnapshots").rstrip("\n") + "\n" + stale
+    body = _body("KeyReport_FindingSnapshots").rstrip("\n") + "\n"
+    final = body.rfind("\nunion\n")
+    if final < 0:
+        raise ValueError("KeyReport_FindingSnapshots no longer ends with one union of its checks")
+    return header + body[: final + 1] + EXCEPTION_LETS + body[final + 1 :] + EXCEPTION_TAIL + stale
 
 
 def current_setup_keys() -> str:

@@ -20,7 +20,9 @@ from keyreport.errors import LibraryError
 
 MAP_FILE = "compliance.json"
 SEVERITIES = ("High", "Medium", "Low", "Informational")  # Sentinel's; Security Hub's Critical is High here
-RESOURCES = ("key", "password", "credential", "user", "root", "account")
+RESOURCES = ("key", "password", "credential", "user", "root", "account", "exception")
+# keyreport's own check of the exceptions people write: no benchmark has it, so it alone names none.
+OWN_RESOURCE = "exception"
 # Microsoft Sentinel's tactic names (analytics rule templates).
 TACTICS = (
     "Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence", "PrivilegeEscalation",
@@ -150,7 +152,7 @@ def _control(entry: Any, where: str, benchmarks: Mapping[str, Benchmark]) -> Con
         raise LibraryError(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
     if resource not in RESOURCES:
         raise LibraryError(f"{where}: resource {resource!r} is not one of {', '.join(RESOURCES)}")
-    ids = _benchmark_ids(entry.get("benchmarks"), where, benchmarks)
+    ids = _benchmark_ids(entry.get("benchmarks"), where, benchmarks, own=resource == OWN_RESOURCE)
     ordered = {name: ids[name] for name in benchmarks if name in ids}
     labelled = tuple(f"{benchmarks[name].label} {value}" for name, value in ordered.items())
     return Control(
@@ -165,7 +167,11 @@ def _control(entry: Any, where: str, benchmarks: Mapping[str, Benchmark]) -> Con
     )
 
 
-def _benchmark_ids(value: Any, where: str, benchmarks: Mapping[str, Benchmark]) -> dict[str, str]:
+def _benchmark_ids(value: Any, where: str, benchmarks: Mapping[str, Benchmark], *, own: bool) -> dict[str, str]:
+    if own:
+        if value != {}:
+            raise LibraryError(f"{where}: a check of resource {OWN_RESOURCE!r} is keyreport's own: benchmarks must be {{}}")
+        return {}
     if not isinstance(value, dict) or not value:
         raise LibraryError(f"{where}: benchmarks must name at least one benchmark's id")
     for name, benchmark_id in value.items():
