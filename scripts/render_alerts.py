@@ -8,6 +8,7 @@ the compliance map (queries/compliance.json), the rule's severity, benchmark ids
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ ALERT_API = "2023-12-01"
 # A log search alert looks back at most two days (windowSize x numberOfEvaluationPeriods, and any
 # overrideQueryTimeRange); the rules use all of it, so the current-state functions see two days of runs.
 WINDOW = "P2D"
+# The rules on compliance checks read it, each narrowed to its check: failing findings without an active exception.
+FAILING_BY_ACCOUNT = "failing-by-account"
 # A query header's severity as Azure Monitor writes it (0 critical .. 4 verbose).
 MONITOR_SEVERITY = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3, "Informational": 4}
 
@@ -47,17 +50,26 @@ class Alert:
     measure: str | None = None  # metricMeasureColumn, summed (timeAggregation Total); None: count the rows
     operator: str = "GreaterThan"
     threshold: int = 0
+    control: str | None = None  # narrows the query to one check of the map: `| where ControlId == "<control>"`
+
+    def library_query(self) -> queries.Query:
+        """The library query the rule runs, narrowed to its check (whose severity and remediation it then has)."""
+        query = queries.library()[self.query]
+        if self.control is None:
+            return query
+        text = f'{query.text.rstrip()}\n| where ControlId == "{self.control}"\n'
+        return dataclasses.replace(query, text=text, control_ids=(self.control,))
 
     def level(self) -> str:
         """The rule's severity: the query header's, or the rule's own when the header names none."""
-        level = queries.library()[self.query].severity or self.severity
+        level = self.library_query().severity or self.severity
         if level is None:
             raise ValueError(f"alert {self.name}: neither the query header nor the rule names a severity")
         return level
 
     def full_description(self) -> str:
         """The description, then the controls the query evidences and what to do, from the query's header."""
-        query = queries.library()[self.query]
+        query = self.library_query()
         if not query.controls:
             return self.description
         return f"{self.description} Controls: {', '.join(query.controls)}. Remediation: {query.remediation}"
@@ -79,27 +91,31 @@ class Alert:
 
 ALERTS: tuple[Alert, ...] = (
     Alert(
-        query="root-keys",
+        query=FAILING_BY_ACCOUNT,
+        control="root-access-key",
         name="root-access-key",
         display_name="keyreport: AWS root user has an access key",
         description="An AWS account's root user holds an access key (active or not). The root user should have "
-        "none: delete it in the account's security credentials. One alert per account.",
+        "none: delete it in the account's security credentials. One alert per account (findings with an active "
+        "exception excepted); the root-keys query lists the keys.",
     ),
     Alert(
-        query="rotation-due",
+        query=FAILING_BY_ACCOUNT,
+        control="key-rotation-90-days",
         name="keys-past-90-days",
         display_name="keyreport: active AWS access keys older than 90 days",
         description="Active IAM access keys were created more than 90 days ago and need rotating. One alert per "
-        "account; the rotation-due query lists the keys.",
+        "account (keys with an active exception excepted); the rotation-due query lists the keys.",
         evaluation_frequency="P1D",
     ),
     Alert(
-        query="console-without-mfa",
+        query=FAILING_BY_ACCOUNT,
+        control="console-mfa",
         name="console-user-without-mfa",
         display_name="keyreport: AWS console users without MFA",
         description="IAM users can sign in to the AWS console with a password alone: no MFA device is assigned "
-        "to them (from the credential report). One alert per account; the console-without-mfa query lists the "
-        "users, those without any access key included.",
+        "to them (from the credential report). One alert per account (users with an active exception excepted); "
+        "the console-without-mfa query lists the users, those without any access key included.",
         evaluation_frequency="P1D",
     ),
     Alert(
@@ -154,7 +170,6 @@ def _alert_resource(alert: Alert, query: queries.Query) -> dict[str, Any]:
 
 def alerts_template() -> dict[str, Any]:
     """Every rule as a scheduledQueryRules resource on the workspace, notifying the given action groups."""
-    library = queries.library()
     return arm.template(
         "keyreport's log search alert rules on the Log Analytics workspace: a root user key, active keys past "
         "90 days, console users without MFA, a collector that stopped reporting, an account whose inventory "
@@ -169,7 +184,7 @@ def alerts_template() -> dict[str, Any]:
                 "array", "Resource ids of the action groups to notify (email, Teams, ticket).", default=[]
             ),
         },
-        resources=[_alert_resource(alert, library[alert.query]) for alert in ALERTS],
+        resources=[_alert_resource(alert, alert.library_query()) for alert in ALERTS],
     )
 
 

@@ -17,10 +17,21 @@ from typing import Any
 
 import pytest
 
+from keyreport import queries
 from keyreport.columns import KEY_COLUMNS, RUN_COLUMNS, USER_COLUMNS, stream_record
-from keyreport.records import ROOT_USER, KeyRecord, PasswordPolicy, RunSummary, UserRecord, key_row, mask_key_id
-from keyreport.records import summary_row, user_row
+from keyreport.records import (
+    ROOT_USER,
+    KeyRecord,
+    PasswordPolicy,
+    RunSummary,
+    UserRecord,
+    key_row,
+    mask_key_id,
+    summary_row,
+    user_row,
+)
 from sandbox.local_kql import LocalWorkspace, StoredTable, deployed_functions
+from scripts import render_alerts
 from tests import schema
 
 RUN = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -46,7 +57,9 @@ def masked(n: int) -> str:
     return mask_key_id(key_id(n))
 
 
-def exception(control: str, until: str, *, key: str = "", tag: str = "keyreport-exception", problem: str = "") -> dict[str, str]:
+def exception(
+    control: str, until: str, *, key: str = "", tag: str = "keyreport-exception", problem: str = ""
+) -> dict[str, str]:
     value = f"{control}{f' key={key}' if key else ''} until={until} by=alice@example.com reason=SES SMTP"
     return {"Tag": tag, "Value": value, "Control": control if not problem else "", "Key": key, "Until": until,
             "ApprovedBy": "alice@example.com", "Reason": "SES SMTP", "Problem": problem}  # fmt: skip
@@ -59,10 +72,12 @@ USERS: dict[str, tuple[str, list[dict[str, str]], dict[int, tuple[str, datetime,
                  {1: ("Active", ago(400), ago(50))}),
     # One key excepted from everything: its rotation is excepted; the user's new key (never used for 50 days) and
     # the user's two active keys (a check of the user, not of a key) still fail.
-    "rotator": ("payments", [exception("all", day(RUN + timedelta(days=30)), key=masked(2), tag="keyreport-exception-old")],
+    "rotator": ("payments",
+                [exception("all", day(RUN + timedelta(days=30)), key=masked(2), tag="keyreport-exception-old")],
                 {2: ("Active", ago(300), ago(1)), 3: ("Active", ago(50), None)}),
     # Lapsed yesterday: excepts nothing, listed expired.
-    "lapsed": ("", [exception("key-rotation-90-days", day(RUN - timedelta(days=1)))], {4: ("Active", ago(200), ago(1))}),
+    "lapsed": ("", [exception("key-rotation-90-days", day(RUN - timedelta(days=1)))],
+               {4: ("Active", ago(200), ago(1))}),
     # Its last day is today (the run's and the clock's): still excepted.
     "last-day": ("", [exception("key-rotation-90-days", day(RUN))], {5: ("Active", ago(200), ago(1))}),
     # Refused by the collector: excepts nothing, and its own check fails.
@@ -223,3 +238,29 @@ def test_the_clock_moved_past_the_expiry_brings_the_finding_back(workspace: Loca
     later = workspace.run("KeyReport_Findings()", now=RUN + timedelta(days=12)).records()
     assert not finding(later, "key-rotation-90-days", f"wl-user {masked(7)}")["Excepted"]
     assert finding(later, "key-rotation-90-days", f"ses-smtp {masked(1)}")["Excepted"]
+
+
+def test_the_alert_rules_skip_excepted_findings(workspace: LocalWorkspace) -> None:
+    by_control = {alert.control: alert for alert in render_alerts.ALERTS if alert.control}
+    rotation = by_control["key-rotation-90-days"].library_query().text
+    [row] = workspace.run(rotation, now=NOW).records()
+    failing = {"lapsed", "malformed", "wl-long", "plain"}
+    assert row["FailingResources"] == len(failing)
+    assert set(json.loads(row["Users"])) == failing
+    assert set(json.loads(row["Owners"])) == {"(no owner)", "ops"}
+
+
+def test_the_library_lists_exceptions_expiring_and_findings_by_owner(workspace: LocalWorkspace) -> None:
+    library = queries.library()
+    listed = workspace.run(library["exceptions"].text, now=NOW).records()
+    assert [r["Status"] for r in listed] == ["refused"] * 4 + ["expired"] + ["active"] * 5
+    expiring = workspace.run(library["exceptions-expiring"].text, now=NOW).records()
+    expected = {("wl-user", 10), ("last-day", 0), ("<password_policy>", 10)}
+    assert {(r["User"], r["DaysLeft"]) for r in expiring} == expected
+    owners = {r["Owner"]: r for r in workspace.run(library["findings-by-owner"].text, now=NOW).records()}
+    assert owners["alice@example.com"]["Excepted"] == 1
+    assert owners["payments"]["Failing"] >= 2
+    summary = {r["ControlId"]: r for r in workspace.run(library["compliance-summary"].text, now=NOW).records()}
+    rotation = summary["key-rotation-90-days"]
+    assert (rotation["Failing"], rotation["Excepted"]) == (4, 4)  # ses-smtp, rotator, last-day, wl-user
+    assert rotation["Failing"] + rotation["Excepted"] + rotation["Passing"] == rotation["Checked"]
