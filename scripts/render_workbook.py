@@ -118,12 +118,13 @@ WORKBOOK: tuple[Item, ...] = (
         "One tile per check of the compliance map (queries/compliance.json): the share of checked credentials, "
         "users or accounts that pass it in each account's current state (KeyReport_Findings), per console "
         "password and per access key where the benchmark asks about each credential; below, the failing count "
-        "per day.",
+        "per day. A finding an active exception covers counts as excepted, not failing (as Security Hub's "
+        "suppressed findings); the Owners and exceptions tab lists them.",
     ),
     Panel(
         "compliance-summary",
-        "Passing per check (%)",
-        settings=tiles("Control", "PassPct", "redGreen", "Failing"),
+        "Passing per check (%): failing, excepted and passing",
+        settings=tiles("Control", "PassPct", "redGreen", "Status"),
     ),
     Panel(
         "compliance-trend",
@@ -136,6 +137,19 @@ WORKBOOK: tuple[Item, ...] = (
     Panel("unused-45-days", "Credentials unused for 45 days or more (CIS 2.11, IAM.22)", width=50),
     Panel("inactive-users", "Users with no activity for more than 90 days", width=50),
     Panel("setup-keys", "Keys created with a console user and never used", width=50),
+    Tab("owners", "Owners and exceptions"),
+    Text(
+        "owners-intro",
+        "## Owners and exceptions\n"
+        "Owners come from the IAM users' owner tags (KEYREPORT_OWNER_TAGS, default owner and team). Exceptions "
+        "come from keyreport-exception tags on IAM users and from the KeyReportExceptions watchlist (Microsoft "
+        "Sentinel): each names a check, a user or one key, an expiry, an approver and a reason. An active "
+        "exception keeps a failing finding out of the alerts until its last day; a refused one excepts nothing "
+        "and fails the exception-valid check (docs/queries.md, Owners and exceptions).",
+    ),
+    Panel("findings-by-owner", "Failing findings by owner", width=50),
+    Panel("exceptions-expiring", "Exceptions expiring within 14 days", width=50),
+    Panel("exceptions", "Every exception: refused, expired, active"),
     Tab("health", "Collector health"),
     Text("health", "## Collector health\nOne summary row per account per run, in AWS_Access_Key_Report_Run_CL."),
     Panel("ingestion-stopped", "Accounts that stopped reporting (no run for StaleAfterHours)", width=50),
