@@ -65,10 +65,18 @@ def test_every_embedded_query_passes_the_kusto_analyser(where: str, analysis: di
     assert not analysis[where].errors, "\n" + analysis[where].error_report()
 
 
+NARROWED = re.compile(r'(?s)(?P<query>.*)\n\| where ControlId == "(?P<control>[a-z0-9-]+)"\n')
+
+
 def test_every_embedded_query_is_a_library_query_verbatim() -> None:
     texts = {query.text for query in LIBRARY.values()}
     for where, text in embedded_queries().items():
-        assert text in texts, f"{where} is not a library query"
+        narrowed = NARROWED.fullmatch(text) if where.startswith("azure/alerts.json") else None
+        if narrowed:  # an alert rule on one check: the library query, then one `where` naming the check
+            assert narrowed["query"] + "\n" in texts, f"{where} is not a library query narrowed to a check"
+            assert narrowed["control"] in compliance.load().controls, where
+        else:
+            assert text in texts, f"{where} is not a library query"
 
 
 # -- workbook -------------------------------------------------------------------------------------------
@@ -153,14 +161,16 @@ def test_arm_templates_reference_only_declared_parameters(path: Any) -> None:
 
 
 def test_alert_rules_cover_root_keys_old_keys_a_stopped_collector_and_stale_accounts() -> None:
-    assert {alert.query for alert in render_alerts.ALERTS} >= {
-        "root-keys", "rotation-due", "ingestion-recent-runs", "accounts-stale"
+    assert {alert.query for alert in render_alerts.ALERTS} == {
+        "failing-by-account", "ingestion-recent-runs", "accounts-stale"
     }  # fmt: skip
+    checks = {alert.control for alert in render_alerts.ALERTS if alert.query == "failing-by-account"}
+    assert checks == {"root-access-key", "key-rotation-90-days", "console-mfa"}
 
 
 @pytest.mark.parametrize("alert", render_alerts.ALERTS, ids=lambda alert: alert.name)
 def test_rules_carry_the_query_headers_severity_controls_and_remediation(alert: render_alerts.Alert) -> None:
-    query = LIBRARY[alert.query]
+    query = alert.library_query()
     [resource] = [r for r in load(render_alerts.ALERTS_TEMPLATE_PATH)["resources"] if alert.name in r["name"]]
     level = query.severity or alert.severity
     assert resource["properties"]["severity"] == render_alerts.MONITOR_SEVERITY[str(level)]
@@ -185,7 +195,6 @@ def alert_resources() -> list[dict[str, Any]]:
 def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto.Analysis]) -> None:
     template = load(render_alerts.ALERTS_TEMPLATE_PATH)
     assert template["$schema"] == arm.ARM_SCHEMA
-    by_text = {query.text: query.id for query in LIBRARY.values()}
     for resource in template["resources"]:
         assert resource["type"] == "Microsoft.Insights/scheduledQueryRules" and resource["kind"] == "LogAlert"
         assert resource["apiVersion"] == "2023-12-01"  # stable (tests/azure/test_resource_schemas.py)
@@ -194,7 +203,7 @@ def test_alert_rules_are_well_formed_log_search_alerts(analysis: dict[str, kusto
         assert properties["severity"] in range(5)
         assert properties["scopes"] == ["[parameters('workspaceResourceId')]"]
         [condition] = properties["criteria"]["allOf"]
-        columns = dict(analysis[by_text[condition["query"]]].columns)
+        columns = dict(analysis[f"azure/alerts.json:{resource['name']}:0"].columns)
         for dimension in condition.get("dimensions", []):
             assert dimension["name"] in columns and dimension["operator"] == "Include"
             assert dimension["values"] == ["*"]
@@ -233,8 +242,7 @@ def test_rules_look_back_at_most_two_days_in_combinations_azure_accepts(
     if "overrideQueryTimeRange" in properties:
         override = properties["overrideQueryTimeRange"]
         assert override in OVERRIDES and look_back <= queries.parse_duration(override) <= MOST_LOOK_BACK
-    by_text = {query.text: query.id for query in LIBRARY.values()}
-    if "datetime" not in dict(analysis[by_text[condition["query"]]].columns).values():
+    if "datetime" not in dict(analysis[f"azure/alerts.json:{resource['name']}:0"].columns).values():
         assert periods["numberOfEvaluationPeriods"] == 1  # no time column to split the look-back by
     assert ("metricMeasureColumn" in condition) == (condition["timeAggregation"] != "Count")
     # Stateful: fired while the condition holds, resolved by the first evaluation where it does not.
@@ -351,7 +359,9 @@ def test_the_stopped_rules_cadence_fits_in_its_look_back() -> None:
 def test_the_compliance_tab_has_a_tile_per_control_a_trend_and_every_controls_remediation() -> None:
     workbook = load(render_workbook.WORKBOOK_PATH)
     [tabs] = [item for item in workbook["items"] if item["type"] == 11]
-    assert [link["linkLabel"] for link in tabs["content"]["links"]] == ["Access keys", "Compliance", "Collector health"]
+    assert [link["linkLabel"] for link in tabs["content"]["links"]] == [
+        "Access keys", "Compliance", "Owners and exceptions", "Collector health"
+    ]  # fmt: skip
     on_tab = [item for item in workbook["items"] if item.get("conditionalVisibility", {}).get("value") == "compliance"]
     shown = {item["name"]: item for item in on_tab}
     assert shown["compliance-summary"]["content"]["visualization"] == "tiles"
