@@ -90,7 +90,8 @@ def render() -> dict[str, Any]:
         __file__,
         parameters={
             "workspaceName": arm.parameter(
-                "string", "Name of the existing Log Analytics workspace, Microsoft Sentinel on (in this resource group)."
+                "string",
+                "Name of the existing Log Analytics workspace, Microsoft Sentinel on (in this resource group).",
             ),
             CREATE_WATCHLIST: create_watchlist_parameter(),
         },
