@@ -1,13 +1,14 @@
 """Writes every rendered file (`make render`): the workbook, the alert rules, the workspace functions, the
-Logs Ingestion template and the Microsoft Sentinel solution (azure/sentinel/).
+Logs Ingestion template, the exceptions watchlist template and the Microsoft Sentinel solution (azure/sentinel/).
 
     python -m scripts.render
 
 Sources: queries/compliance.json (scripts/render_compliance.py: KeyReport_Controls and the docs' table),
 KeyReport_FindingSnapshots and KeyReport_SetupKeys (scripts/render_current_checks.py: their current-state twins),
 queries/*.kql (scripts/render_workbook.py, scripts/render_alerts.py), queries/functions/*.kql
-(scripts/render_functions.py), queries/schema.json (scripts/render_logs_ingestion.py), and all of them for the
-Sentinel solution (scripts/render_sentinel.py). Run after changing any; the tests fail while a checked-in file
+(scripts/render_functions.py), queries/schema.json (scripts/render_logs_ingestion.py), queries/sentinel/*.kql
+(scripts/render_watchlist.py: azure/exceptions-watchlist.json), and all of them for the Sentinel solution
+(scripts/render_sentinel.py). Run after changing any; the tests fail while a checked-in file
 differs.
 """
 
@@ -25,6 +26,7 @@ from scripts import (
     render_functions,
     render_logs_ingestion,
     render_sentinel,
+    render_watchlist,
     render_workbook,
 )
 
@@ -40,6 +42,7 @@ def rendered() -> dict[Path, str]:
         **render_alerts.rendered(),
         **render_logs_ingestion.rendered(),
         **render_functions.rendered(),
+        **render_watchlist.rendered(),
         **render_sentinel.rendered(),
     }
 

@@ -3,7 +3,8 @@
     Data/Solution_KeyReport.json      what the package holds (Azure-Sentinel's packaging input)
     SolutionMetadata.json, ReleaseNotes.md
     Data Connectors/KeyReport.json    the connector definition
-    Parsers/*.yaml                    the workspace functions (queries/functions/*.kql)
+    Parsers/*.yaml                    the workspace functions (queries/functions/*.kql; queries/sentinel/*.kql
+                                      in place of the base function of the same name)
     Analytic Rules/*.yaml             one rule per compliance control, and collector-stopped
     Hunting Queries/*.yaml            where keys are used from (AWSCloudTrail), Informational controls
     Workbooks/KeyReport.json, Workbooks/WorkbookMetadata.json
@@ -22,7 +23,7 @@ import yaml
 
 from keyreport import queries
 from scripts import arm
-from scripts.sentinel import connector, package, rules, solution, workbook
+from scripts.sentinel import connector, package, rules, solution, variants, workbook
 
 FOLDER = solution.FOLDER
 CONNECTOR_PATH = FOLDER / "Data Connectors" / f"{solution.FILE_NAME}.json"
@@ -75,7 +76,7 @@ def hunting_paths() -> dict[Path, rules.Content]:
 
 
 def parser_paths() -> dict[Path, queries.Function]:
-    return {PARSERS_DIR / f"{function.id}.yaml": function for function in queries.functions().values()}
+    return {PARSERS_DIR / f"{function.id}.yaml": function for function in variants.sentinel_functions().values()}
 
 
 def solution_data() -> dict[str, Any]:

@@ -3,8 +3,9 @@
     az deployment group create --resource-group <rg> --template-file azure/sentinel/Package/mainTemplate.json \\
         --parameters workspace=<workspace name>
 
-It deploys the three tables (skippable), the workspace functions (the parsers), the hunting queries, the
-analytics rules (after the functions and tables their queries need: Sentinel checks a rule's query when it is
+It deploys the three tables (skippable), the workspace functions (the parsers: with their Sentinel variants,
+queries/sentinel/, in place of the base ones), the exceptions watchlist (empty; skippable), the hunting queries,
+the analytics rules (after the functions and tables their queries need: Sentinel checks a rule's query when it is
 created), the data connector, the workbook, one metadata item per piece (so Sentinel lists them as this
 solution's content) and the content package itself.
 """
@@ -15,8 +16,8 @@ import json
 from typing import Any
 
 from keyreport import queries
-from scripts import arm, render_functions, render_logs_ingestion, render_workbook, schema
-from scripts.sentinel import connector, rules, solution, workbook
+from scripts import arm, render_functions, render_logs_ingestion, render_watchlist, render_workbook, schema
+from scripts.sentinel import connector, rules, solution, variants, workbook
 
 PROVIDER = "Microsoft.OperationalInsights/workspaces/providers"
 ALERT_RULE_API = "2023-12-01-preview"
@@ -152,6 +153,23 @@ def _parser_metadata(function: str) -> dict[str, Any]:
     return {**_metadata("Parser", function, search_id), "dependsOn": [f"[{search_id}]"]}
 
 
+def _watchlist() -> list[dict[str, Any]]:
+    """The exceptions watchlist, empty, as azure/exceptions-watchlist.json creates it (unless createWatchlist is
+    false), and its metadata."""
+    alias = render_watchlist.ALIAS
+    condition = f"[parameters('{render_watchlist.CREATE_WATCHLIST}')]"
+    resource = {
+        "condition": condition,
+        "type": f"{PROVIDER}/watchlists",
+        "apiVersion": render_watchlist.WATCHLIST_API,
+        "name": _sentinel_name(alias),
+        "properties": render_watchlist.watchlist_properties(),
+    }
+    metadata = {**_metadata("Watchlist", alias, _extension_id("watchlists", alias)), "condition": condition,
+                "dependsOn": [_extension_ref("watchlists", alias)]}  # fmt: skip
+    return [resource, metadata]
+
+
 def _data_connector() -> list[dict[str, Any]]:
     resource = {
         "type": f"{PROVIDER}/dataConnectors",
@@ -192,6 +210,7 @@ def _content_package() -> dict[str, Any]:
         {"kind": "DataConnector", "contentId": solution.CONNECTOR_ID, "version": solution.VERSION},
         {"kind": "Workbook", "contentId": f"{solution.FILE_NAME}Workbook", "version": solution.VERSION},
         *({"kind": "Parser", "contentId": name, "version": solution.VERSION} for name in queries.functions()),
+        {"kind": "Watchlist", "contentId": render_watchlist.ALIAS, "version": solution.VERSION},
         *({"kind": "AnalyticsRule", "contentId": rule.id, "version": solution.VERSION} for rule in analytic),
         *({"kind": "HuntingQuery", "contentId": hunt.id, "version": solution.VERSION} for hunt in hunting),
     ]
@@ -235,9 +254,10 @@ def main_template() -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for name, columns in schema.tables().items():
         resources.append(_in_workspace(render_logs_ingestion.table_resource(name, columns)))
-    for function in queries.functions().values():
+    for function in variants.sentinel_functions().values():
         resources.append(_in_workspace(render_functions.function_resource(function)))
         resources.append(_parser_metadata(function.id))
+    resources.extend(_watchlist())
     for hunt in rules.hunting_queries():
         resources.extend(_hunting_query(hunt))
     for rule in rules.analytic_rules():
@@ -264,6 +284,7 @@ def main_template() -> dict[str, Any]:
             "retentionInDays": arm.parameter(
                 "int", "Interactive retention of the tables.", default=90, minValue=4, maxValue=730
             ),
+            render_watchlist.CREATE_WATCHLIST: render_watchlist.create_watchlist_parameter(),
             "enableAnalyticsRules": arm.parameter("bool", "Enable the analytics rules right away.", default=True),
             "workbookDisplayName": arm.parameter("string", default="keyreport: AWS IAM access keys"),
         },

@@ -20,10 +20,11 @@ from azure.mgmt.loganalytics import models as loganalytics
 
 from keyreport import queries
 from scripts import arm, render, render_sentinel
-from scripts.sentinel import connector, controls, package, rules, solution, workbook
+from scripts.sentinel import connector, controls, package, rules, solution, variants, workbook
 from tests.azure import sentinel_rest, sentinel_schema
 from tests.azure.test_resource_schemas import Problems, arm_body, check_rest_fields
-from tests.queries import kusto
+from tests.azure.test_watchlist_template import watchlist_problems
+from tests.queries import kusto, sentinel
 from tests.queries.test_dashboards import strings
 
 RENDERED = render_sentinel.rendered()
@@ -66,7 +67,10 @@ def every_query() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def analysis() -> dict[str, kusto.Analysis]:
-    return kusto.analyse(every_query())
+    # As a workspace with Sentinel on has them: the functions with their Sentinel variants, and what Sentinel
+    # defines (_GetWatchlist, the Watchlist table), the watchlist without items.
+    functions: dict[str, kusto.Declaration] = {name: f.text for name, f in variants.sentinel_functions().items()}
+    return kusto.analyse(every_query(), functions={**functions, **sentinel.functions()}, tables=sentinel.tables())
 
 
 # -- rendered from the sources ---------------------------------------------------------------------------------
@@ -323,6 +327,8 @@ def test_main_template_deploys_every_piece_in_one_step(template: dict[str, Any])
     assert metadata_kinds.count("AnalyticsRule") == len(RULE_FILES)
     assert metadata_kinds.count("HuntingQuery") == len(HUNTING_FILES)
     assert metadata_kinds.count("Parser") == len(PARSER_FILES)
+    [watchlist] = kinds["watchlists"]
+    assert metadata_kinds.count("Watchlist") == 1 and watchlist["condition"] == "[parameters('createWatchlist')]"
     assert {"DataConnector", "Workbook"} <= set(metadata_kinds)
     assert len(kinds["contentPackages"]) == 1
 
@@ -371,6 +377,8 @@ def test_security_insights_resources_match_the_rest_specification(template: dict
             found += sentinel_rest.problems(sentinel_rest.GENERIC_UI_CONNECTOR, resource["properties"])
         elif resource["type"].endswith("/metadata"):
             found += sentinel_rest.problems(sentinel_rest.METADATA, resource["properties"], resource["name"])
+        elif resource["type"].endswith("/watchlists"):
+            found += watchlist_problems(resource)
     assert found == []
 
 

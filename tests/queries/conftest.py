@@ -8,7 +8,8 @@ import pytest
 
 from keyreport import queries
 from scripts import render_alerts, render_workbook
-from tests.queries import kusto
+from scripts.sentinel import variants
+from tests.queries import kusto, sentinel
 
 # Deliberately broken queries: the checker must report each as an Error (proof that it can fail).
 BROKEN: dict[str, str] = {
@@ -41,4 +42,10 @@ def embedded_queries() -> dict[str, str]:
 def analysis() -> dict[str, kusto.Analysis]:
     library = {query.id: query.text for query in queries.library().values()}
     functions = {f"function:{function.id}": function.text for function in queries.functions().values()}
-    return kusto.analyse({**library, **functions, **embedded_queries(), **BROKEN})
+    # The Sentinel variants (queries/sentinel/), with what Sentinel defines declared: a watchlist without items.
+    sentinel_variants = {f"sentinel-function:{name}": function.text for name, function in variants.variants().items()}
+    return kusto.analyse(
+        {**library, **functions, **sentinel_variants, **embedded_queries(), **BROKEN},
+        functions={**kusto.declared_functions(), **sentinel.functions()},
+        tables=sentinel.tables(),
+    )

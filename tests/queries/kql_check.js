@@ -2,7 +2,8 @@
 // Parses and semantically analyses KQL with Microsoft's Kusto language service (Kusto.Language, as
 // compiled to JavaScript in @kusto/language-service-next), against declared tables.
 //
-// stdin:  {"tables": {"Name": [["Column", "type"], ...]}, "functions": {"Name": "body", ...} (optional),
+// stdin:  {"tables": {"Name": [["Column", "type"], ...]}, "functions": {"Name": "body", ...} (optional; a
+//          function with parameters: "Name": {"parameters": "(name:type, ...)", "body": "..."}),
 //          "queries": [{"id": "...", "text": "..."}]}
 // stdout: {"analyser": "<package>@<version>", "results": [{"id", "diagnostics": [{severity, code, message,
 //          start, length}], "columns": [{name, type}]}]}
@@ -25,9 +26,11 @@ function globalsFor(tables, functions) {
     const schema = "(" + columns.map(([column, type]) => `${column}:${type}`).join(", ") + ")";
     return new Kusto.Language.Symbols.TableSymbol.$ctor7(name, schema, "");
   });
-  // Workspace functions without parameters, as the saved searches declare them: `Name() { body }`.
-  for (const [name, body] of Object.entries(functions || {})) {
-    symbols.push(new Kusto.Language.Symbols.FunctionSymbol.$ctor16(name, "()", `{\n${body}\n}`, ""));
+  // Workspace functions, as the saved searches declare them: `Name() { body }` (no parameters), or with the
+  // parameters given (what Sentinel defines, `_GetWatchlist(watchlistAlias:string)`).
+  for (const [name, declared] of Object.entries(functions || {})) {
+    const { parameters, body } = typeof declared === "string" ? { parameters: "()", body: declared } : declared;
+    symbols.push(new Kusto.Language.Symbols.FunctionSymbol.$ctor16(name, parameters, `{\n${body}\n}`, ""));
   }
   const database = new Kusto.Language.Symbols.DatabaseSymbol.$ctor2("workspace", null, symbols);
   return Kusto.Language.GlobalState.Default.WithDatabase(database);

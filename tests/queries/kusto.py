@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +69,19 @@ def declared_functions() -> dict[str, str]:
     return {function.id: function.text for function in library.functions().values()}
 
 
-def analyse(queries: dict[str, str], functions: dict[str, str] | None = None) -> dict[str, Analysis]:
+# A function as kql_check.js declares it: its body (no parameters), or {"parameters": "(name:type)", "body": ...}.
+Declaration = str | dict[str, str]
+
+
+def analyse(
+    queries: dict[str, str],
+    functions: Mapping[str, Declaration] | None = None,
+    tables: Mapping[str, list[tuple[str, str]]] | None = None,
+) -> dict[str, Analysis]:
     """Parse and analyse every query (id -> text) against the declared tables and functions, in one node process.
 
-    `functions` defaults to the shipped ones, so that a query calling `KeyReport_CurrentKeys()` resolves.
+    `functions` defaults to the shipped ones, so that a query calling `KeyReport_CurrentKeys()` resolves; `tables`
+    adds tables to the declared ones (Sentinel's Watchlist: tests/queries/sentinel.py).
     """
     node = shutil.which("node")
     if node is None:
@@ -79,8 +89,8 @@ def analyse(queries: dict[str, str], functions: dict[str, str] | None = None) ->
     if not NODE_MODULES.is_dir():
         raise RuntimeError(f"{NODE_MODULES} is missing: run `make test` (it runs `npm ci` in tests/queries)")
     request = {
-        "tables": declared_tables(),
-        "functions": declared_functions() if functions is None else functions,
+        "tables": {**declared_tables(), **(tables or {})},
+        "functions": declared_functions() if functions is None else dict(functions),
         "queries": [{"id": name, "text": text} for name, text in queries.items()],
     }
     done = subprocess.run(

@@ -12,6 +12,9 @@ from scripts import package_lambda
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "queries"
+# The Sentinel variants of functions (queries/sentinel/) are deployment content, like azure/: the Azure templates
+# carry them, the package does not.
+PACKAGED = ("*.kql", "functions/*.kql")
 
 
 def test_the_package_folder_is_the_queries_folder() -> None:
@@ -38,12 +41,14 @@ def test_a_built_package_carries_every_query_byte_for_byte(tmp_path: Path) -> No
         cwd=project, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    packaged = {path.name: path.read_bytes() for path in (built / "keyreport" / "kql").glob("**/*.kql")}
-    assert packaged == {path.name: path.read_bytes() for path in SOURCES.glob("**/*.kql")}
+    kql = built / "keyreport" / "kql"
+    packaged = {path.relative_to(kql).as_posix(): path.read_bytes() for path in kql.glob("**/*.kql")}
+    sources = [path for pattern in PACKAGED for path in SOURCES.glob(pattern)]
+    assert packaged == {path.relative_to(SOURCES).as_posix(): path.read_bytes() for path in sources}
     assert not (built / "keyreport" / "kql").is_symlink()
 
 
 def test_the_lambda_zip_takes_every_query_and_function() -> None:
     chosen = {path.name for path in package_lambda.source_files() if path.suffix == ".kql"}
-    assert chosen == {path.name for path in [*SOURCES.glob("*.kql"), *SOURCES.glob("functions/*.kql")]}
+    assert chosen == {path.name for pattern in PACKAGED for path in SOURCES.glob(pattern)}
     assert len(queries.functions()) >= 3
