@@ -9,6 +9,8 @@ it fails to except, the clock moved past an expiry.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -30,7 +32,8 @@ from keyreport.records import (
     summary_row,
     user_row,
 )
-from sandbox.local_kql import LocalWorkspace, StoredTable, deployed_functions
+from sandbox.local_kql import LocalWorkspace, StoredTable
+from sandbox.watchlist import WatchlistStore, sentinel_functions
 from scripts import render_alerts
 from tests import schema
 
@@ -121,19 +124,13 @@ def rows() -> Iterator[tuple[str, dict[str, Any]]]:
             yield schema.KEYS_TABLE, stream_record(key, KEY_COLUMNS)
 
 
-def watchlist_function() -> str:
-    def text(value: str) -> str:
-        return json.dumps(value)
-
-    items = ",\n".join(
-        ", ".join([*(text(v) for v in item), text(str(uuid.UUID(int=n))), f"datetime({WATCHLIST_UPDATED.isoformat()})"])
-        for n, item in enumerate(WATCHLIST, start=1)
-    )
-    return (
-        "function KeyReport_WatchlistExceptions() { datatable(Account:string, User:string, Control:string, "
-        "Key:string, Until:string, ApprovedBy:string, Reason:string, ItemId:string, Updated:datetime)[\n"
-        f"{items}] }}"
-    )
+def watchlist() -> WatchlistStore:
+    """The KeyReportExceptions watchlist as a SOC would upload it: the CSV of the template's columns."""
+    store = WatchlistStore(clock=lambda: WATCHLIST_UPDATED)
+    text = io.StringIO()
+    csv.writer(text).writerows([("Account", "User", "Control", "Key", "Until", "ApprovedBy", "Reason"), *WATCHLIST])
+    store.create("KeyReportExceptions", text.getvalue(), "User")
+    return store
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +138,10 @@ def workspace() -> Iterator[LocalWorkspace]:
     stored: dict[str, list[dict[str, Any]]] = {table: [] for table in schema.tables()}
     for table, row in rows():
         stored[table].append(row)
-    functions = [f for f in deployed_functions() if not f.startswith("function KeyReport_WatchlistExceptions(")]
     columns = {name: dict(schema.columns(name)) for name in schema.tables()}
     local = LocalWorkspace(
         (StoredTable(name, columns[name], stored[name]) for name in schema.tables()),
-        functions=[*functions, watchlist_function()],
+        functions=sentinel_functions(watchlist()),  # the Sentinel solution's KeyReport_WatchlistExceptions
     )
     yield local
     local.close()
