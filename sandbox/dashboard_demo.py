@@ -63,18 +63,19 @@ def _compliance(summary: ResultTable, truth: Expected) -> list[str]:
     print("\n== Compliance summary (each account's current state; ids from queries/compliance.json)")
     rows = {row["ControlId"]: row for row in summary.records()}
     width = max((len(str(row["Control"])) for row in rows.values()), default=7)
-    print(f"  {'Control':<{width}}  {'Passing':>7}  Failing / checked  check")
+    print(f"  {'Control':<{width}}  {'Passing':>7}  Failing / excepted / checked  check")
     for control in compliance.load().controls.values():
         row = rows.get(control.id)
         if row is None:
-            print(f"  {control.text:<{width}}  {'-':>7}  nothing to check   {control.id}")
+            print(f"  {control.text or control.id:<{width}}  {'-':>7}  nothing to check              {control.id}")
             continue
-        score = f"{row['Failing']} / {row['Checked']}"
-        print(f"  {row['Control']:<{width}}  {row['PassPct']:>6}%  {score:<17}  {control.id}")
-    shown = {control: (row["Failing"], row["Checked"]) for control, row in rows.items()}
+        score = f"{row['Failing']} / {row['Excepted']} / {row['Checked']}"
+        print(f"  {row['Control'] or control.id:<{width}}  {row['PassPct']:>6}%  {score:<28}  {control.id}")
+    shown = {control: (row["Failing"], row["Excepted"], row["Checked"]) for control, row in rows.items()}
     expected = truth.compliance()
     return [
-        f"compliance {control}: {shown.get(control)} (failing, checked), the seeded estate has {expected.get(control)}"
+        f"compliance {control}: {shown.get(control)} (failing, excepted, checked), the seeded estate has "
+        f"{expected.get(control)}"
         for control in sorted(set(shown) | set(expected))
         if shown.get(control) != expected.get(control)
     ]

@@ -7,8 +7,9 @@ The tests and `make demo` compare the dashboards with this. The thresholds are t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from keyreport.queries import compliance
 from keyreport.records import ROOT_USER, mask_key_id
@@ -21,6 +22,26 @@ NEVER_USED_GRACE_DAYS = 7
 SETUP_KEY_DAYS = 0  # a key created within the user's first day was created with the user
 ROOT_USE_DAYS = 7  # the root user used fewer whole days before the run fails
 CIS_PASSWORD_LENGTH, CIS_PASSWORD_REUSE, HUB_PASSWORD_LENGTH = 14, 24, 8
+MAX_EXCEPTION_DAYS = 365  # KEYREPORT_MAX_EXCEPTION_DAYS's default
+EXCEPTION_TAG = re.compile(r"keyreport-exception(-.+)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TagException:
+    """One keyreport-exception tag as docs/queries.md reads it; `check` is None when it is refused."""
+
+    user: str
+    tag: str
+    check: str | None  # a check id, "all", or None (refused)
+    key: str  # a masked key id, or "" for every credential of the user
+    until: date | None
+
+    def covers(self, check: str, resource: str, today: date) -> bool:
+        if self.check is None or self.until is None or self.until < today or check == "exception-valid":
+            return False
+        target = f"{self.user} {self.key}" if self.key else None
+        owned = resource == target if target else resource == self.user or resource.startswith(f"{self.user} ")
+        return self.check in ("all", check) and owned
 
 
 def whole_days(later: datetime, earlier: datetime) -> int:
@@ -153,11 +174,76 @@ class Expected:
             found["password-policy-reuse"]["<password_policy>"] = not policy.present or reuse < CIS_PASSWORD_REUSE
             found["password-policy-strong"]["<password_policy>"] = not policy.present or not strong
 
-    def compliance(self) -> dict[str, tuple[int, int]]:
-        """Per check with at least one resource: (failing, checked), as compliance-summary counts them."""
-        return {control: (sum(rows.values()), len(rows)) for control, rows in self.findings().items()}
+    def tag_exceptions(self) -> tuple[TagException, ...]:
+        """The users' keyreport-exception tags, judged by the documented grammar at the run's day."""
+        return tuple(
+            _tag_exception(user.name, key, value, self.run_time.date())
+            for user in self.estate.users
+            for key, value in user.tags
+            if EXCEPTION_TAG.fullmatch(key)
+        )
+
+    def owner(self, user_name: str) -> str:
+        """The first of the default owner tags (owner, team) the user carries, whatever their case."""
+        [user] = [u for u in self.estate.users if u.name == user_name]
+        tags = {key.lower(): value for key, value in user.tags}
+        return next((tags[name] for name in ("owner", "team") if name in tags), "")
+
+    def excepted(self, today: date) -> dict[str, set[str]]:
+        """Per check: the failing resources an active tag exception covers on `today`."""
+        exceptions = self.tag_exceptions()
+
+        def covered(control: str, resource: str) -> bool:
+            return any(e.covers(control, resource, today) for e in exceptions)
+
+        return {
+            control: {resource for resource, failing in rows.items() if failing and covered(control, resource)}
+            for control, rows in self.findings().items()
+        }
+
+    def compliance(self, today: date | None = None) -> dict[str, tuple[int, int, int]]:
+        """Per check with at least one resource: (failing, excepted, checked), as compliance-summary counts them;
+        exception-valid: one row per exception tag, failing when refused."""
+        excepted = self.excepted(today or self.run_time.date())
+        counts = {
+            control: (sum(rows.values()) - len(excepted[control]), len(excepted[control]), len(rows))
+            for control, rows in self.findings().items()
+        }
+        exceptions = self.tag_exceptions()
+        if exceptions:
+            counts["exception-valid"] = (sum(e.check is None for e in exceptions), 0, len(exceptions))
+        return counts
 
     def failing_by_control_text(self) -> dict[str, int]:
-        """Failing per check, keyed by its benchmark ids as text (the trend's Control column)."""
+        """Failing per check, exceptions or not, keyed by its benchmark ids as text (the trend's Control column)."""
         controls = compliance.load().controls
-        return {controls[control].text: failing for control, (failing, _) in self.compliance().items()}
+        return {controls[control].text: sum(rows.values()) for control, rows in self.findings().items()}
+
+
+def _tag_exception(user: str, tag: str, value: str, today: date) -> TagException:
+    """`<check> [key=<masked>] until=<YYYY-MM-DD> by=<approver> reason=<text>`: refused (check None) unless every
+    part is there, the check is known and the expiry is at most MAX_EXCEPTION_DAYS after `today`."""
+    head, _, reason = value.partition(" reason=")
+    words = head.split()
+    fields = dict(word.split("=", 1) for word in words[1:] if "=" in word)
+    names = {c.id: c.id for c in compliance.load().controls.values() if c.resource != "exception"}
+    for control in compliance.load().controls.values():
+        for benchmark, benchmark_id in control.benchmarks.items():
+            names[("CIS-" if benchmark.startswith("CIS") else "") + benchmark_id.lower()] = control.id
+    names = {name.lower(): control for name, control in names.items()} | {"all": "all"}
+    check = names.get(words[0].lower()) if words else None
+    try:
+        until = date.fromisoformat(fields["until"]) if "until" in fields else None
+    except ValueError:
+        until = None
+    key = fields.get("key", "")
+    valid = (
+        check is not None
+        and until is not None
+        and until <= today + timedelta(days=MAX_EXCEPTION_DAYS)
+        and bool(fields.get("by"))
+        and bool(reason.strip())
+        and all("=" in word for word in words[1:])
+        and (not key or re.fullmatch(r"[A-Z0-9]{4}\.\.\.[A-Z0-9]{4}", key) is not None)
+    )
+    return TagException(user, tag, check if valid else None, key, until)
