@@ -71,7 +71,7 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_EXTERNAL_ID": "organization mode: external id the member role requires",
     "KEYREPORT_EVENT_QUEUE_URL": "event path: the SQS queue of IAM events (other queues' records are refused)",
     "KEYREPORT_METRICS_NAMESPACE": "CloudWatch namespace of the run metrics the Lambda emits (default KeyReport)",
-    "KEYREPORT_OWNER_TAGS": "IAM user tags whose values name a user's owner, in order (default owner,team; empty: none)",
+    "KEYREPORT_OWNER_TAGS": "IAM user tags naming a user's owner, in order (default owner,team; empty: none)",
     "KEYREPORT_MAX_EXCEPTION_DAYS": "longest a keyreport-exception tag may grant, in days from the run (default 365)",
 }
 
@@ -436,7 +436,9 @@ class _Parser:
         for name, problem in problems:
             if problem is not None and "KEYREPORT_OWNER_TAGS" not in self.secret_like:
                 line = check.problem_line("KEYREPORT_OWNER_TAGS", name, problem) if name else problem
-                self.problems.append(f"{line if name else 'KEYREPORT_OWNER_TAGS ' + line} (a comma list of IAM tag keys)")
+                self.problems.append(
+                    f"{line if name else 'KEYREPORT_OWNER_TAGS ' + line} (a comma list of IAM tag keys)"
+                )
         return names if all(problem is None for _, problem in problems) else DEFAULT_OWNER_TAGS
 
     def check_values(self) -> None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from keyreport.exceptions import ExceptionTag, as_json, is_exception_tag, mask_ids, parse
 
@@ -30,7 +31,7 @@ class TagRules:
         folded = key.casefold()
         return any(folded == name.casefold() for name in self.owner_tags) or is_exception_tag(key)
 
-    def keep(self, tags: Iterable[Mapping[str, str]]) -> Tags:
+    def keep(self, tags: Iterable[Mapping[str, Any]]) -> Tags:
         """The wanted tags of an IAM tag list ([{"Key": ..., "Value": ...}]); the others are dropped here."""
         return tuple((tag["Key"], tag["Value"]) for tag in tags if self.wanted(tag["Key"]))
 

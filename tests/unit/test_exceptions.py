@@ -72,7 +72,9 @@ def test_a_name_two_controls_claim_is_ambiguous() -> None:
 
 
 def test_tokens_come_in_any_order_and_reason_takes_the_rest() -> None:
-    found = parsed("IAM.3 by=bob Until=2027-02-01 key=AKIA...WXYZ reason=until=later by=me key=x", keys=("AKIA...WXYZ",))
+    found = parsed(
+        "IAM.3 by=bob Until=2027-02-01 key=AKIA...WXYZ reason=until=later by=me key=x", keys=("AKIA...WXYZ",)
+    )
     assert (found.key, found.until, found.approved_by) == ("AKIA...WXYZ", "2027-02-01", "bob")
     assert found.reason == "until=later by=me key=x" and found.valid
 
@@ -104,7 +106,9 @@ def test_a_full_key_id_never_leaves_the_function() -> None:
 
 
 def test_a_key_applies_only_to_checks_of_single_keys() -> None:
-    assert "not a check of single keys" in parsed("one-active-key key=AKIA...WXYZ until=2027-01-01 by=a reason=r").problem
+    assert (
+        "not a check of single keys" in parsed("one-active-key key=AKIA...WXYZ until=2027-01-01 by=a reason=r").problem
+    )
     assert parsed("unused-45-days key=AKIA...WXYZ until=2027-01-01 by=a reason=r").valid  # credential: a key too
     assert parsed("all key=AKIA...WXYZ until=2027-01-01 by=a reason=r").valid
 
