@@ -776,14 +776,13 @@ def _tag_users(backend: Any, plans: list[_UserPlan], now: datetime) -> None:
     for case, (suffix, value) in EXCEPTION_CASES.items():
         wanted = 2 if case in {"valid_key", "expired"} else 1  # the expired one: one-active-key, a two-key user
         candidates = (p for p in plans if p.name not in taken and len(p.keys) == wanted)
-        plan = next((p for p in candidates if p.keys[0].status == "Active" and p.keys[0].created < old), None)
-        if plan is None:  # a small estate may have no such user: that case is left out
+        chosen = next((p for p in candidates if p.keys[0].status == "Active" and p.keys[0].created < old), None)
+        if chosen is None:  # a small estate may have no such user: that case is left out
             continue
-        taken.add(plan.name)
-        user = backend.users[plan.name]
-        key = user.access_keys[0].access_key_id
+        taken.add(chosen.name)
+        key = backend.users[chosen.name].access_keys[0].access_key_id
         text = value.format(key=f"{key[:4]}...{key[-4:]}", **dates)
-        backend.tag_user(plan.name, [{"Key": EXCEPTION_TAG + suffix, "Value": text}])
+        backend.tag_user(chosen.name, [{"Key": EXCEPTION_TAG + suffix, "Value": text}])
 
 
 def exception_users(estate: Estate) -> dict[str, str]:

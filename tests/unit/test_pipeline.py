@@ -79,7 +79,7 @@ def stub_tags(stub: Stubber, tags: dict[str, list[dict[str, str]]] | None = None
         return
     details = [
         {"UserName": name, "UserId": f"AIDA{name.upper():X<17}", "Path": "/", "Arn": arn(name), "CreateDate": CREATED}
-        | ({"Tags": tags[name]} if name in (tags or {}) else {})
+        | ({"Tags": (tags or {})[name]} if name in (tags or {}) else {})
         for name in KEYS
     ]
     stub.add_response("get_account_authorization_details", {"UserDetailList": details, "IsTruncated": False}, expected)
