@@ -138,10 +138,12 @@ class Inventory:
                 self.stats.keys += 1
                 self._tallies.setdefault(record.user_name, _Tally()).add(record)
                 yield record
-        finally:
-            watch.stop()
+        except BaseException:  # stopped early (an error, the deadline, close()): no further tag page is needed
             if tags is not None:
                 tags.stop()
+            raise
+        finally:
+            watch.stop()
 
     @property
     def tags_read(self) -> bool:

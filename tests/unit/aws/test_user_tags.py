@@ -4,6 +4,7 @@ refusals moto cannot show through botocore's Stubber, and a user's re-read with 
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -185,3 +186,30 @@ def test_a_user_deleted_before_its_tags_are_read_is_gone(stubbed: tuple[Any, Stu
     stub.add_response("list_access_keys", {"AccessKeyMetadata": []})
     stub.add_client_error("list_user_tags", "NoSuchEntity", http_status_code=404)
     assert read_user(client, "u", tag_rules=RULES, attempts=1).gone
+
+
+def test_tag_pages_still_being_read_when_the_listing_ends_are_read_to_the_end(stubbed: tuple[Any, Stubber]) -> None:
+    """The key listing may end before the tag pages do: the tags are still waited for, not cut short."""
+    client, stub = stubbed
+    stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+    header = "user,arn,access_key_1_active,access_key_1_last_rotated"
+    stub.add_response("get_credential_report", {"Content": header.encode(), "GeneratedTime": T0})
+    stub.add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": [detail("alice", ("owner", "a@x"))], "IsTruncated": True, "Marker": "m1"},
+    )
+    stub.add_response("list_users", {"Users": [], "IsTruncated": False})
+    stub.add_response("get_account_authorization_details", {"UserDetailList": [], "IsTruncated": False})
+    listed = threading.Event()
+
+    def second_page_after_the_listing(params: dict[str, Any], **_: Any) -> None:
+        if "Marker" in params:
+            listed.wait(5)  # the second page is asked for only once the listing has ended
+
+    client.meta.events.register_first(
+        "provide-client-params.iam.GetAccountAuthorizationDetails", second_page_after_the_listing
+    )
+    inventory = Inventory(client, concurrency=1, tag_rules=RULES)
+    assert list(inventory.records()) == []
+    listed.set()
+    assert inventory.users() == [] and inventory.tags_read and inventory.tags_not_read == ""
