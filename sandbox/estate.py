@@ -124,6 +124,7 @@ class EstateUser:
     password_last_used: datetime | None
     mfa_active: bool
     access_key_ids: tuple[str, ...]  # in slot order
+    tags: tuple[tuple[str, str], ...] = ()  # every IAM tag of the user (key, value), as ListUserTags gives them
 
 
 @dataclass(frozen=True)
@@ -664,6 +665,7 @@ def seed_estate(
     for index, plan in enumerate(plans):
         user = backend.users[plan.name] if index == 0 else backend.create_user(region, plan.name, plan.path)
         _apply_user(backend, planner, user, plan, key_ids)
+    _tag_users(backend, plans, now)
 
     if credential_report == "aws":
         oldest = min((plan.created for plan in plans), default=now)
@@ -735,6 +737,66 @@ def _apply_user(backend: Any, planner: _Planner, user: Any, plan: _UserPlan, key
             key.last_used = AccessKeyLastUsed(timestamp=_naive(when), service=service, region=region)
 
 
+# -- owner and exception tags ---------------------------------------------------------------------------
+
+EXCEPTION_TAG = "keyreport-exception"
+_TEAMS = ("payments", "platform", "data", "identity", "finance")
+# The exception tags an estate of 12 users or more carries, one user each (README, "Owners and exceptions"):
+# name -> (tag suffix, value with {in_90}, {in_60}, {ago_10}, {in_730} and {key} filled in).
+EXCEPTION_CASES: dict[str, tuple[str, str]] = {
+    "valid_user": ("", "key-rotation-90-days until={in_90} by=security@example.com reason=vendor rotates quarterly"),
+    "valid_key": ("-rotation", "IAM.3 key={key} until={in_60} by=security@example.com reason=SES SMTP credentials"),
+    "expired": ("", "CIS-2.12 until={ago_10} by=alice@example.com reason=migration of the old pipeline"),
+    "malformed": ("", "rotation please until=soon"),
+    "no_expiry": ("", "CIS-1.13 by=bob@example.com reason=no end date given"),
+    "over_long": ("-legacy", "all until={in_730} by=carol@example.com reason=legacy system"),
+}  # fmt: skip
+
+
+def _tag_users(backend: Any, plans: list[_UserPlan], now: datetime) -> None:
+    """Owner tags on about half the users, a team on a third, an unrelated tag on some (it must never ship),
+    and each of EXCEPTION_CASES on one user (estates of 12 users or more, where such a user exists).
+    Deterministic and without the plan's random source: every other figure of an estate stays as it was."""
+    for index, plan in enumerate(plans):
+        tags = []
+        if index % 2 == 0:
+            tags.append({"Key": "owner", "Value": f"owner{index % 7}@example.com"})
+        if index % 3 == 0:
+            tags.append({"Key": "Team", "Value": _TEAMS[index % len(_TEAMS)]})
+        if index % 5 == 0:
+            tags.append({"Key": "cost-centre", "Value": f"cc-{index:04d}"})
+        if tags:
+            backend.tag_user(plan.name, tags)
+    if len(plans) < 12:
+        return
+    days = {"in_90": 90, "in_60": 60, "ago_10": -10, "in_730": 730}
+    dates = {name: (now + timedelta(days=offset)).date().isoformat() for name, offset in days.items()}
+    taken: set[str] = set()
+    old = now - timedelta(days=120)
+    for case, (suffix, value) in EXCEPTION_CASES.items():
+        wanted = 2 if case in {"valid_key", "expired"} else 1  # the expired one: one-active-key, a two-key user
+        candidates = (p for p in plans if p.name not in taken and len(p.keys) == wanted)
+        chosen = next((p for p in candidates if p.keys[0].status == "Active" and p.keys[0].created < old), None)
+        if chosen is None:  # a small estate may have no such user: that case is left out
+            continue
+        taken.add(chosen.name)
+        key = backend.users[chosen.name].access_keys[0].access_key_id
+        text = value.format(key=f"{key[:4]}...{key[-4:]}", **dates)
+        backend.tag_user(chosen.name, [{"Key": EXCEPTION_TAG + suffix, "Value": text}])
+
+
+def exception_users(estate: Estate) -> dict[str, str]:
+    """Which user carries each of EXCEPTION_CASES (case -> user name), read back from the estate's tags."""
+    found: dict[str, str] = {}
+    for user in estate.users:
+        for key, value in user.tags:
+            if key.startswith(EXCEPTION_TAG):
+                case = next(c for c, (suffix, text) in EXCEPTION_CASES.items() if key == EXCEPTION_TAG + suffix
+                            and value.split()[0] == text.split()[0])  # fmt: skip
+                found[case] = user.name
+    return found
+
+
 # -- reading back -------------------------------------------------------------------------------------
 
 
@@ -789,6 +851,7 @@ def _read_backend(backend: Any, now: datetime, seed: int | None) -> Estate:
                 password_last_used=None if user.password_last_used is None else _aware(user.password_last_used),
                 mfa_active=mfa,
                 access_key_ids=tuple(key.access_key_id for key in user.access_keys),
+                tags=tuple((tag["Key"], tag["Value"]) for tag in backend.list_user_tags(user.name)),
             )
         )
         for slot, key in enumerate(user.access_keys, start=1):

@@ -70,6 +70,9 @@ RUN_COLUMNS: Mapping[str, str] = {
     "RequireLowercase": "RequireLowercase_b",
     "MaxPasswordAge": "MaxPasswordAge_d",
     "PostureNotRead": "PostureNotRead_s",
+    "TagsRead": "TagsRead_b",
+    "TagsNotRead": "TagsNotRead_s",
+    "MaxExceptionDays": "MaxExceptionDays_d",
 }
 
 
@@ -88,6 +91,9 @@ USER_COLUMNS: Mapping[str, str] = {
     "Keys": "Keys_d",
     "LastActivity": "LastActivity_t",
     "HardwareMfa": "HardwareMfa_b",
+    "Owner": "Owner_s",
+    "OwnerTags": "OwnerTags_s",
+    "Exceptions": "Exceptions_s",
     "RunId": "RunId_g",
 }
 

@@ -59,6 +59,7 @@ def handle(event: dict[str, Any], wiring: Wiring, deadline: Deadline) -> dict[st
             fingerprint_key=wiring.deployment_key.fingerprint,
             concurrency=wiring.settings.iam_concurrency,
             spill=wiring.spill,
+            tag_rules=wiring.settings.tag_rules,
         )
         shipped_at = datetime.now(UTC)
         for run in runs:

@@ -104,7 +104,14 @@ def _member_accounts(
         return result.summary.succeeded
 
     def report_unreachable(account_id: str, reason: str) -> None:
-        result = pipeline.report_unreachable_account(account_id, reason, wiring.sink, deadline, spill=wiring.spill)
+        result = pipeline.report_unreachable_account(
+            account_id,
+            reason,
+            wiring.sink,
+            deadline,
+            spill=wiring.spill,
+            max_exception_days=wiring.settings.max_exception_days,
+        )
         publish_run(result.summary, wiring.settings.metrics_namespace)
 
     region = wiring.session.region_name

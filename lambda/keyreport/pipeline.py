@@ -43,6 +43,7 @@ from keyreport.records import (
 from keyreport.settings import Settings
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
+from keyreport.tags import DEFAULT_MAX_EXCEPTION_DAYS, TagRules
 
 if TYPE_CHECKING:
     from keyreport.aws.clients import AwsClients
@@ -78,7 +79,7 @@ def run(
     started_clock = time.monotonic()
     with bounding(deadline):
         account_id, root_arn, why_unknown = _identify(account)
-        summary = new_summary(account_id, sink.name, clock)
+        summary = new_summary(account_id, sink.name, clock, settings.max_exception_days)
         logger.append_keys(run_id=summary.run_id, account=account_id)
         try:
             settle = Settler(spill, summary, deadline.closing())
@@ -145,7 +146,7 @@ def _ship_records(
     reading: Reading,
 ) -> None:
     summary, settle = reading.summary, reading.settle
-    inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency)
+    inventory = Inventory(account.client("iam"), concurrency=settings.iam_concurrency, tag_rules=settings.tag_rules)
     records = _read(inventory, deadline, summary, reading.root_arn)
     rows = counted(
         (
@@ -164,12 +165,14 @@ def _ship_records(
     summary.read_errors += len(stats.errors)
     summary.shipped = delivery.shipped
     users = inventory.users()
+    # Tags IAM would not give are no error of the run (like its posture): the run row says so (TagsRead false).
+    summary.tags_read, summary.tags_not_read = inventory.tags_read, inventory.tags_not_read
     if summary.inventory_complete:  # a failed inventory is no snapshot: its account's posture is not asked for
         posture = read_posture(account.client("iam"), reading.root_arn)
         summary.password_policy, summary.posture_not_read = posture.password_policy, posture.not_read
         root = inventory.root_user(posture)
         users += [root] if root is not None else []
-    _ship_users(users, sink, deadline, summary, settle)
+    _ship_users(users, sink, deadline, summary, settle, rules=settings.tag_rules)
     summary.spilled, summary.failed = settle.spilled_rows, settle.failed_rows
     logger.info("inventory finished", extra={"credential_report": stats.report_used})
 
@@ -190,11 +193,15 @@ def ship_run_row(summary: RunSummary, sink: Sink, deadline: Deadline, settle: Se
             settle(batch)
 
 
-def _ship_users(users: list[UserRecord], sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler) -> None:
+def _ship_users(
+    users: list[UserRecord], sink: Sink, deadline: Deadline, summary: RunSummary, settle: Settler, *, rules: TagRules
+) -> None:
     """One row per IAM user read, and the root user's; a row not delivered makes the run partial (its snapshot
     is not complete)."""
     rows = counted(
-        (user_row(user, run_time=summary.started, run_id=summary.run_id) for user in users), summary, Table.USERS
+        (user_row(user, run_time=summary.started, run_id=summary.run_id, tag_rules=rules) for user in users),
+        summary,
+        Table.USERS,
     )
     delivery = sink.send(Table.USERS, rows, deadline, on_failed=settle)
     if delivery.failed:
@@ -220,10 +227,11 @@ def report_unreachable_account(
     *,
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    max_exception_days: int = DEFAULT_MAX_EXCEPTION_DAYS,
 ) -> RunResult:
     """A failed run row for an account that could not be inventoried at all, so it shows up in the
     ingestion-health queries instead of silently missing."""
-    summary = new_summary(account_id, sink.name, clock)
+    summary = new_summary(account_id, sink.name, clock, max_exception_days)
     summary.inventory_complete = False
     summary.errors.append(reason)
     logger.error("account not inventoried", extra={"account": account_id, "reason": reason})
@@ -233,9 +241,19 @@ def report_unreachable_account(
     return RunResult(summary, settle.unsettled, settle.reasons)
 
 
-def new_summary(account_id: str, sink_name: str, clock: Callable[[], datetime]) -> RunSummary:
+def new_summary(
+    account_id: str,
+    sink_name: str,
+    clock: Callable[[], datetime],
+    max_exception_days: int = DEFAULT_MAX_EXCEPTION_DAYS,
+) -> RunSummary:
     return RunSummary(
-        run_id=str(uuid.uuid4()), account_id=account_id, started=clock(), collector_version=__version__, sink=sink_name
+        run_id=str(uuid.uuid4()),
+        account_id=account_id,
+        started=clock(),
+        collector_version=__version__,
+        sink=sink_name,
+        max_exception_days=max_exception_days,
     )
 
 

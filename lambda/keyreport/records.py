@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from keyreport.tags import DEFAULT_MAX_EXCEPTION_DAYS, TagRules, Tags
+
 Row = dict[str, Any]
 
 ROOT_USER = "<root_account>"
@@ -99,6 +101,9 @@ class RunSummary:
     spill_keys: list[str] = field(default_factory=list)
     password_policy: PasswordPolicy | None = None  # None: not read (the account's posture, see posture_not_read)
     posture_not_read: list[str] = field(default_factory=list)  # what of it IAM refused, and why
+    tags_read: bool = False  # the owner and exception tags of every user of the scope were read
+    tags_not_read: str = ""  # why not (the IAM error code), when tags_read is False
+    max_exception_days: int = DEFAULT_MAX_EXCEPTION_DAYS  # KEYREPORT_MAX_EXCEPTION_DAYS of the run
 
     @property
     def status(self) -> str:
@@ -236,6 +241,7 @@ def summary_row(summary: RunSummary) -> Row:
             ErrorDetail="; ".join(summary.errors)[:4000] if summary.errors else None,
         )
         | _posture_fields(summary)
+        | _tag_fields(summary)
     )
 
 
@@ -249,6 +255,15 @@ def _posture_fields(summary: RunSummary) -> Row:
     fields = summary.password_policy.row() if summary.password_policy else {}
     if summary.posture_not_read:
         fields["PostureNotRead"] = "; ".join(summary.posture_not_read)[:1000]
+    return fields
+
+
+def _tag_fields(summary: RunSummary) -> Row:
+    """Whether the users' tags were read (else why not: their Owner and Exceptions are empty for want of them),
+    and the longest exception the run allowed."""
+    fields: Row = {"TagsRead": summary.tags_read, "MaxExceptionDays": summary.max_exception_days}
+    if not summary.tags_read:
+        fields["TagsNotRead"] = (summary.tags_not_read or "not read: no user was read")[:1000]
     return fields
 
 
@@ -268,14 +283,18 @@ class UserRecord:
     keys: int = 0
     last_activity: datetime | None = None  # the latest of the console sign-in and every key's last use
     hardware_mfa: bool | None = None  # the root user's row only: MFA and no virtual MFA device (aws/posture.py)
+    tags: Tags | None = None  # its owner and keyreport tags only (keyreport.tags); None: not read
+    key_ids: tuple[str, ...] | None = None  # masked ids of its current keys, for key= exceptions; None: unknown
 
     @property
     def account_id(self) -> str:
         return account_from_arn(self.user_arn)
 
 
-def user_row(record: UserRecord, *, run_time: datetime, run_id: str) -> Row:
-    """The AWS_Access_Key_Report_Users row; unknown fields are left out, like the key row's."""
+def user_row(record: UserRecord, *, run_time: datetime, run_id: str, tag_rules: TagRules | None = None) -> Row:
+    """The AWS_Access_Key_Report_Users row; unknown fields are left out, like the key row's, but for Owner,
+    OwnerTags and Exceptions, always there (empty when the user has none, or its tags were not read: the run
+    row's TagsRead says which). Exceptions are checked as of the run's UTC date."""
     times = {
         "CreateDate": record.create_date,
         "PasswordLastUsed": record.password_last_used,
@@ -297,5 +316,6 @@ def user_row(record: UserRecord, *, run_time: datetime, run_id: str) -> Row:
         **{name: flag for name, flag in flags.items() if flag is not None},
         "ActiveKeys": record.active_keys,
         "Keys": record.keys,
+        **(tag_rules or TagRules()).row_fields(record.tags, _aware(run_time).astimezone(UTC).date(), record.key_ids),
         "RunId": run_id,
     }

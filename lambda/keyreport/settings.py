@@ -20,6 +20,7 @@ from keyreport import validation as check
 from keyreport.clouds import CLOUDS, AzureCloud
 from keyreport.errors import CertificateProblem, ConfigError
 from keyreport.identity.certificates import parse_certificate
+from keyreport.tags import DEFAULT_MAX_EXCEPTION_DAYS, DEFAULT_OWNER_TAGS, TagRules
 from keyreport.validation import RUN_LOG_TYPE_SUFFIX, USERS_LOG_TYPE_SUFFIX
 
 __all__ = ["AUTH_MODES", "SINKS", "VARIABLES", "ConfigError", "Settings"]
@@ -70,6 +71,8 @@ VARIABLES: dict[str, str] = {
     "KEYREPORT_EXTERNAL_ID": "organization mode: external id the member role requires",
     "KEYREPORT_EVENT_QUEUE_URL": "event path: the SQS queue of IAM events (other queues' records are refused)",
     "KEYREPORT_METRICS_NAMESPACE": "CloudWatch namespace of the run metrics the Lambda emits (default KeyReport)",
+    "KEYREPORT_OWNER_TAGS": "IAM user tags naming a user's owner, in order (default owner,team; empty: none)",
+    "KEYREPORT_MAX_EXCEPTION_DAYS": "longest a keyreport-exception tag may grant, in days from the run (default 365)",
 }
 
 
@@ -283,6 +286,13 @@ class Settings:
     deadline_margin_seconds: int = 20
     metrics_namespace: str = "KeyReport"
     event_queue_url: str | None = None
+    owner_tags: tuple[str, ...] = DEFAULT_OWNER_TAGS
+    max_exception_days: int = DEFAULT_MAX_EXCEPTION_DAYS
+
+    @property
+    def tag_rules(self) -> TagRules:
+        """Which user tags the inventory keeps, and how they become the user row's owner and exceptions."""
+        return TagRules(self.owner_tags, self.max_exception_days)
 
     @property
     def run_log_type(self) -> str:
@@ -414,6 +424,23 @@ class _Parser:
             return default
         return value
 
+    def owner_tags(self) -> tuple[str, ...]:
+        """KEYREPORT_OWNER_TAGS: unset, the default; set empty, no owner tag at all."""
+        raw = self.env.get("KEYREPORT_OWNER_TAGS")
+        if raw is None:
+            return DEFAULT_OWNER_TAGS
+        names = tuple(name.strip() for name in raw.split(",")) if raw.strip() else ()
+        problems = [(name, check.tag_key_problem(name)) for name in names]
+        if len({name.casefold() for name in names}) != len(names):
+            problems.append(("", "names a tag twice (IAM tag keys ignore case)"))
+        for name, problem in problems:
+            if problem is not None and "KEYREPORT_OWNER_TAGS" not in self.secret_like:
+                line = check.problem_line("KEYREPORT_OWNER_TAGS", name, problem) if name else problem
+                self.problems.append(
+                    f"{line if name else 'KEYREPORT_OWNER_TAGS ' + line} (a comma list of IAM tag keys)"
+                )
+        return names if all(problem is None for _, problem in problems) else DEFAULT_OWNER_TAGS
+
     def check_values(self) -> None:
         for name, problem_of in _CHECKS.items():
             value = self.text(name)
@@ -481,6 +508,8 @@ class _Parser:
             "deadline_margin_seconds": self.integer("KEYREPORT_DEADLINE_MARGIN_SECONDS", 20, 0, 300),
             "metrics_namespace": self.text("KEYREPORT_METRICS_NAMESPACE") or "KeyReport",
             "event_queue_url": self.text("KEYREPORT_EVENT_QUEUE_URL"),
+            "owner_tags": self.owner_tags(),
+            "max_exception_days": self.integer("KEYREPORT_MAX_EXCEPTION_DAYS", DEFAULT_MAX_EXCEPTION_DAYS, 1, 3650),
         }
         mode = self.choice("KEYREPORT_MODE", MODES, "account")
         organization = (

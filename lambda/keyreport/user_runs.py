@@ -28,6 +28,7 @@ from keyreport.pipeline import Settler, new_summary
 from keyreport.records import USER_SCOPE, Row, RunSummary, key_row, summary_row, user_row
 from keyreport.sinks.base import DEADLINE_REASON, FailedBatch, Sink, Table
 from keyreport.spill.bucket import SpillBucket
+from keyreport.tags import TagRules
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -61,14 +62,19 @@ def run_users(
     concurrency: int,
     spill: SpillBucket | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    tag_rules: TagRules | None = None,
 ) -> list[UserRun]:
-    """Re-reads each of `users` of `account_id` (whose IAM `account` reaches) and ships one run per user."""
+    """Re-reads each of `users` of `account_id` (whose IAM `account` reaches) and ships one run per user;
+    `tag_rules` (default: the settings' defaults) says which of the user's tags make its owner and exceptions."""
     iam = account.client("iam")
+    rules = tag_rules or TagRules()
     with bounding(deadline):
-        runs = list(bounded_map(lambda name: _reread(iam, account_id, name, sink, clock), users, concurrency))
+        runs = list(
+            bounded_map(lambda name: _reread(iam, account_id, name, sink, clock, rules=rules), users, concurrency)
+        )
         for run in runs:
             run.settle = Settler(spill, run.summary, deadline.closing())
-            _rows(run, fingerprint_key)
+            _rows(run, fingerprint_key, rules)
         by_run = {run.summary.run_id: run for run in runs}
         for table in (Table.KEYS, Table.USERS):
             _ship(table, [row for run in runs for row in run.rows.get(table, [])], by_run, sink, deadline)
@@ -78,14 +84,16 @@ def run_users(
     return runs
 
 
-def _reread(iam: IAMClient, account_id: str, name: str, sink: Sink, clock: Callable[[], datetime]) -> UserRun:
+def _reread(
+    iam: IAMClient, account_id: str, name: str, sink: Sink, clock: Callable[[], datetime], *, rules: TagRules
+) -> UserRun:
     """One user's re-read on a worker thread: its run starts (and is dated) just before IAM is asked."""
-    summary = new_summary(account_id, sink.name, clock)
+    summary = new_summary(account_id, sink.name, clock, rules.max_exception_days)
     summary.scope, summary.scope_user = USER_SCOPE, name
     run = UserRun(name, summary)
     started = time.monotonic()
     try:
-        run.snapshot = read_user(iam, name)
+        run.snapshot = read_user(iam, name, tag_rules=rules)
     except (ClientError, BotoCoreError, DeadlineReached, KeysChanging) as error:
         summary.inventory_complete = False
         summary.read_errors += 1
@@ -94,12 +102,16 @@ def _reread(iam: IAMClient, account_id: str, name: str, sink: Sink, clock: Calla
     return run
 
 
-def _rows(run: UserRun, fingerprint_key: bytes) -> None:
+def _rows(run: UserRun, fingerprint_key: bytes, rules: TagRules) -> None:
     """The user's rows, counted into its run row (KeyRows, UserRows: what the run announces it produced)."""
     summary, snapshot = run.summary, run.snapshot
     if snapshot is None:
         return  # not read: the run row says failed, and announces no row
     summary.user_deleted = snapshot.gone
+    summary.tags_read, summary.tags_not_read = (
+        snapshot.user is not None and not snapshot.tags_not_read,
+        (snapshot.tags_not_read or ("the user is gone" if snapshot.gone else "")),
+    )
     if snapshot.user is not None:
         summary.users = 1
         summary.keys = len(snapshot.keys)
@@ -107,7 +119,9 @@ def _rows(run: UserRun, fingerprint_key: bytes) -> None:
             key_row(key, run_time=summary.started, run_id=summary.run_id, fingerprint_key=fingerprint_key)
             for key in snapshot.keys
         ]
-        run.rows[Table.USERS] = [user_row(snapshot.user, run_time=summary.started, run_id=summary.run_id)]
+        run.rows[Table.USERS] = [
+            user_row(snapshot.user, run_time=summary.started, run_id=summary.run_id, tag_rules=rules)
+        ]
     summary.key_rows, summary.user_rows = len(run.rows.get(Table.KEYS, [])), len(run.rows.get(Table.USERS, []))
 
 

@@ -27,6 +27,23 @@ _BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{33,}")
 
 
+# IAM's tag keys: letters, digits, spaces and _ . : / = + - @ (any script), 1 to 128 characters; aws: is AWS's.
+_TAG_KEY = re.compile(r"[\w\s.:/=+\-@]{1,128}")
+
+
+def tag_key_problem(value: str) -> str | None:
+    """What keeps `value` from being an IAM tag key (KEYREPORT_OWNER_TAGS names tags), or None."""
+    if not value:
+        return "has an empty tag name (a comma too many?)"
+    if len(value) > 128:
+        return "has a tag name longer than 128 characters (IAM's limit)"
+    if not _TAG_KEY.fullmatch(value):
+        return "has a tag name IAM would not accept (letters, digits, spaces and _ . : / = + - @)"
+    if value.casefold().startswith("keyreport-"):
+        return "names a keyreport- tag: those are exception tags (keyreport-exception), not owners"
+    return None
+
+
 def looks_like(value: str) -> str | None:
     """What kind of secret a value looks like ("a base64 key"), or None. Conservative: a name is never one."""
     if "-----BEGIN" in value:

@@ -24,6 +24,8 @@ ALWAYS = {
     "iam:GetUser",  # the event path's re-read of one user
     "iam:GetLoginProfile",
     "iam:ListMFADevices",
+    "iam:GetAccountAuthorizationDetails",  # every user's owner and exception tags, 1,000 users a call
+    "iam:ListUserTags",  # the event path's re-read of one user's tags
     "s3:PutObject",
     "s3:DeleteObject",  # keyreport check's probe, under keyreport/check/ only
     "secretsmanager:GetSecretValue",  # the fingerprint key
@@ -65,6 +67,7 @@ UNSCOPED = {
     "iam:GetAccountPasswordPolicy",
     "iam:GenerateCredentialReport",
     "iam:GetCredentialReport",
+    "iam:GetAccountAuthorizationDetails",
     "sts:GetWebIdentityToken",
     "organizations:ListAccounts",
     "cloudtrail:DescribeTrails",

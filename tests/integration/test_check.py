@@ -57,6 +57,7 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "iam:ListUsers",
         "iam:ListAccessKeys",
         "iam:GetAccessKeyLastUsed",
+        "iam:GetAccountAuthorizationDetails",
         "credential report",
         "fingerprint key",
         "spill bucket",
@@ -67,7 +68,7 @@ def test_a_correct_sandbox_passes_every_hop_and_stores_no_row(world: World) -> N
         "data collector",
     ]
     assert all(hop.milliseconds >= 0 and hop.detail for hop in report.hops)
-    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[8].detail
+    assert f"tenant {TENANT_ID}, app {CLIENT_ID}" in report.hops[9].detail
     assert stored(world) == before, "a check must leave no row in any table"
     assert len(world.stack.collector.posts) == posts + 1 and world.stack.collector.posts[-1].records == 0
     assert not list(world.stack.aws.client("s3").list_objects_v2(Bucket="keyreport-spill-sandbox").get("Contents", []))
@@ -130,6 +131,17 @@ def test_iam_action_denied_names_the_statement_to_add(world: World) -> None:
     assert f'{{"Effect": "Allow", "Action": "iam:ListAccessKeys", "Resource": "arn:aws:iam::{account}:user/*"}}' in (
         hop.fix
     )
+
+
+def test_a_role_without_the_tag_read_fails_the_check_and_names_the_statement(world: World) -> None:
+    """A run without it still ships every key (TagsRead false), but owners and exceptions are lost: check says so."""
+    faults = IamFaults()
+    faults.fail_always("GetAccountAuthorizationDetails", "AccessDenied")
+    report = check(faults.install(boto3.Session()))
+    hop = first_failure(report)
+    assert hop.name == "iam:GetAccountAuthorizationDetails" and "AccessDenied" in hop.detail
+    assert '{"Effect": "Allow", "Action": "iam:GetAccountAuthorizationDetails", "Resource": "*"}' in hop.fix
+    assert [h.name for h in report.hops if h.status != "pass"] == ["iam:GetAccountAuthorizationDetails"]
 
 
 @pytest.mark.parametrize("action", ["GenerateCredentialReport", "GetCredentialReport"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from keyreport.errors import RunFailed
 from keyreport.records import format_timestamp, mask_key_id
 from keyreport.settings import ConfigError
+from sandbox.estate import exception_users
 from sandbox.stack import make_workspace_key
 from tests import schema
 from tests.integration.conftest import KEYS_TABLE, RUNS_TABLE, USERS_TABLE, World, dumps
@@ -47,7 +49,8 @@ def test_stored_columns_are_exactly_the_contract(world: World) -> None:
     assert stored_runs == {name: declared_runs[name] for name in stored_runs}  # ErrorDetail only with errors
     # The collector is the session's: ErrorDetail_s exists once any test's run reported an error; the user-scope
     # columns once a run re-read one user (an account-wide run leaves them out).
-    optional = {"ErrorDetail_s", "ScopeUser_s", "UserDeleted_b", "PostureNotRead_s"}  # the last: a refused read
+    # The last two: a refused read (posture, users' tags); both left out when the read succeeded.
+    optional = {"ErrorDetail_s", "ScopeUser_s", "UserDeleted_b", "PostureNotRead_s", "TagsNotRead_s"}
     assert set(declared_runs) - set(stored_runs) <= optional and summary["Errors"] == 0
     assert (summary["Scope"], summary["InventoryComplete"]) == ("account", True)
     stored = (len(world.rows(summary["RunId"])), len(world.rows(summary["RunId"], USERS_TABLE)))
@@ -204,3 +207,24 @@ def test_handler_rejects_bad_configuration_with_every_problem(
         world.invoke()
     assert len(error.value.problems) == 2
     assert '"configuration error"' in capsys.readouterr().err
+
+
+def test_owner_and_exception_tags_arrive_on_the_user_rows_and_no_other_tag(world: World) -> None:
+    summary = world.invoke()
+    [run] = world.rows(summary["RunId"], RUNS_TABLE)
+    assert (run["TagsRead_b"], run["MaxExceptionDays_d"], "TagsNotRead_s" in run) == (True, 365, False)
+    rows = {row["user_s"]: row for row in world.rows(summary["RunId"], USERS_TABLE)}
+    for user in world.estate.users:
+        tags = {key.casefold(): value for key, value in user.tags}
+        owners = {name: tags[name] for name in ("owner", "team") if name in tags}
+        row = rows[user.name]
+        assert row["Owner_s"] == next(iter(owners.values()), "")
+        assert json.loads(row["OwnerTags_s"]) == owners
+        exceptions = json.loads(row["Exceptions_s"])
+        assert [item["Tag"] for item in exceptions] == [k for k, _ in user.tags if k.startswith("keyreport-")]
+    assert "cost-centre" not in json.dumps(list(rows.values())) and "cc-0" not in json.dumps(list(rows.values()))
+    assert rows["<root_account>"]["Exceptions_s"] == "[]"
+    cases = exception_users(world.estate)
+    problems = {case: json.loads(rows[name]["Exceptions_s"])[0]["Problem"] for case, name in cases.items()}
+    valid = {case for case, problem in problems.items() if not problem}
+    assert valid == {"valid_user", "valid_key", "expired"} & set(cases)

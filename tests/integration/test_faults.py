@@ -246,3 +246,18 @@ def test_a_key_vault_asking_to_wait_a_day_is_not_waited_for(world: World) -> Non
     assert summary["Status"] == "ok" and summary["RecordsShipped"] == world.estate.key_count
     assert time.monotonic() - started < 120
     assert [e.status for e in world.stack.keyvault.history[earlier:]][:2] == [429, 429]  # both were answered
+
+
+def test_a_refused_tag_read_ships_every_key_and_user_without_owners_and_the_run_says_why(world: World) -> None:
+    """An older member role without iam:GetAccountAuthorizationDetails: the run is the same snapshot, ok, with no
+    owner and no exception on its user rows, TagsRead_b false and TagsNotRead_s the IAM error code."""
+    faults = IamFaults()
+    faults.fail_always("GetAccountAuthorizationDetails", "AccessDenied")
+    summary = run_with_iam_faults(faults).summary
+    assert (summary.status, summary.succeeded, summary.errors) == ("ok", True, [])
+    [run_row] = world.rows(summary.run_id, "AWS_Access_Key_Report_Run_CL")
+    assert (run_row["TagsRead_b"], run_row["TagsNotRead_s"]) == (False, "GetAccountAuthorizationDetails: AccessDenied")
+    assert len(world.rows(summary.run_id)) == world.estate.key_count
+    users = world.rows(summary.run_id, "AWS_Access_Key_Report_Users_CL")
+    assert len(users) == world.estate.user_count + 1
+    assert {(row["Owner_s"], row["OwnerTags_s"], row["Exceptions_s"]) for row in users} == {("", "{}", "[]")}

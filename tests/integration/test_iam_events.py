@@ -5,6 +5,7 @@ user to the workspace emulator. A forged or malformed event changes nothing."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -309,3 +310,42 @@ def test_a_workspace_refusing_the_rows_spills_each_users_run_under_its_own_id_an
         assert run["Status_s"] == "failed"  # nothing was delivered by the run itself: all came through the bucket
         assert len(world.rows(run["RunId_g"], KEYS_TABLE)) == run["KeyRows_d"] > 0
         assert len(world.rows(run["RunId_g"], USERS_TABLE)) == run["UserRows_d"] == 1
+
+
+def test_a_tag_user_event_rereads_the_user_with_its_new_owner_and_exception(world: World) -> None:
+    """TagUser and UntagUser re-read the user (ListUserTags): its row carries the tags as they are now."""
+    before = seen_runs(world)
+    iam = world.stack.aws.client("iam")
+    account = world.estate.account_id
+    user = next(u for u in world.estate.users if len(world.estate.keys_of(u.name)) == 1)
+    masked = mask_key_id(world.estate.keys_of(user.name)[0].access_key_id)
+    exception = f"IAM.3 key={masked} until=2099-01-01 by=sec@example.com reason=far off"
+    iam.tag_user(
+        UserName=user.name,
+        Tags=[
+            {"Key": "owner", "Value": "new.owner@example.com"},
+            {"Key": "keyreport-exception-tagged", "Value": exception},
+            {"Key": "secret-project", "Value": "never-shipped"},
+        ],
+    )
+    assert invoke(iam_event("TagUser", account, user.name))["users_reread"] == 1
+    [run] = user_runs(world, before).values()
+    [row] = world.rows(run["RunId_g"], USERS_TABLE)
+    assert (run["Status_s"], run["TagsRead_b"], run["MaxExceptionDays_d"]) == ("ok", True, 365)
+    assert row["Owner_s"] == "new.owner@example.com"
+    [parsed] = json.loads(row["Exceptions_s"])
+    assert (parsed["Tag"], parsed["Key"], parsed["Control"]) == (
+        "keyreport-exception-tagged",
+        masked,
+        "key-rotation-90-days",
+    )
+    assert parsed["Problem"].startswith("over-long: until= is ")  # 2099: far beyond 365 days
+    assert "never-shipped" not in json.dumps(row)
+
+    before = seen_runs(world)
+    iam.untag_user(UserName=user.name, TagKeys=["owner", "keyreport-exception-tagged", "secret-project"])
+    assert invoke(iam_event("UntagUser", account, user.name))["users_reread"] == 1
+    [run] = user_runs(world, before).values()
+    [row] = world.rows(run["RunId_g"], USERS_TABLE)
+    assert row["Owner_s"] == dict(user.tags).get("Team", "")  # owner untagged: the next owner tag, if any
+    assert "keyreport-exception-tagged" not in row["Exceptions_s"]

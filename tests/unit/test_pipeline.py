@@ -60,14 +60,41 @@ def spill() -> Iterator[SpillBucket]:
         yield bucket
 
 
-def stub_inventory(stub: Stubber, keys: dict[str, list[str]]) -> None:
-    """A credential report with only the root user (no keys), one page of users, each key's last use asked for;
-    then the account's posture: root MFA on a virtual device, a console password, no password policy."""
+TAGS = {
+    "alice": [
+        {"Key": "Owner", "Value": "alice@example.com"},
+        {"Key": "cost-centre", "Value": "4711"},  # not wanted: never leaves AWS
+        {"Key": "keyreport-exception", "Value": "IAM.3 key=AKIA...0002 until=2027-01-31 by=carol reason=vendor"},
+    ]
+}
+
+
+def stub_tags(stub: Stubber, tags: dict[str, list[dict[str, str]]] | None = None, error: str | None = None) -> None:
+    """Every user's tags: one GetAccountAuthorizationDetails page of users (or IAM's refusal)."""
+    expected = {"Filter": ["User"], "MaxItems": 1000}
+    if error is not None:
+        stub.add_client_error(
+            "get_account_authorization_details", error, http_status_code=403, expected_params=expected
+        )
+        return
+    details = [
+        {"UserName": name, "UserId": f"AIDA{name.upper():X<17}", "Path": "/", "Arn": arn(name), "CreateDate": CREATED}
+        | ({"Tags": (tags or {})[name]} if name in (tags or {}) else {})
+        for name in KEYS
+    ]
+    stub.add_response("get_account_authorization_details", {"UserDetailList": details, "IsTruncated": False}, expected)
+
+
+def stub_inventory(stub: Stubber, keys: dict[str, list[str]], *, tags_error: str | None = None) -> None:
+    """A credential report with only the root user (no keys), every user's tags, one page of users, each key's
+    last use asked for; then the account's posture: root MFA on a virtual device, a console password, no password
+    policy."""
     report = (
         f"user,arn,access_key_1_active,access_key_1_last_rotated\n<root_account>,arn:aws:iam::{ACCOUNT}:root,false,N/A"
     )
     stub.add_response("generate_credential_report", {"State": "COMPLETE"})
     stub.add_response("get_credential_report", {"Content": report.encode(), "GeneratedTime": NOW})
+    stub_tags(stub, TAGS, tags_error)  # asked for before listing starts; later pages would overlap the listing
     users = [
         {"UserName": name, "UserId": f"AIDA{name.upper():X<17}", "Path": "/", "Arn": arn(name), "CreateDate": CREATED}
         for name in keys
@@ -349,3 +376,41 @@ def test_past_the_deadline_the_run_row_is_spilled_without_an_attempt(
     [run_key] = [key for key in result.summary.spill_keys if "/runs-" in key]
     [row] = spill.load(run_key).rows
     assert row["RunId"] == result.summary.run_id and spill.load(run_key).reason.startswith("deadline:")
+
+
+def test_owner_and_exception_tags_travel_on_the_user_rows_and_no_other_tag(
+    iam: tuple[Any, Stubber], spill: SpillBucket
+) -> None:
+    sink = FakeSink()
+    result = run_over_keys(iam, sink, spill)
+    users = {row["user"]: row for row in sink.delivered[Table.USERS]}
+    assert (users["alice"]["Owner"], users["alice"]["OwnerTags"]) == (
+        "alice@example.com",
+        '{"owner":"alice@example.com"}',
+    )
+    [exception] = json.loads(users["alice"]["Exceptions"])
+    assert (exception["Control"], exception["Key"], exception["Problem"]) == ("key-rotation-90-days", "AKIA...0002", "")
+    assert (users["bob"]["Owner"], users["bob"]["OwnerTags"], users["bob"]["Exceptions"]) == ("", "{}", "[]")
+    assert "4711" not in json.dumps(sink.delivered[Table.USERS])
+    [run_row] = sink.delivered[Table.RUNS]
+    assert (run_row["TagsRead"], "TagsNotRead" in run_row, run_row["MaxExceptionDays"]) == (True, False, 365)
+    assert result.summary.status == "ok"
+
+
+def test_a_refused_tag_read_ships_every_key_and_user_without_owners_and_says_why(
+    iam: tuple[Any, Stubber], spill: SpillBucket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, stub = iam
+    stub_inventory(stub, KEYS, tags_error="AccessDenied")
+    sink = FakeSink()
+    result = run_once(client, sink, spill)
+    assert len(sink.delivered[Table.KEYS]) == 3 and len(sink.delivered[Table.USERS]) == 3
+    assert {(row["Owner"], row["OwnerTags"], row["Exceptions"]) for row in sink.delivered[Table.USERS]} == {
+        ("", "{}", "[]")
+    }
+    [run_row] = sink.delivered[Table.RUNS]
+    assert (run_row["TagsRead"], run_row["TagsNotRead"]) == (False, "GetAccountAuthorizationDetails: AccessDenied")
+    # Like a posture read IAM refuses: the keys' snapshot is whole, so the run is ok and its errors are the keys'.
+    assert (result.summary.status, result.summary.succeeded, run_row["Errors"]) == ("ok", True, 0)
+    err = capsys.readouterr().err
+    assert "user tags not read" in err and "Traceback" not in err

@@ -229,7 +229,48 @@ def test_a_user_row_formats_times_and_leaves_unknowns_out() -> None:
         "CreateDate": "2020-02-03T04:05:06Z",
         "ActiveKeys": 1,
         "Keys": 2,
+        "Owner": "",
+        "OwnerTags": "{}",
+        "Exceptions": "[]",
         "RunId": "r-1",
     }  # no credential report: password and MFA unknown, so absent rather than false
     known = user_row(replace(record, password_enabled=False, mfa_active=False), run_time=created, run_id="r")
     assert (known["PasswordEnabled"], known["MfaActive"]) == (False, False)
+
+
+def test_owner_and_exception_fields_are_on_every_user_row_compact_and_only_the_wanted_tags() -> None:
+    """Always present (root row included), compact JSON; tags outside KEYREPORT_OWNER_TAGS never reach a row."""
+    root = UserRecord(ROOT_USER, "arn:aws:iam::123456789012:root", "/", RUN_TIME)
+    row = user_row(root, run_time=RUN_TIME, run_id=RUN_ID)
+    assert (row["Owner"], row["OwnerTags"], row["Exceptions"]) == ("", "{}", "[]")
+    tags = (("Team", "payments"), ("OWNER", "alice@example.com"),
+            ("keyreport-exception", "CIS-2.13 until=2027-03-31 by=bob@example.com reason=SES SMTP"))  # fmt: skip
+    row = user_row(UserRecord("bob", ARN, "/", RUN_TIME, tags=tags), run_time=RUN_TIME, run_id=RUN_ID)
+    assert row["Owner"] == "alice@example.com"
+    assert row["OwnerTags"] == '{"owner":"alice@example.com","team":"payments"}'  # named as the setting names them
+    assert json.loads(row["Exceptions"]) == [
+        {"Tag": "keyreport-exception", "Value": tags[2][1], "Control": "key-rotation-90-days", "Key": "",
+         "Until": "2027-03-31", "ApprovedBy": "bob@example.com", "Reason": "SES SMTP", "Problem": ""}
+    ]  # fmt: skip
+    assert ": " not in row["Exceptions"] and ", " not in row["OwnerTags"]
+
+
+def test_the_owner_follows_the_settings_order_and_an_empty_tag_names_nobody() -> None:
+    from keyreport.tags import TagRules
+
+    tags = (("owner", ""), ("team", "payments"), ("cost-centre", "42"))
+    record = UserRecord("bob", ARN, "/", RUN_TIME, tags=tags)
+    row = user_row(record, run_time=RUN_TIME, run_id=RUN_ID, tag_rules=TagRules(("Owner", "team")))
+    assert (row["Owner"], row["OwnerTags"]) == ("payments", '{"Owner":"","team":"payments"}')
+    row = user_row(record, run_time=RUN_TIME, run_id=RUN_ID, tag_rules=TagRules(()))
+    assert (row["Owner"], row["OwnerTags"], row["Exceptions"]) == ("", "{}", "[]")
+
+
+def test_the_run_row_says_whether_tags_were_read_and_the_longest_exception_allowed() -> None:
+    summary = RunSummary(RUN_ID, "123456789012", RUN_TIME, "0.1.0", "data_collector", max_exception_days=90)
+    summary.tags_not_read = "GetAccountAuthorizationDetails: AccessDenied"
+    row = summary_row(summary)
+    assert (row["TagsRead"], row["TagsNotRead"], row["MaxExceptionDays"]) == (False, summary.tags_not_read, 90)
+    summary.tags_read = True
+    row = summary_row(summary)
+    assert row["TagsRead"] is True and "TagsNotRead" not in row

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
@@ -219,3 +220,55 @@ def test_a_ca_bundle_path_too_long_for_the_file_system_is_a_problem_not_a_traceb
     value = "/tmp/" + "x" * 300  # ENAMETOOLONG: Path.is_file() raised it, with the value in the traceback
     [problem] = problems(KEYREPORT_CA_BUNDLE=value)
     assert problem.startswith("KEYREPORT_CA_BUNDLE does not name a readable file") and value not in problem
+
+
+def test_owner_tags_default_to_owner_and_team_and_may_be_none_at_all() -> None:
+    assert Settings.from_env(GOOD).owner_tags == ("owner", "team")
+    assert Settings.from_env(GOOD, KEYREPORT_OWNER_TAGS="").owner_tags == ()
+    assert Settings.from_env(GOOD, KEYREPORT_OWNER_TAGS=" Cost Center , team ").owner_tags == ("Cost Center", "team")
+    assert Settings.from_env(GOOD, KEYREPORT_OWNER_TAGS="owner").tag_rules.owner_tags == ("owner",)
+    assert Settings.from_env(GOOD).max_exception_days == 365
+    assert Settings.from_env(GOOD, KEYREPORT_MAX_EXCEPTION_DAYS="90").tag_rules.max_exception_days == 90
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("owner,,team", "KEYREPORT_OWNER_TAGS has an empty tag name (a comma too many?)"),
+        ("owner;team", "KEYREPORT_OWNER_TAGS has a tag name IAM would not accept"),
+        ("x" * 129, "KEYREPORT_OWNER_TAGS has a tag name longer than 128 characters"),
+        ("Owner,team,OWNER", "KEYREPORT_OWNER_TAGS names a tag twice (IAM tag keys ignore case)"),
+        ("keyreport-exception", "KEYREPORT_OWNER_TAGS='keyreport-exception' names a keyreport- tag"),
+    ],
+)
+def test_a_bad_owner_tag_list_is_a_clear_problem(value: str, problem: str) -> None:
+    [found] = problems(KEYREPORT_OWNER_TAGS=value)
+    assert found.startswith(problem) and found.endswith("(a comma list of IAM tag keys)")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "KEYREPORT_MAX_EXCEPTION_DAYS=0 must be between 1 and 3650"),
+        ("3651", "KEYREPORT_MAX_EXCEPTION_DAYS=3651 must be between 1 and 3650"),
+        ("a year", "KEYREPORT_MAX_EXCEPTION_DAYS='a year' is not a whole number"),
+    ],
+)
+def test_a_bad_exception_maximum_is_a_clear_problem(value: str, problem: str) -> None:
+    assert problems(KEYREPORT_MAX_EXCEPTION_DAYS=value) == [problem]
+
+
+def test_a_bad_tag_setting_ends_the_cli_with_exit_code_2_and_no_traceback() -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "KEYREPORT_SINK": "stdout",
+        "KEYREPORT_OWNER_TAGS": "owner,,team",
+        "KEYREPORT_MAX_EXCEPTION_DAYS": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "keyreport.cli", "run"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "KEYREPORT_OWNER_TAGS has an empty tag name" in done.stderr
+    assert "KEYREPORT_MAX_EXCEPTION_DAYS=0 must be between 1 and 3650" in done.stderr

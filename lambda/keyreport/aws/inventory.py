@@ -13,10 +13,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keyreport.aws.credential_report import CredentialReport, ReportRow
 from keyreport.aws.posture import AccountPosture
 from keyreport.aws.report_watch import ReportWatch
+from keyreport.aws.user_tags import TagWatch
 from keyreport.deadline import current
 from keyreport.errors import DeadlineReached, aws_error_code
 from keyreport.log import logger
 from keyreport.records import ROOT_USER, KeyRecord, UserRecord, mask_key_id
+from keyreport.tags import TagRules, Tags
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -59,9 +61,11 @@ class _Tally:
     keys: int = 0
     active: int = 0
     last_use: datetime | None = None
+    masked: list[str] = field(default_factory=list)  # the keys' masked ids (key= exceptions name them so)
 
     def add(self, record: KeyRecord) -> None:
         self.keys += 1
+        self.masked.append(mask_key_id(record.access_key_id))
         self.active += record.status == "Active"
         if record.last_used_date is not None and (self.last_use is None or record.last_used_date > self.last_use):
             self.last_use = record.last_used_date
@@ -111,8 +115,14 @@ class Inventory:
         concurrency: int = 16,
         report_wait_seconds: float = 60.0,
         sleep: Callable[[float], bool | None] | None = None,
+        tag_rules: TagRules | None = None,
     ) -> None:
+        """`tag_rules`: which user tags to read (keyreport.tags); None reads none (TagsRead false)."""
         self.iam = iam
+        self.tag_rules = tag_rules
+        self._tag_watch: TagWatch | None = None
+        self._user_tags: dict[str, Tags] | None = None
+        self.tags_not_read = "not asked for" if tag_rules is None else ""
         self.concurrency = concurrency
         self.report_wait_seconds = report_wait_seconds
         self.sleep = sleep
@@ -122,13 +132,30 @@ class Inventory:
 
     def records(self) -> Iterator[KeyRecord]:
         watch = self._watch = ReportWatch(self.iam, self.report_wait_seconds, self.sleep)
+        tags = self._tag_watch = TagWatch(self.iam, self.tag_rules) if self.tag_rules is not None else None
         try:
             for record in self._records():
                 self.stats.keys += 1
                 self._tallies.setdefault(record.user_name, _Tally()).add(record)
                 yield record
+        except BaseException:  # stopped early (an error, the deadline, close()): no further tag page is needed
+            if tags is not None:
+                tags.stop()
+            raise
         finally:
             watch.stop()
+
+    @property
+    def tags_read(self) -> bool:
+        """Every user's tags were read (call after users()): a run row's TagsRead."""
+        return self._user_tags is not None
+
+    def _tags(self) -> dict[str, Tags] | None:
+        """The users' wanted tags, once the tag read ended; None when it failed or was not asked for."""
+        if self._tag_watch is not None and self._user_tags is None and not self.tags_not_read:
+            self._user_tags = self._tag_watch.tags()
+            self.tags_not_read = self._tag_watch.not_read
+        return self._user_tags
 
     def _records(self) -> Iterator[KeyRecord]:
         """Users and keys are listed while the report is generated; keys listed before it is there wait
@@ -205,8 +232,14 @@ class Inventory:
     def users(self) -> list[UserRecord]:
         """One record per user read, from what the run already fetched (ListUsers, the report, the keys)."""
         report = self._watch.report
+        tags = self._tags()
         return [
-            user_record(user, report.rows.get(name) if report else None, self._tallies.get(name, _Tally()))
+            user_record(
+                user,
+                report.rows.get(name) if report else None,
+                self._tallies.get(name, _Tally()),
+                None if tags is None else tags.get(name, ()),
+            )
             for name, user in self._listed_users.items()
         ]
 
@@ -353,8 +386,9 @@ def key_record(
     )
 
 
-def user_record(user: dict[str, Any], row: ReportRow | None, tally: _Tally) -> UserRecord:
-    """The user as ListUsers, its credential report row (if any) and its keys describe it: no extra call."""
+def user_record(user: dict[str, Any], row: ReportRow | None, tally: _Tally, tags: Tags | None = None) -> UserRecord:
+    """The user as ListUsers, its credential report row (if any), its keys and its tags (read a page of users at
+    a time, None: not read) describe it: no extra call per user."""
     signed_in: datetime | None = user.get("PasswordLastUsed") or (row.password_last_used if row else None)
     uses = [moment for moment in (tally.last_use, signed_in) if moment is not None]
     return UserRecord(
@@ -369,4 +403,6 @@ def user_record(user: dict[str, Any], row: ReportRow | None, tally: _Tally) -> U
         active_keys=tally.active,
         keys=tally.keys,
         last_activity=max(uses, default=None),
+        tags=tags,
+        key_ids=tuple(tally.masked),
     )

@@ -38,6 +38,7 @@ class AwsReads:
             ("iam:ListUsers", self.list_users),
             ("iam:ListAccessKeys", self.list_access_keys),
             ("iam:GetAccessKeyLastUsed", self.last_used),
+            ("iam:GetAccountAuthorizationDetails", self.user_tags),
             ("credential report", self.credential_report),
         ]
 
@@ -80,6 +81,15 @@ class AwsReads:
             "iam:GetAccessKeyLastUsed", lambda: iam.get_access_key_last_used(AccessKeyId=key_id), self._users_resource()
         )
         return f"last use can be read (asked about {mask_key_id(key_id)})"
+
+    def user_tags(self) -> str:
+        """The owner and exception tags' read (one user's page): without it runs ship no owner and no exception."""
+        iam = self.aws.client("iam")
+        self._call(
+            "iam:GetAccountAuthorizationDetails",
+            lambda: iam.get_account_authorization_details(Filter=["User"], MaxItems=1),
+        )
+        return "users' owner and exception tags can be read (1,000 users a call)"
 
     def credential_report(self) -> str:
         """The report's state: generated on request (what every run does first), then its age."""
