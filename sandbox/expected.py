@@ -177,11 +177,14 @@ class Expected:
     def tag_exceptions(self) -> tuple[TagException, ...]:
         """The users' keyreport-exception tags, judged by the documented grammar at the run's day."""
         return tuple(
-            _tag_exception(user.name, key, value, self.run_time.date())
+            _tag_exception(user.name, key, value, self.run_time.date(), self._masked_keys(user.name))
             for user in self.estate.users
             for key, value in user.tags
             if EXCEPTION_TAG.fullmatch(key)
         )
+
+    def _masked_keys(self, user_name: str) -> set[str]:
+        return {mask_key_id(key.access_key_id) for key in self.estate.keys_of(user_name)}
 
     def owner(self, user_name: str) -> str:
         """The first of the default owner tags (owner, team) the user carries, whatever their case."""
@@ -220,9 +223,10 @@ class Expected:
         return {controls[control].text: sum(rows.values()) for control, rows in self.findings().items()}
 
 
-def _tag_exception(user: str, tag: str, value: str, today: date) -> TagException:
+def _tag_exception(user: str, tag: str, value: str, today: date, keys: set[str]) -> TagException:
     """`<check> [key=<masked>] until=<YYYY-MM-DD> by=<approver> reason=<text>`: refused (check None) unless every
-    part is there, the check is known and the expiry is at most MAX_EXCEPTION_DAYS after `today`."""
+    part is there, the check is known, the expiry is at most MAX_EXCEPTION_DAYS after `today`, and a key named is
+    one of the user's (`keys`) and the check one a key can fail."""
     head, _, reason = value.partition(" reason=")
     words = head.split()
     fields = dict(word.split("=", 1) for word in words[1:] if "=" in word)
@@ -231,6 +235,7 @@ def _tag_exception(user: str, tag: str, value: str, today: date) -> TagException
         for benchmark, benchmark_id in control.benchmarks.items():
             names[("CIS-" if benchmark.startswith("CIS") else "") + benchmark_id.lower()] = control.id
     names = {name.lower(): control for name, control in names.items()} | {"all": "all"}
+    resources = {control.id: control.resource for control in compliance.load().controls.values()}
     check = names.get(words[0].lower()) if words else None
     try:
         until = date.fromisoformat(fields["until"]) if "until" in fields else None
@@ -244,6 +249,6 @@ def _tag_exception(user: str, tag: str, value: str, today: date) -> TagException
         and bool(fields.get("by"))
         and bool(reason.strip())
         and all("=" in word for word in words[1:])
-        and (not key or re.fullmatch(r"[A-Z0-9]{4}\.\.\.[A-Z0-9]{4}", key) is not None)
+        and (not key or (key in keys and (check == "all" or resources.get(check) in ("key", "credential"))))
     )
     return TagException(user, tag, check if valid else None, key, until)
