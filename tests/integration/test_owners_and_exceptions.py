@@ -18,8 +18,9 @@ from keyreport import queries
 from keyreport.records import ROOT_USER, mask_key_id
 from sandbox.estate import EXCEPTION_CASES, EXCEPTION_TAG, _backend_for_arn, exception_users
 from sandbox.expected import Expected
+from sandbox.stack import Stack
 from scripts import render_alerts
-from tests.integration.conftest import Stack, new_world
+from tests.integration.conftest import new_world
 from tests.integration.test_current_state import run_complete
 from tests.integration.test_query_results import Shipped
 
