@@ -24,6 +24,14 @@ _NAMESPACE = uuid.UUID("5b1f3e0a-7c2d-4e8f-9a6b-1d2c3e4f5a60")  # fixed: ids sta
 # Newest first; the first entry is the package's version.
 RELEASES: tuple[tuple[str, str, str], ...] = (
     (
+        "1.1.0",
+        "2026-12-07",
+        "Owners and exceptions: findings carry the IAM user's owner tag; exceptions from keyreport-exception user "
+        "tags and the new KeyReportExceptions watchlist (created empty) except a check for a user or one key until "
+        "their expiry; the analytics rules skip excepted findings; the exception-valid rule reports refused "
+        "exceptions; the workbook's Owners and exceptions tab.",
+    ),
+    (
         "1.0.0",
         "2026-12-07",
         "First solution package: data connector with connectivity from the run table, the workspace functions as "
