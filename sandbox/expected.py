@@ -187,10 +187,10 @@ class Expected:
         return {mask_key_id(key.access_key_id) for key in self.estate.keys_of(user_name)}
 
     def owner(self, user_name: str) -> str:
-        """The first of the default owner tags (owner, team) the user carries, whatever their case."""
+        """The first of the default owner tags (owner, team) the user carries with a value, whatever their case."""
         [user] = [u for u in self.estate.users if u.name == user_name]
         tags = {key.lower(): value for key, value in user.tags}
-        return next((tags[name] for name in ("owner", "team") if name in tags), "")
+        return next((tags[name] for name in ("owner", "team") if tags.get(name)), "")
 
     def excepted(self, today: date) -> dict[str, set[str]]:
         """Per check: the failing resources an active tag exception covers on `today`."""
