@@ -71,6 +71,7 @@ def pair() -> Iterator[Pair]:
     ]
     tuned, default = LocalWorkspace(tables), LocalWorkspace(tables)
     default._connection.execute("RESET disabled_optimizers")
+    default._connection.execute("RESET threads")
     try:
         yield tuned, default
     finally:
@@ -108,6 +109,8 @@ def test_the_settings_are_in_effect() -> None:
     try:
         [[disabled]] = workspace._connection.sql("SELECT current_setting('disabled_optimizers')").fetchall()
         assert "projection_pullup" in disabled
+        [[threads]] = workspace._connection.sql("SELECT current_setting('threads')").fetchall()
+        assert threads == 1
         assert ENGINE_SETTINGS
     finally:
         workspace.close()
