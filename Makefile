@@ -78,9 +78,11 @@ test: lint typecheck cfn-check $(STAMP) $(KQL_STAMP)
 	$(BIN)/pytest -q -n 2
 
 # The deadline cases of `make test` with a 60 s Lambda timeout and the deployed 20 s margin (about 10 minutes), and
-# the current state's model test with 100 histories (about 15 minutes more on two busy cores).
+# the current state's model test with 100 histories (about 15 minutes more on two busy cores), and the queries over
+# KeyReport_Findings with DuckDB's default optimizers against the local engine's settings (tests/queries/test_local_engine.py).
 soak: $(STAMP)
-	$(BIN)/pytest -q -n 2 -m soak tests/integration/test_deadline.py tests/queries/test_state_model.py
+	$(BIN)/pytest -q -n 2 -m soak tests/integration/test_deadline.py tests/queries/test_state_model.py \
+		tests/queries/test_local_engine.py
 
 lock: $(STAMP)
 	$(BIN)/pip install --quiet uv

@@ -33,6 +33,17 @@ from keyreport import queries
 from sandbox.data_collector import parse_iso_datetime
 
 ENGINE = f"duckdb-kql {version('duckdb-kql')}"
+# DuckDB settings of every workspace: speed only, never results (tests/sandbox/test_local_kql.py runs the library
+# with and without them and compares). DuckDB 2.0's projection_pullup optimizer pass grows much faster than the
+# plan: the SQL of a query over KeyReport_Findings (its state functions expanded at every call, about 520 kB) spent
+# 69 of its 84 s there and runs in 13 s without it (profiled, compliance-summary, 4 runs of 120 keys, busy 2 cores).
+# An optimizer pass rewrites a plan into an equivalent one: turning one off changes the plan, not the rows.
+# One thread: the test rows are small (planning is the cost) and a tie (KeyReport_CurrentRuns' arg_max(RunTime, ...)
+# between two runs of an account in the same second) is then broken the same way at every expansion of a function
+# in one query. With two threads and the new plan, test_state_model's same-second case failed 1 run in 3 (the
+# expansions chose different runs); with the defaults it passed by the plan's luck. A query that needs a tie broken
+# one way must break it itself (reported); this keeps the local engine repeatable meanwhile.
+ENGINE_SETTINGS = ("SET disabled_optimizers = 'projection_pullup'", "SET threads = 1")
 # Every Data Collector table has these besides its custom columns.
 STANDARD_COLUMNS: dict[str, str] = {
     "TenantId": "string",
@@ -150,6 +161,8 @@ class LocalWorkspace:
         self._lock = threading.Lock()
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET TimeZone='UTC'")
+        for setting in ENGINE_SETTINGS:
+            self._connection.execute(setting)
         self._connection.execute("CREATE SCHEMA stored")
         for table in self.tables.values():
             _load(self._connection, table)

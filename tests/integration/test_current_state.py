@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,14 +25,9 @@ from keyreport.wiring import Wiring
 from sandbox.aws_faults import IamFaults
 from sandbox.estate import Estate, EstateKey, EstateUser, read_estate
 from sandbox.expected import Expected
-from tests.integration.conftest import World
+from sandbox.stack import Stack
+from tests.integration.conftest import World, new_world
 from tests.integration.test_query_results import Shipped
-
-
-@pytest.fixture
-def fresh(world: World) -> Shipped:
-    return Shipped(world, set(), datetime.now(UTC), {})
-
 
 Check = Callable[[Expected], tuple[Any, ...]]
 KEY_QUERIES: dict[str, Check] = {
@@ -165,48 +160,106 @@ def change_the_estate(estate: Estate, truth: Expected, iam: Any) -> dict[str, st
     return {"deleted": deleted.name, "deactivated": deactivated.name, "rotated": rotated.name, "gone": gone.name}
 
 
-def test_changes_reach_the_dashboards_at_the_next_complete_run_and_a_partial_run_keeps_the_last(
-    fresh: Shipped,
-) -> None:
-    iam = fresh.world.stack.aws.client("iam")
-    first = run_complete(fresh)
-    assert_dashboards_show(fresh, first, stale=False)
+@dataclass
+class Phase:
+    """The dashboards' inputs after one run of the history: that run's set of runs, the query clock, the truth."""
 
-    changed = change_the_estate(first.estate, first, iam)
-    second = run_complete(fresh)
-    assert_dashboards_show(fresh, second, stale=False)
-    rotation = {user for user, _ in keys_found(fresh, "rotation-due")}
+    run_ids: frozenset[str]
+    at: datetime
+    truth: Expected
+    result: pipeline.RunResult | None = None  # the partial runs' own result
+
+
+@dataclass
+class History:
+    world: World
+    changed: dict[str, str]
+    unreadable: str
+    vanished: str
+    phases: dict[str, Phase]
+
+    def shipped(self, phase: str) -> Shipped:
+        """The dashboards as they were right after `phase`'s run: its runs' rows, its clock."""
+        at = self.phases[phase]
+        return Shipped(self.world, set(at.run_ids), at.at, {})
+
+
+@pytest.fixture(scope="module")
+def history(stack: Stack) -> Iterator[History]:
+    """Five runs of the real collector over one seeded account, the estate changed between them (built once per
+    worker; each phase's dashboards are a test of their own, so xdist runs them side by side):
+    first: complete; second: complete after the changes; partial: a third run, partial (one user unreadable);
+    fourth: complete; fifth: partial, a user deleted while listed (a complete snapshot)."""
+    with pytest.MonkeyPatch.context() as patch:
+        world = new_world(stack, patch)
+        fresh = Shipped(world, set(), datetime.now(UTC), {})
+        phases: dict[str, Phase] = {}
+
+        def record(name: str, truth: Expected, result: pipeline.RunResult | None = None) -> None:
+            phases[name] = Phase(frozenset(fresh.run_ids), fresh.at, truth, result)
+
+        iam = world.stack.aws.client("iam")
+        first = run_complete(fresh)
+        record("first", first)
+        changed = change_the_estate(first.estate, first, iam)
+        second = run_complete(fresh)
+        record("second", second)
+        iam.delete_access_key(
+            UserName="new.console.user", AccessKeyId=second.estate.keys_of("new.console.user")[0].access_key_id
+        )
+        unreadable = next(u.name for u in second.estate.users if second.estate.keys_of(u.name))
+        record("partial", second, ship_partial(fresh, unreadable, "AccessDenied"))
+        fourth = run_complete(fresh)
+        record("fourth", fourth)
+        vanished = next(u.name for u in fourth.estate.users if len(fourth.estate.keys_of(u.name)) == 2)
+        fifth = ship_partial(fresh, vanished, "NoSuchEntity")
+        without = replace(
+            fourth.estate,
+            users=tuple(u for u in fourth.estate.users if u.name != vanished),
+            keys=tuple(k for k in fourth.estate.keys if k.user_name != vanished),
+        )
+        record("fifth", Expected(without, fifth.summary.started.replace(microsecond=0)), fifth)
+        yield History(world, changed, unreadable, vanished, phases)
+
+
+def test_the_dashboards_show_the_first_complete_run(history: History) -> None:
+    assert_dashboards_show(history.shipped("first"), history.phases["first"].truth, stale=False)
+
+
+def test_changes_reach_the_dashboards_at_the_next_complete_run(history: History) -> None:
+    shipped, changed = history.shipped("second"), history.changed
+    assert_dashboards_show(shipped, history.phases["second"].truth, stale=False)
+    rotation = {user for user, _ in keys_found(shipped, "rotation-due")}
     assert not rotation & {changed["deleted"], changed["deactivated"], changed["rotated"], changed["gone"]}
-    assert changed["deactivated"] in {r["User"] for r in fresh.records("inactive-keys")}
-    assert changed["gone"] not in {r["User"] for r in fresh.records("console-without-mfa")}
-    assert [r["User"] for r in fresh.records("setup-keys")] == ["new.console.user"]
-    assert "new.console.user" in {r["User"] for r in fresh.records("console-without-mfa")}
+    assert changed["deactivated"] in {r["User"] for r in shipped.records("inactive-keys")}
+    assert changed["gone"] not in {r["User"] for r in shipped.records("console-without-mfa")}
+    assert [r["User"] for r in shipped.records("setup-keys")] == ["new.console.user"]
+    assert "new.console.user" in {r["User"] for r in shipped.records("console-without-mfa")}
 
+
+def test_a_partial_run_keeps_the_last_complete_snapshot(history: History) -> None:
     # A third run reads a changed estate but is partial: the dashboards keep the second run's snapshot. It is not
     # stale (Stale is measured against the clock: the snapshot is minutes old); the partial run is named instead.
-    iam.delete_access_key(
-        UserName="new.console.user", AccessKeyId=second.estate.keys_of("new.console.user")[0].access_key_id
-    )
-    unreadable = next(u.name for u in second.estate.users if second.estate.keys_of(u.name))
-    partial = ship_partial(fresh, unreadable, "AccessDenied")
-    assert partial.summary.status == "partial" and partial.summary.errors == [f"user {unreadable}: AccessDenied"]
-    assert_dashboards_show(fresh, second, stale=False)
-    [latest] = fresh.records("ingestion-last-run")
+    phase, shipped = history.phases["partial"], history.shipped("partial")
+    assert phase.result is not None
+    partial = phase.result.summary
+    assert partial.status == "partial" and partial.errors == [f"user {history.unreadable}: AccessDenied"]
+    assert_dashboards_show(shipped, history.phases["second"].truth, stale=False)
+    [latest] = shipped.records("ingestion-last-run")
     assert (latest["Status"], latest["Complete"]) == ("partial", False)
-    assert fresh.records("accounts-stale") == [] and fresh.records("ingestion-arriving") == []
+    assert shipped.records("accounts-stale") == [] and shipped.records("ingestion-arriving") == []
 
-    # The next complete run shows the estate as it is again.
-    fourth = run_complete(fresh)
-    assert_dashboards_show(fresh, fourth, stale=False)
-    assert fresh.records("setup-keys") == []
 
+def test_the_next_complete_run_shows_the_estate_as_it_is_again(history: History) -> None:
+    shipped = history.shipped("fourth")
+    assert_dashboards_show(shipped, history.phases["fourth"].truth, stale=False)
+    assert shipped.records("setup-keys") == []
+
+
+def test_a_user_deleted_while_listed_is_skipped_and_the_snapshot_stays_complete(history: History) -> None:
     # A user deleted while the run lists it is skipped without an error: partial, yet a complete snapshot.
-    vanished = next(u.name for u in fourth.estate.users if len(fourth.estate.keys_of(u.name)) == 2)
-    fifth = ship_partial(fresh, vanished, "NoSuchEntity").summary
+    phase = history.phases["fifth"]
+    assert phase.result is not None
+    fifth = phase.result.summary
     assert (fifth.status, fifth.users_skipped, fifth.errors) == ("partial", 1, [])
-    without = replace(
-        fourth.estate,
-        users=tuple(u for u in fourth.estate.users if u.name != vanished),
-        keys=tuple(k for k in fourth.estate.keys if k.user_name != vanished),
-    )
-    assert_dashboards_show(fresh, Expected(without, fifth.started.replace(microsecond=0)), stale=False)
+    assert_dashboards_show(history.shipped("fifth"), phase.truth, stale=False)

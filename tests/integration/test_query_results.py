@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ class Shipped:
     at: datetime  # the query clock: just after the last run
     summary: dict[str, Any]
     _loaded: tuple[frozenset[str], LocalWorkspace] | None = None
+    _results: dict[tuple[str, frozenset[str], datetime], ResultTable] = field(default_factory=dict)
 
     def ship(self) -> Shipped:
         """Run the real handler once more."""
@@ -50,9 +51,14 @@ class Shipped:
         return self
 
     def run(self, query_id: str) -> ResultTable:
-        """The query over this test's runs, in the query's default time range ending at `at`."""
-        query = LIBRARY[query_id]
-        return self.workspace().run(query.text, time_range=TimeRange.last(query.timespan, self.at), now=self.at)
+        """The query over this test's runs, in the query's default time range ending at `at`: evaluated once per set
+        of runs and `at` (the workspace is a snapshot of those runs' rows), however many assertions read it."""
+        key = (query_id, frozenset(self.run_ids), self.at)
+        if key not in self._results:
+            query = LIBRARY[query_id]
+            window = TimeRange.last(query.timespan, self.at)
+            self._results[key] = self.workspace().run(query.text, time_range=window, now=self.at)
+        return self._results[key]
 
     def workspace(self) -> LocalWorkspace:
         """The stored rows of this test's runs, loaded once until another run is added."""
