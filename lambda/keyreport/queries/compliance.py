@@ -170,7 +170,8 @@ def _control(entry: Any, where: str, benchmarks: Mapping[str, Benchmark]) -> Con
 def _benchmark_ids(value: Any, where: str, benchmarks: Mapping[str, Benchmark], *, own: bool) -> dict[str, str]:
     if own:
         if value != {}:
-            raise LibraryError(f"{where}: a check of resource {OWN_RESOURCE!r} is keyreport's own: benchmarks must be {{}}")
+            own_check = f"a check of resource {OWN_RESOURCE!r} is keyreport's own"
+            raise LibraryError(f"{where}: {own_check}: benchmarks must be {{}}")
         return {}
     if not isinstance(value, dict) or not value:
         raise LibraryError(f"{where}: benchmarks must name at least one benchmark's id")
