@@ -171,7 +171,7 @@ def test_check_fails_a_refused_aws_endpoint_within_the_hop_timeout_and_checks_no
     assert "refused the connection" in done.stdout, done.stdout
     assert "firewall dropping" not in done.stdout
     behind = [line for line in lines if line.startswith(("· iam:", "· credential report", "· spill bucket"))]
-    assert len(behind) == 5 and all("not checked: needs" in line for line in behind), done.stdout
+    assert len(behind) == 6 and all("not checked: needs" in line for line in behind), done.stdout
     assert not any(line.startswith("✓ iam:") for line in lines)
     assert lines[-2].startswith("  first failure: aws identity"), lines[-3:]
     assert took < 15, f"check took {took:.1f} s ({identity})"

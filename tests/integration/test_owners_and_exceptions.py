@@ -94,8 +94,10 @@ def test_refused_and_expired_exceptions_are_listed_and_except_nothing(tagged: Sh
 
 def test_the_alert_rules_count_only_what_no_exception_covers(tagged: Shipped) -> None:
     expected = truth(tagged)
+    # The rotation rule, whose check the estate's exceptions except; the other rules run the same text narrowed to
+    # another check (tests/queries/test_dashboards.py holds every rule to that form).
     for alert in render_alerts.ALERTS:
-        if alert.control is None:
+        if alert.control != "key-rotation-90-days":
             continue
         result = tagged.workspace().run(alert.library_query().text, now=tagged.at).records()
         failing, _, _ = expected.compliance().get(alert.control, (0, 0, 0))
