@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -53,26 +53,37 @@ class TokenBucket:
         return False
 
 
+def iam_page(response: IamResponse, items: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The page of `items` a request asks for, as IAM pages a list: MaxItems (default 100, at most 1,000) from the
+    Marker; with IsTruncated, and the next Marker when there is more."""
+    start = int(response._get_param("Marker") or 0)
+    size = min(int(response._get_param("MaxItems") or 100), 1000)
+    more: dict[str, Any] = {"IsTruncated": start + size < len(items)}
+    if more["IsTruncated"]:
+        more["Marker"] = str(start + size)
+    return items[start : start + size], more
+
+
 @contextlib.contextmanager
-def iam_paging() -> Iterator[None]:
-    """ListUsers in pages of MaxItems (IAM's default 100, at most 1,000) with a Marker, as IAM pages it: moto
-    returns every user in one page, which makes a run hold 5,000 users at once where IAM never would."""
-    original = IamResponse.list_users
-
-    def list_users(self: IamResponse) -> ActionResult:
-        users = list(self.backend.list_users(self._get_param("PathPrefix"), None, None))
-        start = int(self._get_param("Marker") or 0)
-        size = min(int(self._get_param("MaxItems") or 100), 1000)
-        result: dict[str, Any] = {"Users": users[start : start + size], "IsTruncated": start + size < len(users)}
-        if result["IsTruncated"]:
-            result["Marker"] = str(start + size)
-        return ActionResult(result)
-
-    IamResponse.list_users = list_users  # type: ignore[method-assign]
+def answering(action: str, handler: Callable[[IamResponse], ActionResult]) -> Iterator[None]:
+    """moto's IAM answers `action` (its IamResponse method name) with `handler` while in the block."""
+    original = getattr(IamResponse, action)
+    setattr(IamResponse, action, handler)
     try:
         yield
     finally:
-        IamResponse.list_users = original  # type: ignore[method-assign]
+        setattr(IamResponse, action, original)
+
+
+def iam_paging() -> contextlib.AbstractContextManager[None]:
+    """ListUsers in pages of MaxItems (IAM's default 100, at most 1,000) with a Marker, as IAM pages it: moto
+    returns every user in one page, which makes a run hold 5,000 users at once where IAM never would."""
+
+    def list_users(self: IamResponse) -> ActionResult:
+        users, more = iam_page(self, list(self.backend.list_users(self._get_param("PathPrefix"), None, None)))
+        return ActionResult({"Users": users, **more})
+
+    return answering("list_users", list_users)
 
 
 class IamConditions:

@@ -18,13 +18,12 @@ import argparse
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.iam.responses import IamResponse
 
-from bench.iam_conditions import IamConditions, iam_paging
+from bench.iam_conditions import IamConditions, answering, iam_page, iam_paging
 from keyreport.aws.inventory import Inventory, bounded_map
 from keyreport.aws.user_tags import TagWatch, read_user_tags
 from keyreport.settings import Settings
@@ -36,33 +35,22 @@ RULES = TagRules()
 CONCURRENCY = Settings.from_env({"KEYREPORT_SINK": "stdout"}).iam_concurrency
 
 
-@contextlib.contextmanager
-def authorization_details_paging() -> Iterator[None]:
+def authorization_details_paging() -> contextlib.AbstractContextManager[None]:
     """GetAccountAuthorizationDetails (Filter User) in pages of MaxItems (at most 1,000) with a Marker, as IAM
     pages it; moto returns every user at once."""
-    original = IamResponse.get_account_authorization_details
 
     def paged(self: IamResponse) -> ActionResult:
         details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
-        users = list(details["users"])
-        start = int(self._get_param("Marker") or 0)
-        size = min(int(self._get_param("MaxItems") or 100), 1000)
-        result: dict[str, Any] = {
-            "UserDetailList": users[start : start + size],
+        users, more = iam_page(self, list(details["users"]))
+        return ActionResult({
+            "UserDetailList": users,
             "GroupDetailList": details["groups"],
             "RoleDetailList": details["roles"],
             "Policies": details["managed_policies"],
-            "IsTruncated": start + size < len(users),
-        }
-        if result["IsTruncated"]:
-            result["Marker"] = str(start + size)
-        return ActionResult(result)
+            **more,
+        })  # fmt: skip
 
-    IamResponse.get_account_authorization_details = paged  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        IamResponse.get_account_authorization_details = original  # type: ignore[method-assign]
+    return answering("get_account_authorization_details", paged)
 
 
 def client(aws: AwsSandbox, latency: float) -> tuple[Any, IamConditions]:
