@@ -17,7 +17,6 @@ import pytest
 from keyreport import queries
 from keyreport.records import ROOT_USER, mask_key_id
 from sandbox.estate import EXCEPTION_CASES, EXCEPTION_TAG, _backend_for_arn, exception_users
-from sandbox.expected import Expected
 from sandbox.stack import Stack
 from scripts import render_alerts
 from tests.integration.conftest import new_world
@@ -37,16 +36,12 @@ def findings(shipped: Shipped) -> list[dict[str, Any]]:
     return shipped.workspace().run("KeyReport_Findings()", now=shipped.at).records()
 
 
-def truth(shipped: Shipped) -> Expected:
-    return shipped.expected
-
-
 def test_the_estate_carries_every_exception_case(tagged: Shipped) -> None:
     assert set(exception_users(tagged.world.estate)) == set(EXCEPTION_CASES)
 
 
 def test_every_finding_of_a_user_carries_its_owner_and_no_other_tag_leaves_aws(tagged: Shipped) -> None:
-    expected = truth(tagged)
+    expected = tagged.expected
     rows = findings(tagged)
     owned = [r for r in rows if r["user_s"] not in ("", ROOT_USER)]
     assert {r["Owner"] for r in owned if r["Owner"]}, "the estate tags owners"
@@ -58,7 +53,7 @@ def test_every_finding_of_a_user_carries_its_owner_and_no_other_tag_leaves_aws(t
 
 
 def test_tag_exceptions_except_exactly_what_they_name(tagged: Shipped) -> None:
-    expected = truth(tagged)
+    expected = tagged.expected
     rows = findings(tagged)
     shown = {(r["ControlId"], r["Resource"]) for r in rows if r["Excepted"]}
     wanted = {(control, resource) for control, found in expected.excepted(expected.run_time.date()).items()
@@ -93,7 +88,7 @@ def test_refused_and_expired_exceptions_are_listed_and_except_nothing(tagged: Sh
 
 
 def test_the_alert_rules_count_only_what_no_exception_covers(tagged: Shipped) -> None:
-    expected = truth(tagged)
+    expected = tagged.expected
     # The rotation rule, whose check the estate's exceptions except; the other rules run the same text narrowed to
     # another check (tests/queries/test_dashboards.py holds every rule to that form).
     for alert in render_alerts.ALERTS:
@@ -109,7 +104,7 @@ def test_an_exception_moved_to_yesterday_and_a_new_key_bring_findings_back(tagge
     users = exception_users(tagged.world.estate)
     lapsing, key_user = users["valid_user"], users["valid_key"]
     [tag] = [t for t in iam.list_user_tags(UserName=lapsing)["Tags"] if t["Key"].startswith(EXCEPTION_TAG)]
-    yesterday = (truth(tagged).run_time - timedelta(days=1)).date().isoformat()
+    yesterday = (tagged.expected.run_time - timedelta(days=1)).date().isoformat()
     words = [f"until={yesterday}" if word.startswith("until=") else word for word in tag["Value"].split(" ")]
     iam.tag_user(UserName=lapsing, Tags=[{"Key": tag["Key"], "Value": " ".join(words)}])
     # The user whose first key is excepted gets a new key in place of its other one, made old in moto.

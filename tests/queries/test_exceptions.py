@@ -28,7 +28,6 @@ from keyreport.records import (
     RunSummary,
     UserRecord,
     key_row,
-    mask_key_id,
     summary_row,
     user_row,
 )
@@ -36,28 +35,16 @@ from sandbox.local_kql import LocalWorkspace, StoredTable
 from sandbox.watchlist import WatchlistStore, sentinel_functions
 from scripts import render_alerts
 from tests import schema
+from tests.queries.test_findings import FINGERPRINT_KEY, RUN, ago, masked
 
-RUN = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 NOW = RUN + timedelta(hours=1)
 ACCOUNT = "111111111111"
+KEY_9 = f"AKIA{9:016d}"  # the key ids of test_findings: masked(n) is this one masked
 RUN_ID = str(uuid.uuid4())
-FINGERPRINT_KEY = b"k" * 32
-
-
-def ago(days: float) -> datetime:
-    return RUN - timedelta(days=days)
 
 
 def day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
-
-
-def key_id(n: int) -> str:
-    return f"AKIA{n:016d}"
-
-
-def masked(n: int) -> str:
-    return mask_key_id(key_id(n))
 
 
 def exception(
@@ -97,7 +84,7 @@ WATCHLIST = [
     (ACCOUNT, "wl-user", "CIS-2.13", "", day(RUN + timedelta(days=10)), "bob", "vendor integration"),
     (ACCOUNT, "wl-long", "IAM.3", "", day(WATCHLIST_UPDATED + timedelta(days=366)), "bob", "too long"),
     (ACCOUNT, "plain", "CIS-9.99", "", day(RUN + timedelta(days=10)), "bob", "no such check"),
-    (ACCOUNT, "plain", "IAM.3", key_id(9), day(RUN + timedelta(days=10)), "", "a full key id, no approver"),
+    (ACCOUNT, "plain", "IAM.3", KEY_9, day(RUN + timedelta(days=10)), "", "a full key id, no approver"),
     (ACCOUNT, "<password_policy>", "IAM.7", "", day(RUN + timedelta(days=10)), "bob", "policy from the IdP"),
 ]
 
@@ -111,7 +98,7 @@ def rows() -> Iterator[tuple[str, dict[str, Any]]]:
     for name, (owner, exceptions, keys) in USERS.items():
         arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
         records = [
-            KeyRecord(name, arn, key_id(n), status, made, used, "s3" if used else None, None, False, False)
+            KeyRecord(name, arn, f"AKIA{n:016d}", status, made, used, "s3" if used else None, None, False, False)
             for n, (status, made, used) in keys.items()
         ]
         user = UserRecord(name, arn, "/", ago(500), password_enabled=False,
@@ -218,7 +205,7 @@ def test_watchlist_rows_are_judged_by_the_same_rules(
                      "unknown check 'CIS-9.99'"]  # fmt: skip
     assert not finding(findings, "key-rotation-90-days", f"wl-long {masked(8)}")["Excepted"]
     assert not finding(findings, "key-rotation-90-days", f"plain {masked(9)}")["Excepted"]
-    assert key_id(9) not in json.dumps([r for r in exceptions], default=str), "a full key id is masked"
+    assert KEY_9 not in json.dumps([r for r in exceptions], default=str), "a full key id is masked"
 
 
 def test_the_password_policy_is_excepted_by_its_own_name(findings: list[dict[str, Any]]) -> None:
